@@ -1,0 +1,67 @@
+"""cloudbridge: one SDK and CLI to store data, fine-tune and deploy models on any cloud.
+
+Everything here is lazy: ``import cloudbridge`` loads no cloud SDK, torch, transformers or
+accelerate, and not even pydantic until a spec is built::
+
+    import cloudbridge as cb
+    job = cb.run("job.yaml", provider="local")
+    job.wait()
+    for line in job.logs():
+        print(line)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from cloudbridge.hookspecs import PLUGIN_API_VERSION, ProviderInfo, hookimpl
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    # SDK facade
+    "run": "cloudbridge.sdk:run",
+    "get_job": "cloudbridge.sdk:get_job",
+    "jobs": "cloudbridge.sdk:jobs",
+    "provider": "cloudbridge.sdk:provider",
+    "providers": "cloudbridge.sdk:providers",
+    "storage": "cloudbridge.storage",  # a callable module: cb.storage(uri) -> Storage
+    "deploy": "cloudbridge.sdk:deploy",
+    "migrate": "cloudbridge.migrate:migrate",
+    "sync": "cloudbridge.storage.sync:sync",
+    # specs and records
+    "JobSpec": "cloudbridge.specs:JobSpec",
+    "Resources": "cloudbridge.specs:Resources",
+    "EndpointSpec": "cloudbridge.specs:EndpointSpec",
+    "load_job_spec": "cloudbridge.specs:load_job_spec",
+    "Job": "cloudbridge.records:Job",
+    "JobState": "cloudbridge.records:JobState",
+    "Endpoint": "cloudbridge.records:Endpoint",
+    "errors": "cloudbridge.errors",
+}
+
+__all__ = ["PLUGIN_API_VERSION", "ProviderInfo", "__version__", "hookimpl", *_LAZY]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cloudbridge import errors
+    from cloudbridge.records import Endpoint, Job, JobState
+    from cloudbridge import storage
+    from cloudbridge.sdk import deploy, get_job, jobs, provider, providers, run
+    from cloudbridge.specs import EndpointSpec, JobSpec, Resources, load_job_spec
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'cloudbridge' has no attribute {name!r}")
+    module_name, _, attr = target.partition(":")
+    value: Any = importlib.import_module(module_name)
+    if attr:
+        value = getattr(value, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,116 @@
+"""Where cloudbridge keeps its state, and how provider settings are resolved.
+
+Precedence, lowest first: the settings model's defaults < the ``cloudbridge_resolve_settings``
+hook < the profile in ``CLOUDBRIDGE_HOME/config.toml`` < environment variables < a job's
+``overrides.<provider>``. ``config.toml`` looks like::
+
+    [aws]                       # the "default" profile
+    region = "eu-west-1"
+
+    [profiles.prod.aws]         # selected by --profile prod or CLOUDBRIDGE_PROFILE=prod
+    region = "us-east-1"
+    role_arn = "arn:aws:iam::123456789012:role/SageMaker"
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+from cloudbridge.errors import InvalidSpec
+
+__all__ = ["ProviderSettings", "cloudbridge_home", "config_path", "load_config", "resolve_settings"]
+
+
+def cloudbridge_home() -> Path:
+    """``CLOUDBRIDGE_HOME``, else the platform's user data dir for ``cloudbridge``; created on use."""
+    override = os.environ.get("CLOUDBRIDGE_HOME")
+    if override:
+        path = Path(override).expanduser()
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_data_dir("cloudbridge", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def config_path() -> Path:
+    """The config file: ``CLOUDBRIDGE_HOME/config.toml``."""
+    return cloudbridge_home() / "config.toml"
+
+
+def load_config() -> dict[str, Any]:
+    """The parsed ``config.toml`` (empty when absent); a malformed file is :class:`InvalidSpec`."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    path = config_path()
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidSpec(f"malformed TOML: {exc}", source=str(path)) from exc
+
+
+def profile_values(provider: str, profile: str | None = None) -> dict[str, Any]:
+    """The ``[provider]`` table of ``profile`` (``None``: ``CLOUDBRIDGE_PROFILE`` or ``default``)."""
+    profile = profile or os.environ.get("CLOUDBRIDGE_PROFILE") or "default"
+    config = load_config()
+    if profile == "default":
+        table = config.get(provider, {})
+    else:
+        profiles = config.get("profiles", {})
+        if profile not in profiles:
+            known = ", ".join(["default", *sorted(profiles)])
+            raise InvalidSpec(f"no profile {profile!r} (known: {known})", source=str(config_path()))
+        table = profiles[profile].get(provider, {})
+    return dict(table) if isinstance(table, dict) else {}
+
+
+class ProviderSettings(BaseSettings):
+    """Base class of every provider's settings model.
+
+    Subclasses set ``model_config = SettingsConfigDict(env_prefix="CLOUDBRIDGE_AWS_")`` (or
+    similar) and type secrets as ``pydantic.SecretStr`` so they never print.
+    """
+
+    model_config = SettingsConfigDict(extra="forbid", env_ignore_empty=True)
+
+
+def resolve_settings(
+    settings_cls: type[ProviderSettings],
+    provider: str,
+    *,
+    profile: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    source: str | None = None,
+) -> ProviderSettings:
+    """Build ``settings_cls`` from the hook, the config profile, the environment and ``overrides``.
+
+    A validation error becomes :class:`InvalidSpec` naming ``overrides.<provider>.<field>``.
+    """
+    from cloudbridge.plugins import get_plugin_manager
+
+    hooked = get_plugin_manager().hook.cloudbridge_resolve_settings(provider=provider, profile=profile) or {}
+    from_profile = profile_values(provider, profile)
+    from_env = EnvSettingsSource(settings_cls)()
+    merged = {**hooked, **from_profile, **from_env, **(overrides or {})}
+    try:
+        return settings_cls(**merged)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"])
+        where = "overrides" if field in (overrides or {}) else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            known = ", ".join(sorted(settings_cls.model_fields))
+            message = f"unknown setting (known: {known})"
+        raise InvalidSpec(message, source=source, field=f"{where}.{provider}.{field}") from None
