@@ -31,6 +31,8 @@ __all__ = [
 
 #: Command modules under ``cloudbridge.cli`` (short names); each defines ``register(app)``.
 COMMAND_MODULES: list[str] = [
+    "providers",
+    "jobs",
 ]
 
 _debug = os.environ.get("CLOUDBRIDGE_DEBUG", "") not in ("", "0")

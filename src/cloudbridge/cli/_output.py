@@ -1,0 +1,88 @@
+"""Output helpers shared by the command modules: JSON, tables, durations.
+
+Tables are drawn with rich on a terminal and as plain aligned text in pipes (so scripts can
+``grep``/``awk`` them, and so ``cloudbridge providers | cat`` never imports rich).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["echo_json", "format_age", "format_duration", "print_table", "stdout_is_tty"]
+
+
+def stdout_is_tty() -> bool:
+    """True when stdout is an interactive terminal."""
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout (non-JSON values become strings)."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def print_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    title: str | None = None,
+    styles: dict[str, str] | None = None,
+) -> None:
+    """Print ``rows`` under ``columns``: a rich table on a terminal, aligned text otherwise.
+
+    ``styles`` maps a cell value (e.g. ``"FAILED"``) to a rich style used on terminals.
+    """
+    cells = [["" if value is None else str(value) for value in row] for row in rows]
+    if stdout_is_tty():
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=title, header_style="bold", box=None, pad_edge=False)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in cells:
+            table.add_row(*(Text(v, style=(styles or {}).get(v, "")) for v in row))
+        Console().print(table)
+        return
+    widths = [len(c) for c in columns]
+    for row in cells:
+        widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
+    lines = []
+    if title:
+        lines.append(title)
+    for row in [list(columns), *cells]:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def format_duration(seconds: float | None) -> str:
+    """``3725`` -> ``"1h02m"``; ``42`` -> ``"42s"``; ``None`` -> ``""``."""
+    if seconds is None:
+        return ""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d{hours % 24:02d}h"
+
+
+def format_age(timestamp: float | None, now: float | None = None) -> str:
+    """How long ago ``timestamp`` was: ``"5m10s ago"``; ``""`` when unknown."""
+    if timestamp is None:
+        return ""
+    return f"{format_duration((now or time.time()) - timestamp)} ago"

@@ -1,0 +1,76 @@
+"""What ``cloudbridge run --dry-run`` shows: the resolved spec and the workdir package summary."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+__all__ = ["describe_spec", "package_summary", "validate_locations"]
+
+
+def validate_locations(spec: Any) -> None:
+    """Parse every input/output/checkpoint location; a bad URI or unserved scheme raises ``InvalidURI``."""
+    from cloudbridge.plugins import provider_for_scheme
+    from cloudbridge.uri import parse_uri
+
+    base = str(spec.base_dir)
+    locations = [(f"inputs.{k}", v) for k, v in spec.inputs.items()]
+    locations += [(f"outputs.{k}", v) for k, v in spec.outputs.items()]
+    if spec.checkpoints:
+        locations.append(("checkpoints", spec.checkpoints))
+    for field, value in locations:
+        from cloudbridge.errors import InvalidURI, UnsafeKey
+
+        try:
+            parsed = parse_uri(value, base_dir=base)
+            provider_for_scheme(parsed.scheme)
+        except (InvalidURI, UnsafeKey) as exc:
+            where = f"{spec.source}: " if spec.source else ""
+            raise type(exc)(f"{where}{field}: {exc.message}", hint=exc.hint) from exc
+
+
+def describe_spec(spec: Any) -> dict[str, Any]:
+    """The spec as it will be submitted: defaults filled in, paths absolute, quantities parsed."""
+    from cloudbridge.uri import is_remote, parse_uri
+
+    data = spec.model_dump(mode="json")
+    workdir = spec.resolved_workdir()
+    data["workdir"] = str(workdir) if workdir else None
+    base = str(spec.base_dir)
+    for channel in ("inputs", "outputs"):
+        data[channel] = {
+            name: value if is_remote(value) else str(parse_uri(value, base_dir=base))
+            for name, value in getattr(spec, channel).items()
+        }
+    if spec.checkpoints and not is_remote(spec.checkpoints):
+        data["checkpoints"] = str(parse_uri(spec.checkpoints, base_dir=base))
+    res = spec.resources
+    data["resolved"] = {
+        "accelerator": res.accelerator_name,
+        "accelerators_per_node": res.accelerator_count,
+        "min_cpus": res.min_cpus,
+        "min_memory_gb": res.min_memory_gb,
+        "max_runtime_seconds": res.max_runtime_seconds,
+        "start_timeout_seconds": res.start_timeout_seconds,
+    }
+    return data
+
+
+def package_summary(spec: Any) -> dict[str, Any] | None:
+    """The workdir package manifest summary, when :mod:`cloudbridge.packaging` is available."""
+    if importlib.util.find_spec("cloudbridge.packaging") is None:
+        return None
+    workdir = spec.resolved_workdir()
+    if workdir is None:
+        return None
+    from cloudbridge import packaging
+
+    builder = getattr(packaging, "build_manifest", None)
+    if builder is None:
+        return None
+    manifest = builder(workdir)
+    summary = getattr(manifest, "summary", None)
+    if callable(summary):
+        return summary()
+    to_dict = getattr(manifest, "to_dict", None)
+    return to_dict() if callable(to_dict) else {"manifest": str(manifest)}

@@ -1,0 +1,222 @@
+"""Job commands: ``run``, ``jobs``, ``status``, ``logs`` and ``cancel`` (a thin layer over the SDK)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+
+__all__ = ["register"]
+
+STATE_STYLES = {
+    "PENDING": "yellow",
+    "STARTING": "yellow",
+    "RUNNING": "cyan",
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "CANCELLED": "magenta",
+}
+
+
+def _sdk() -> Any:
+    from cloudbridge import sdk
+
+    return sdk
+
+
+def _echo_err(text: str, **style: Any) -> None:
+    typer.secho(text, err=True, **style)
+
+
+def _dry_run(spec: Any, json_output: bool) -> None:
+    """Show the resolved spec (and the workdir package summary) without submitting anything."""
+    from cloudbridge.cli.dry_run import describe_spec, package_summary
+
+    resolved = describe_spec(spec)
+    package = package_summary(spec)
+    if json_output:
+        from cloudbridge.cli._output import echo_json
+
+        echo_json({"spec": resolved, "package": package, "submitted": False})
+        return
+    import yaml
+
+    typer.echo(f"# {spec.source or 'job spec'}: valid; resolved spec (nothing submitted)")
+    typer.echo(yaml.safe_dump(resolved, sort_keys=False, default_flow_style=False).rstrip())
+    if package is not None:
+        typer.echo("# workdir package")
+        typer.echo(yaml.safe_dump(package, sort_keys=False, default_flow_style=False).rstrip())
+
+
+def _wait_terminal(job_id: str) -> Any:
+    """Poll until the job is terminal (log streams may end a moment before the state is recorded)."""
+    import time
+
+    sdk = _sdk()
+    delay = 0.1
+    while True:
+        job = sdk.get_job(job_id)
+        if job.state.is_terminal:
+            return job
+        time.sleep(delay)
+        delay = min(delay * 1.5, 2.0)
+
+
+def _finish(job: Any) -> None:
+    """Exit 0 when the job succeeded; raise an error line (exit 1) with its reason otherwise."""
+    from cloudbridge.errors import CloudbridgeError, JobFailed
+
+    state = job.state.value
+    if state == "SUCCEEDED":
+        _echo_err(f"job {job.id} SUCCEEDED", fg="green")
+        return
+    reason = job.reason or "no reason recorded"
+    if state == "FAILED":
+        raise JobFailed(
+            f"job {job.id} FAILED: {reason} (details: cloudbridge status {job.id})",
+            reason=job.reason,
+            detail=job.detail,
+        )
+    raise CloudbridgeError(f"job {job.id} {state}: {reason}")
+
+
+def run_command(
+    spec_path: str = typer.Argument(..., metavar="JOB.yaml", help="The job spec (YAML)."),
+    provider: str = typer.Option(None, "--provider", "-p", help="Run on this provider instead of the spec's."),
+    detach: bool = typer.Option(False, "--detach", "-d", help="Submit, print the job id and return at once."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show the resolved spec; submit nothing."),
+    json_output: bool = typer.Option(False, "--json", help="Print the job record as JSON (logs go to stderr)."),
+) -> None:
+    """Run a job: submit it, stream its logs and exit with its status (0 succeeded, 1 failed)."""
+    from cloudbridge.specs import load_job_spec
+
+    spec = load_job_spec(spec_path)
+    if provider:
+        spec = spec.with_provider(provider)
+    if spec.provider != "auto":
+        from cloudbridge.plugins import provider_info
+
+        provider_info(spec.provider)  # unknown provider: one line, exit 2, before anything is created
+    from cloudbridge.cli.dry_run import validate_locations
+
+    validate_locations(spec)
+    if dry_run:
+        _dry_run(spec, json_output)
+        return
+    sdk = _sdk()
+    job = sdk.run(spec)
+    if detach:
+        if json_output:
+            from cloudbridge.cli._output import echo_json
+
+            echo_json(job.to_dict())
+        else:
+            typer.echo(job.id)
+            _echo_err(f"submitted {job.id} ({job.state.value}); follow it with: cloudbridge logs -f {job.id}")
+        return
+    _echo_err(
+        f"submitted {job.id} on {job.provider}; streaming logs (Ctrl-C detaches, the job keeps running)", fg="cyan"
+    )
+    out = sys.stderr if json_output else sys.stdout
+    try:
+        for line in sdk.logs(job.id, follow=True):
+            out.write(line + "\n")
+            out.flush()
+        job = _wait_terminal(job.id)
+    except KeyboardInterrupt:
+        _echo_err(f"detached from {job.id}; it keeps running (stop it with: cloudbridge cancel {job.id})", fg="yellow")
+        raise typer.Exit(130) from None
+    if json_output:
+        from cloudbridge.cli._output import echo_json
+
+        echo_json(job.to_dict())
+    _finish(job)
+
+
+def jobs_command(
+    provider: str = typer.Option(None, "--provider", "-p", help="Only this provider's jobs."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List jobs of every provider, newest first."""
+    from cloudbridge.cli._output import echo_json, format_age, format_duration, print_table
+
+    jobs = _sdk().jobs(provider=provider) if provider else _sdk().jobs()
+    if json_output:
+        echo_json([job.to_dict() for job in jobs])
+        return
+    rows = []
+    for job in jobs:
+        end = job.ended_at
+        duration = (end - job.started_at) if (job.started_at and end) else None
+        rows.append(
+            [
+                job.id,
+                job.name,
+                job.provider,
+                job.state.value,
+                format_age(job.created_at),
+                format_duration(duration),
+                job.reason or "",
+            ]
+        )
+    print_table(["ID", "NAME", "PROVIDER", "STATE", "CREATED", "RAN", "REASON"], rows, styles=STATE_STYLES)
+
+
+def status_command(
+    job_id: str = typer.Argument(..., metavar="ID", help="Job id, e.g. local-1a2b3c4d."),
+    json_output: bool = typer.Option(False, "--json", help="Print the job record as JSON."),
+) -> None:
+    """Show one job: state, failure reason and detail, attempts and state-change events."""
+    from cloudbridge.cli.status_view import print_status
+
+    job = _sdk().get_job(job_id)
+    if json_output:
+        from cloudbridge.cli._output import echo_json
+
+        echo_json(job.to_dict())
+        return
+    print_status(job)
+
+
+def logs_command(
+    job_id: str = typer.Argument(..., metavar="ID", help="Job id."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming until the job ends."),
+) -> None:
+    """Print a job's logs (-f follows them until the job ends)."""
+    sdk = _sdk()
+    sdk.get_job(job_id)  # an unknown id is one line and exit 2
+    try:
+        for line in sdk.logs(job_id, follow=follow):
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def cancel_command(
+    job_id: str = typer.Argument(..., metavar="ID", help="Job id."),
+    json_output: bool = typer.Option(False, "--json", help="Print the job record as JSON."),
+) -> None:
+    """Cancel a job (on local: its whole process group); a finished job is left as it is."""
+    sdk = _sdk()
+    before = sdk.get_job(job_id)
+    job = sdk.cancel(job_id)
+    if json_output:
+        from cloudbridge.cli._output import echo_json
+
+        echo_json(job.to_dict())
+        return
+    if before.state.is_terminal:
+        typer.echo(f"{job.id} already ended: {job.state.value}")
+    else:
+        typer.echo(f"{job.id}: {job.state.value}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``run``, ``jobs``, ``status``, ``logs`` and ``cancel`` to ``app``."""
+    app.command("run", rich_help_panel="Jobs")(run_command)
+    app.command("jobs", rich_help_panel="Jobs")(jobs_command)
+    app.command("status", rich_help_panel="Jobs")(status_command)
+    app.command("logs", rich_help_panel="Jobs")(logs_command)
+    app.command("cancel", rich_help_panel="Jobs")(cancel_command)
