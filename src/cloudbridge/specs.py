@@ -197,13 +197,18 @@ class JobSpec(_Strict):
                 raise ValueError(f"channel name {channel!r} must start with a letter: letters, digits, '_', '-'")
         return value
 
-    @field_validator("env")
+    @field_validator("env", mode="before")
     @classmethod
-    def _check_env(cls, value: dict[str, Any]) -> dict[str, str]:
+    def _check_env(cls, value: Any) -> Any:
+        # "before": YAML numbers and booleans (``OMP_NUM_THREADS: 1``) become strings.
+        if not isinstance(value, dict):
+            return value
         for key in value:
+            if not isinstance(key, str):
+                raise ValueError(f"environment variable name {key!r} is not valid")
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
                 raise ValueError(f"environment variable name {key!r} is not valid")
-        return {k: str(v) for k, v in value.items()}
+        return {k: v if isinstance(v, str) else _env_text(v) for k, v in value.items()}
 
     @property
     def base_dir(self) -> Path:
@@ -220,6 +225,14 @@ class JobSpec(_Strict):
     def with_provider(self, provider: str) -> JobSpec:
         """A copy of this spec targeted at ``provider``."""
         return self.model_copy(update={"provider": provider})
+
+
+def _env_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None or isinstance(value, (dict, list)):
+        raise ValueError(f"environment values must be text or numbers, got {type(value).__name__}")
+    return str(value)
 
 
 class EndpointSpec(_Strict):
