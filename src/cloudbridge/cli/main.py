@@ -224,6 +224,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     return 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
