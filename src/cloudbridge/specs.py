@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cloudbridge.errors import InvalidSpec
+from cloudbridge.errors import InvalidSpec  # noqa: F401 - re-exported for callers of this module
 
 __all__ = [
     "EndpointSpec",
@@ -24,7 +24,10 @@ __all__ = [
     "parse_min_quantity",
 ]
 
-_DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
+_DURATION_RE = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?"
+    r"\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$"
+)
 _ACCEL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)(?::(\d+))?$")
 _QUANTITY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(\+)?\s*$")
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$")
@@ -162,13 +165,15 @@ class JobSpec(_Strict):
     provider: str = Field("local", description="local | aws | gcp | azure | auto | any registered name.")
     workdir: str | None = Field(".", description="Directory shipped with the job; relative to the spec file.")
     run: str = Field(..., description="Shell command run in the workdir on every node.")
-    resources: Resources = Field(default_factory=Resources)
-    distribution: Literal["accelerate", "torchrun", "none"] = "none"
+    resources: Resources = Field(default_factory=Resources, description="What the job needs (see Resources).")
+    distribution: Literal["accelerate", "torchrun", "none"] = Field(
+        "none", description="How processes are launched: 'accelerate', 'torchrun' or 'none' (run as is)."
+    )
     image: str | None = Field(None, description="Container image; the provider's PyTorch image by default.")
     inputs: dict[str, str] = Field(default_factory=dict, description="Channel name -> local path or URI.")
     outputs: dict[str, str] = Field(default_factory=dict, description="Channel name -> local path or URI.")
     checkpoints: str | None = Field(None, description="Checkpoint location, synced during the run.")
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables set for the run command.")
     overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Provider name -> provider-specific settings."
     )
@@ -239,17 +244,21 @@ class EndpointSpec(_Strict):
     """A model served behind an HTTP endpoint (SageMaker's container contract everywhere)."""
 
     name: str = Field(..., description="Endpoint name.")
-    provider: str = "local"
+    provider: str = Field("local", description="local | aws | gcp | azure | any registered name.")
     model: str = Field(..., description="Model directory or URI (HF format, or a model.tar.gz on a cloud).")
     handler: str | None = Field(None, description="Path to an inference.py with model_fn/predict_fn.")
-    task: Literal["text-classification", "token-classification", "auto"] = "auto"
-    instance_type: str | None = None
-    accelerators: str | None = None
-    min_replicas: int = Field(1, ge=0, le=100)
-    max_replicas: int = Field(1, ge=1, le=100)
+    task: Literal["text-classification", "token-classification", "auto"] = Field(
+        "auto", description="What the default handler serves; 'auto' reads it from the model config."
+    )
+    instance_type: str | None = Field(None, description="Provider instance type, e.g. 'ml.g5.xlarge'.")
+    accelerators: str | None = Field(None, description="GPU type and count per replica, e.g. 'T4'.")
+    min_replicas: int = Field(1, ge=0, le=100, description="Fewest replicas kept running (autoscaling floor).")
+    max_replicas: int = Field(1, ge=1, le=100, description="Most replicas (autoscaling ceiling).")
     port: int | None = Field(None, ge=0, le=65535, description="Local backend: port to bind (0 = free port).")
-    env: dict[str, str] = Field(default_factory=dict)
-    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables of the serving process.")
+    overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Provider name -> provider-specific settings."
+    )
 
     @field_validator("name")
     @classmethod
