@@ -1,0 +1,324 @@
+"""``sync(src, dst)``: make a destination prefix match a source prefix, on any two storages.
+
+1. **Check** the input: the source exists and is a prefix (a directory), the destination is not
+   inside the source (nor, with ``delete=True``, the source inside the destination), the
+   destination is not a file, its bucket exists (else :class:`~cloudbridge.errors.NotFound` with
+   the command that creates it).
+2. **Plan** (:mod:`cloudbridge.storage.plan`): to copy / to delete / unchanged, by size and
+   mtime/ETag, or by sha256 content checksum with ``checksum=True``.
+3. **Copy** in a thread pool, largest objects first, each through the fastest safe path
+   (:mod:`cloudbridge.storage.transfer`), retrying :class:`~cloudbridge.errors.TransientError`
+   with exponential backoff. A permanent error is recorded and the rest carries on.
+4. **Delete** (``delete=True``) the destination objects absent at the source: only keys listed
+   under the destination prefix, and never keys excluded by the filters.
+
+Everything is resumable: no object is ever visible under its final key before it is complete, so
+after a crash or ``SIGKILL`` a re-run copies only what is missing or incomplete.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudbridge.errors import CloudbridgeError, NotFound, UserError
+from cloudbridge.interfaces import Storage, URILike
+from cloudbridge.records import ObjectInfo
+from cloudbridge.storage.filters import KeyFilter
+from cloudbridge.storage.plan import CopyItem, SyncPlan, build_plan
+from cloudbridge.storage.progress import Reporter, make_progress
+from cloudbridge.storage.resolve import bucket_create_hint, is_within, resolve
+from cloudbridge.storage.retry import RetryPolicy, retry_call
+from cloudbridge.storage.transfer import copy_object
+from cloudbridge.uri import StorageURI
+
+__all__ = ["SyncFailure", "SyncResult", "sync", "DEFAULT_WORKERS"]
+
+#: Parallel transfers by default (I/O bound: many more than cores).
+DEFAULT_WORKERS = 16
+
+
+@dataclass(frozen=True)
+class SyncFailure:
+    """One object that could not be copied or deleted, with the reason."""
+
+    key: str
+    op: str
+    error: str
+    error_type: str
+
+
+@dataclass
+class SyncResult:
+    """What a sync did (or, with ``dry_run``, would do)."""
+
+    source: str
+    destination: str
+    plan: SyncPlan
+    dry_run: bool = False
+    copied: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    bytes_copied: int = 0
+    retries: int = 0
+    failures: list[SyncFailure] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return not self.failures
+
+    @property
+    def unchanged(self) -> int:
+        """Objects already up to date."""
+        return self.plan.unchanged
+
+    def raise_for_errors(self) -> None:
+        """Raise :class:`~cloudbridge.errors.StorageError` summarising the failures, if any."""
+        if self.failures:
+            from cloudbridge.errors import StorageError
+
+            first = self.failures[0]
+            raise StorageError(
+                f"{len(self.failures)} object(s) failed to {first.op}; first: {first.key}: {first.error}"
+            )
+
+    def summary(self) -> str:
+        """One human line: counts, bytes, time."""
+        verb = "would copy" if self.dry_run else "copied"
+        n_copy = len(self.plan.to_copy) if self.dry_run else len(self.copied)
+        n_del = len(self.plan.to_delete) if self.dry_run else len(self.deleted)
+        size = self.plan.copy_bytes if self.dry_run else self.bytes_copied
+        text = f"{verb} {n_copy} object(s) ({_human(size)}), "
+        text += f"{'would delete' if self.dry_run else 'deleted'} {n_del}, unchanged {self.unchanged}"
+        if self.plan.excluded:
+            text += f", excluded {self.plan.excluded}"
+        if self.failures:
+            text += f", FAILED {len(self.failures)}"
+        if not self.dry_run:
+            text += f" in {self.elapsed:.2f}s"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (``--json``); the full plan is included on a dry run."""
+        data: dict[str, Any] = {
+            "source": self.source,
+            "destination": self.destination,
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "copied": len(self.copied),
+            "deleted": len(self.deleted),
+            "unchanged": self.unchanged,
+            "excluded": self.plan.excluded,
+            "bytes_copied": self.bytes_copied,
+            "retries": self.retries,
+            "elapsed_s": round(self.elapsed, 3),
+            "failures": [f.__dict__ for f in self.failures],
+        }
+        if self.dry_run:
+            data["plan"] = self.plan.to_dict()
+        return data
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+# ---- input checks -------------------------------------------------------------------------------
+def _check_source(storage: Storage, uri: StorageURI, shown: str) -> None:
+    if uri.is_local:
+        if os.path.isfile(uri.path):
+            raise UserError(
+                f"source {shown} is a file; sync works on directories/prefixes",
+                hint=f"copy one file with: cloudbridge storage cp {shown} DST",
+            )
+        if not os.path.isdir(uri.path):
+            raise NotFound(f"source {shown} does not exist")
+        return
+    if uri.key and not uri.key.endswith("/"):
+        try:
+            storage.stat(uri)
+        except NotFound:
+            return
+        raise UserError(
+            f"source {shown} is an object, not a prefix; sync works on prefixes",
+            hint=f"copy one object with: cloudbridge storage cp {shown} DST",
+        )
+
+
+def _check_destination(storage: Storage, uri: StorageURI, shown: str) -> None:
+    if uri.is_local:
+        if os.path.exists(uri.path) and not os.path.isdir(uri.path):
+            raise UserError(f"destination {shown} is a file; sync needs a directory or prefix")
+        return
+    if uri.key and not uri.key.endswith("/"):
+        try:
+            storage.stat(uri)
+        except NotFound:
+            return
+        raise UserError(f"destination {shown} is an object; sync needs a prefix")
+
+
+def _list(storage: Storage, uri: StorageURI, role: str, shown: str, policy: RetryPolicy) -> list[ObjectInfo]:
+    try:
+        return retry_call(lambda: list(storage.list(uri, recursive=True)), policy)
+    except NotFound as exc:
+        if uri.is_local:
+            return []
+        hint = bucket_create_hint(uri) if role == "destination" else None
+        raise NotFound(f"{role} bucket of {shown} does not exist ({exc.message})", hint=hint) from exc
+
+
+# ---- the engine ---------------------------------------------------------------------------------
+def sync(
+    src: URILike,
+    dst: URILike,
+    *,
+    delete: bool = False,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    dry_run: bool = False,
+    checksum: bool = False,
+    progress: bool | Callable[[dict[str, Any]], None] | Reporter | None = None,
+    workers: int | None = None,
+    profile: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> SyncResult:
+    """Make the prefix ``dst`` hold what the prefix ``src`` holds (see the module docstring).
+
+    Returns a :class:`SyncResult`; permanent per-object failures are in ``result.failures`` (call
+    ``result.raise_for_errors()`` to turn them into an exception). Bad input raises a
+    :class:`~cloudbridge.errors.UserError` before anything is written.
+    """
+    started = time.monotonic()
+    src_storage, src_uri = resolve(src, profile=profile)
+    dst_storage, dst_uri = resolve(dst, profile=profile)
+    src_shown, dst_shown = str(src_uri), str(dst_uri)
+    _check_source(src_storage, src_uri, src_shown)
+    if is_within(dst_uri, src_uri):
+        raise UserError(f"destination {dst_shown} is inside the source {src_shown}; choose a destination outside it")
+    if delete and is_within(src_uri, dst_uri):
+        raise UserError(f"source {src_shown} is inside the destination {dst_shown}; --delete would remove it")
+    _check_destination(dst_storage, dst_uri, dst_shown)
+    policy = retry or RetryPolicy()
+    workers = max(1, workers or DEFAULT_WORKERS)
+    src_objects = _list(src_storage, src_uri, "source", src_shown, policy)
+    if not src_objects and not src_uri.is_local:
+        raise NotFound(f"source {src_shown} has no objects (is the prefix right?)")
+    dst_objects = _list(dst_storage, dst_uri, "destination", dst_shown, policy)
+    plan = build_plan(
+        src_storage,
+        src_objects,
+        dst_storage,
+        dst_objects,
+        select=KeyFilter(include, exclude),
+        delete=delete,
+        checksum=checksum,
+        same_kind=src_uri.scheme == dst_uri.scheme,
+        remote=not (src_uri.is_local and dst_uri.is_local),
+        workers=workers,
+    )
+    result = SyncResult(src_shown, dst_shown, plan, dry_run=dry_run)
+    if not dry_run:
+        if dst_uri.is_local and hasattr(dst_storage, "cleanup_partials"):
+            dst_storage.cleanup_partials(dst_uri)
+        _execute(result, src_storage, dst_storage, dst_uri, plan.to_copy, plan.to_delete, workers, policy, progress)
+    result.elapsed = time.monotonic() - started
+    return result
+
+
+def _execute(
+    result: SyncResult,
+    src_storage: Storage,
+    dst_storage: Storage,
+    dst_uri: StorageURI,
+    to_copy: list[CopyItem],
+    to_delete: list[ObjectInfo],
+    workers: int,
+    policy: RetryPolicy,
+    progress: Any,
+) -> None:
+    """Run the copies, then the deletes, collecting outcomes into ``result``."""
+    reporter = make_progress(progress)
+    lock = threading.Lock()
+    reporter.start(len(to_copy) + len(to_delete), sum(i.source.size for i in to_copy), label="sync")
+
+    def on_retry(_n: int, _exc: BaseException) -> None:
+        with lock:
+            result.retries += 1
+
+    def fail(key: str, op: str, exc: BaseException) -> None:
+        message = exc.message if isinstance(exc, CloudbridgeError) else str(exc) or type(exc).__name__
+        with lock:
+            result.failures.append(SyncFailure(key, op, message, type(exc).__name__))
+        reporter.error(key, message)
+
+    def copy_one(item: CopyItem) -> None:
+        target = dst_uri.child(item.key)  # refuses keys that would escape the destination
+
+        def attempt() -> int:
+            moved = 0
+
+            def on_bytes(n: int) -> None:
+                nonlocal moved
+                moved += n
+                reporter.bytes(n)
+
+            try:
+                return copy_object(src_storage, item.source, dst_storage, target, on_bytes=on_bytes)
+            except BaseException:
+                reporter.bytes(-moved)
+                raise
+
+        size = retry_call(attempt, policy, on_retry=on_retry)
+        with lock:
+            result.copied.append(item.key)
+            result.bytes_copied += size
+        reporter.done(item.key, size)
+
+    def delete_one(info: ObjectInfo) -> None:
+        target = dst_uri.child(info.key)
+        retry_call(lambda: dst_storage.delete(target), policy, on_retry=on_retry)
+        with lock:
+            result.deleted.append(info.key)
+        reporter.done(info.key, 0)
+
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="cb-sync") as pool:
+            ordered = sorted(to_copy, key=lambda i: -i.source.size)
+            _run_all(pool, copy_one, ordered, lambda i: i.key, "copy", fail)
+            _run_all(pool, delete_one, to_delete, lambda i: i.key, "delete", fail)
+    finally:
+        reporter.close()
+    result.copied.sort()
+    result.deleted.sort()
+    result.failures.sort(key=lambda f: f.key)
+
+
+def _run_all(
+    pool: ThreadPoolExecutor,
+    fn: Callable[[Any], None],
+    items: list[Any],
+    key_of: Callable[[Any], str],
+    op: str,
+    fail: Callable[[str, str, BaseException], None],
+) -> None:
+    futures = {pool.submit(fn, item): item for item in items}
+    try:
+        for future in as_completed(futures):
+            exc = future.exception()
+            if exc is not None:
+                fail(key_of(futures[future]), op, exc)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
