@@ -171,12 +171,20 @@ def status_command(
     from cloudbridge.cli.status_view import print_status
 
     job = _sdk().get_job(job_id)
+    events = _events(job)
     if json_output:
         from cloudbridge.cli._output import echo_json
 
-        echo_json(job.to_dict())
+        echo_json({**job.to_dict(), "events": events})
         return
-    print_status(job)
+    print_status(job, events)
+
+
+def _events(job: Any) -> list[dict[str, Any]]:
+    """The job's state-change history as the builtin observer recorded it."""
+    from cloudbridge.jobs.store import JobStore
+
+    return JobStore.default().events(job.id)
 
 
 def logs_command(

@@ -143,7 +143,13 @@ def check_command(
         print_table(
             ["PROVIDER", "CHECK", "STATUS", "DETAIL", "FIX"],
             [
-                [report.provider, item.name, "ok" if item.ok else "failed", item.detail, item.fix or ""]
+                [
+                    report.provider,
+                    item.name,
+                    "ok" if item.ok else "failed",
+                    item.detail,
+                    "" if item.ok else item.fix or "",
+                ]
                 for report in reports
                 for item in report.items
             ],

@@ -25,7 +25,7 @@ def _field(label: str, value: Any, **style: Any) -> None:
     typer.secho(str(value), **style)
 
 
-def print_status(job: Any) -> None:
+def print_status(job: Any, events: list[dict[str, Any]] | None = None) -> None:
     """Print state, reason, detail, timings, attempts and events of ``job``."""
     from cloudbridge.cli._output import format_duration, print_table
 
@@ -55,7 +55,6 @@ def print_status(job: Any) -> None:
         for attempt in job.attempts:
             keys += [k for k in attempt if k not in keys]
         print_table([k.upper() for k in keys], [[_fmt(a.get(k)) for k in keys] for a in job.attempts])
-    events = (job.extra or {}).get("events") or []
     if events:
         typer.echo("events:")
         rows = []
