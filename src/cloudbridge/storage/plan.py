@@ -90,8 +90,12 @@ def build_plan(
     same_kind: bool,
     remote: bool,
     workers: int = 8,
+    force: bool = False,
 ) -> SyncPlan:
-    """Compare two listings (keys relative to their prefixes) and return the :class:`SyncPlan`."""
+    """Compare two listings (keys relative to their prefixes) and return the :class:`SyncPlan`.
+
+    ``force=True`` (recursive copy) copies every selected source object, changed or not.
+    """
     plan = SyncPlan()
     dst_map: dict[str, ObjectInfo] = {}
     for info in dst_objects:
@@ -110,7 +114,9 @@ def build_plan(
             continue
         seen.add(src.key)
         dst = dst_map.get(src.key)
-        if dst is None:
+        if force:
+            plan.to_copy.append(CopyItem(src.key, src, "copy"))
+        elif dst is None:
             plan.to_copy.append(CopyItem(src.key, src, "new"))
         elif src.size != dst.size:
             plan.to_copy.append(CopyItem(src.key, src, "size"))

@@ -37,7 +37,7 @@ from cloudbridge.storage.retry import RetryPolicy, retry_call
 from cloudbridge.storage.transfer import copy_object
 from cloudbridge.uri import StorageURI
 
-__all__ = ["SyncFailure", "SyncResult", "sync", "DEFAULT_WORKERS"]
+__all__ = ["DEFAULT_WORKERS", "SyncFailure", "SyncResult", "sync", "transfer_tree"]
 
 #: Parallel transfers by default (I/O bound: many more than cores).
 DEFAULT_WORKERS = 16
@@ -199,6 +199,37 @@ def sync(
     ``result.raise_for_errors()`` to turn them into an exception). Bad input raises a
     :class:`~cloudbridge.errors.UserError` before anything is written.
     """
+    return transfer_tree(
+        src,
+        dst,
+        delete=delete,
+        include=include,
+        exclude=exclude,
+        dry_run=dry_run,
+        checksum=checksum,
+        progress=progress,
+        workers=workers,
+        profile=profile,
+        retry=retry,
+    )
+
+
+def transfer_tree(
+    src: URILike,
+    dst: URILike,
+    *,
+    delete: bool = False,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    dry_run: bool = False,
+    checksum: bool = False,
+    progress: bool | Callable[[dict[str, Any]], None] | Reporter | None = None,
+    workers: int | None = None,
+    profile: str | None = None,
+    retry: RetryPolicy | None = None,
+    force: bool = False,
+) -> SyncResult:
+    """:func:`sync`, plus ``force=True`` to copy every object (``cp -r``)."""
     started = time.monotonic()
     src_storage, src_uri = resolve(src, profile=profile)
     dst_storage, dst_uri = resolve(dst, profile=profile)
@@ -226,6 +257,7 @@ def sync(
         same_kind=src_uri.scheme == dst_uri.scheme,
         remote=not (src_uri.is_local and dst_uri.is_local),
         workers=workers,
+        force=force,
     )
     result = SyncResult(src_shown, dst_shown, plan, dry_run=dry_run)
     if not dry_run:
