@@ -33,6 +33,7 @@ __all__ = [
 COMMAND_MODULES: list[str] = [
     "providers",
     "jobs",
+    "storage",
 ]
 
 _debug = os.environ.get("CLOUDBRIDGE_DEBUG", "") not in ("", "0")
