@@ -1,0 +1,123 @@
+"""Bad input to the real CLI: one ``error:`` line on stderr, exit 2, no traceback, no job created."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from fixtures_cli import assert_one_error_line, run_cli
+
+GOOD = """\
+name: hello
+provider: local
+run: echo hello
+resources:
+  nodes: 1
+inputs:
+  data: ./data
+"""
+
+needs_sdk = pytest.mark.skipif(
+    importlib.util.find_spec("cloudbridge.sdk") is None, reason="cloudbridge.sdk (helper LOCAL-COMPUTE) not present"
+)
+
+
+def assert_nothing_created(home: Path) -> None:
+    """No job record and no job directory exist under CLOUDBRIDGE_HOME."""
+    from cloudbridge.jobs.store import DB_NAME, JobStore
+
+    if (home / DB_NAME).exists():
+        assert JobStore.default().list() == []
+    jobs_dir = home / "jobs"
+    assert not jobs_dir.exists() or not any(jobs_dir.iterdir()), list(jobs_dir.iterdir())
+
+
+def spec_file(tmp_path: Path, text: str = GOOD) -> Path:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    path = tmp_path / "job.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+@pytest.mark.parametrize(
+    ("edit", "needles"),
+    [
+        (("provider: local", "provider: nope"), ["unknown provider 'nope'", "known providers: local"]),
+        (("provider: local", "provider: aws"), ["unknown provider 'aws'", "pip install cloudbridge-aws"]),
+        (("  nodes: 1", "  nodse: 1"), ["job.yaml:5: resources.nodse: unknown field", "did you mean 'nodes'?"]),
+        (("  nodes: 1", "  nodes: -1"), ["job.yaml:5: resources.nodes:", "greater than or equal to 1"]),
+        (("  nodes: 1", '  accelerators: "A100:many"'), ["job.yaml:5: resources.accelerators:", "NAME[:COUNT]"]),
+        (
+            ("  nodes: 1", "  max_runtime: forever"),
+            ["job.yaml:5: resources.max_runtime:", "'forever'"],
+        ),
+        (("  nodes: 1", "  nodes: [1"), ["job.yaml:", "malformed YAML"]),
+        (("./data", "nope://bucket/x"), ["inputs.data:", "no installed provider serves nope:// URIs"]),
+        (("./data", "s3://bucket/a/../../etc"), ["inputs.data:", "contains '..'"]),
+        (("./data", "s3:/bucket"), ["inputs.data:", "malformed URI"]),
+    ],
+    ids=[
+        "unknown-provider",
+        "known-but-missing",
+        "typo",
+        "negative-nodes",
+        "accelerator",
+        "forever",
+        "yaml",
+        "unknown-scheme",
+        "dotdot-key",
+        "malformed-uri",
+    ],
+)
+def test_bad_spec(tmp_path: Path, cb_home: Path, edit: tuple[str, str], needles: list[str], dry_run: bool) -> None:
+    path = spec_file(tmp_path, GOOD.replace(*edit))
+    args = ["run", str(path), *(["--dry-run"] if dry_run else [])]
+    assert_one_error_line(run_cli(*args), *needles)
+    assert_nothing_created(cb_home)
+
+
+def test_unknown_provider_flag(tmp_path: Path, cb_home: Path) -> None:
+    path = spec_file(tmp_path)
+    assert_one_error_line(run_cli("run", str(path), "--provider", "locl"), "did you mean 'local'?")
+    assert_one_error_line(run_cli("check", "gcp"), "unknown provider 'gcp'", "pip install cloudbridge-gcp")
+    assert_nothing_created(cb_home)
+
+
+def test_missing_file(tmp_path: Path, cb_home: Path) -> None:
+    assert_one_error_line(run_cli("run", str(tmp_path / "nope.yaml")), "nope.yaml: file not found")
+    assert_one_error_line(run_cli("run", str(tmp_path)), "is a directory")
+    assert_nothing_created(cb_home)
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = run_cli("--debug", "run", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr and "FileNotFoundError" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("error: ")
+
+
+@needs_sdk
+@pytest.mark.parametrize("command", [["status"], ["logs"], ["cancel"], ["status", "--json"]])
+def test_unknown_job_id(command: list[str], cb_home: Path) -> None:
+    assert_one_error_line(run_cli(*command[:1], "local-deadbeef", *command[1:]), "local-deadbeef")
+    assert_nothing_created(cb_home)
+
+
+@needs_sdk
+def test_more_gpus_than_the_machine_has(tmp_path: Path, cb_home: Path) -> None:
+    from cloudbridge.providers.local.gpus import probe_gpus
+
+    have = len(probe_gpus()[0])
+    path = spec_file(tmp_path, GOOD.replace("  nodes: 1", f'  accelerators: "A100:{have + 8}"'))
+    line = assert_one_error_line(run_cli("run", str(path)), f"{have + 8}")
+    assert "GPU" in line
+    assert_nothing_created(cb_home)
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    result = run_cli("run")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    result = run_cli("no-such-command")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
