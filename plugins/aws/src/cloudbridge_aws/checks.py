@@ -1,0 +1,82 @@
+"""``cloudbridge check aws``: what is configured, what is missing, and the command that fixes it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cloudbridge.errors import CloudbridgeError
+from cloudbridge.records import CheckReport
+from cloudbridge_aws.errors import aws_errors
+
+if TYPE_CHECKING:
+    from cloudbridge_aws.provider import AwsProvider
+
+__all__ = ["run_checks"]
+
+ROLE_FIX = (
+    "set role_arn in the [aws] table of config.toml (or CLOUDBRIDGE_AWS_ROLE_ARN) to a role SageMaker can "
+    "assume; docs/providers/aws.md shows how to create one"
+)
+
+
+def run_checks(provider: AwsProvider) -> CheckReport:
+    """Check region, credentials, identity (STS), execution role and default bucket, in that order."""
+    report = CheckReport(provider.name)
+    session = provider.session
+    settings = provider.settings
+    try:
+        region = session.region
+    except CloudbridgeError as exc:
+        report.add("region", False, str(exc), "set region in config.toml [aws], CLOUDBRIDGE_AWS_REGION or AWS_REGION")
+        region = None
+    else:
+        report.add("region", True, region)
+
+    credentials_ok = False
+    try:
+        credentials = session.boto_session.get_credentials()
+    except CloudbridgeError as exc:
+        report.add("credentials", False, str(exc), "check `profile` in config.toml or AWS_PROFILE")
+    else:
+        if credentials is None:
+            report.add(
+                "credentials",
+                False,
+                "no AWS credentials found (env, ~/.aws, SSO or instance role)",
+                "run `aws configure` or `aws sso login`, or set AWS_PROFILE",
+            )
+        else:
+            report.add("credentials", True, f"from {getattr(credentials, 'method', 'the default chain')}")
+            credentials_ok = True
+
+    if credentials_ok and region:
+        try:
+            with aws_errors("verify AWS credentials (sts:GetCallerIdentity)"):
+                identity = session.client("sts").get_caller_identity()
+        except CloudbridgeError as exc:
+            report.add("identity", False, str(exc), exc.hint or "refresh or replace your credentials")
+        else:
+            report.add("identity", True, f"account {identity['Account']} as {identity['Arn']}")
+
+    if settings.role_arn:
+        report.add("execution role", True, settings.role_arn)
+    else:
+        report.add("execution role", False, "no SageMaker execution role (role_arn) is set", ROLE_FIX)
+
+    if not settings.bucket:
+        report.add(
+            "bucket",
+            False,
+            "no default bucket is set (code packages, outputs and models go there)",
+            "set bucket in the [aws] table of config.toml or CLOUDBRIDGE_AWS_BUCKET; create one with "
+            "`aws s3 mb s3://NAME`",
+        )
+    elif credentials_ok and region:
+        try:
+            with aws_errors("check the bucket", resource=f"s3://{settings.bucket}", bucket=settings.bucket):
+                session.client("s3").head_bucket(Bucket=settings.bucket)
+        except CloudbridgeError as exc:
+            report.add("bucket", False, str(exc), f"aws s3 mb s3://{settings.bucket} --region {region}")
+        else:
+            report.add("bucket", True, f"s3://{settings.bucket}")
+    return report

@@ -1,0 +1,92 @@
+"""One boto3 session per provider and the clients made from it (adaptive retries everywhere)."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from cloudbridge.errors import InvalidSpec
+from cloudbridge_aws.settings import AwsSettings
+
+if TYPE_CHECKING:
+    import boto3
+
+__all__ = ["AwsSession"]
+
+_USER_AGENT = "cloudbridge-aws/0.1.0"
+
+
+class AwsSession:
+    """Lazily builds the boto3 session and caches one client per service.
+
+    ``region`` is the settings' region, else the AWS profile's; a provider without any is
+    refused with the ways to set one. Every client uses botocore's ``adaptive`` retry mode
+    (client-side rate limiting plus exponential backoff for throttling and 5xx).
+    """
+
+    def __init__(self, settings: AwsSettings) -> None:
+        self.settings = settings
+        self._session: boto3.session.Session | None = None
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._account: str | None = None
+
+    @property
+    def boto_session(self) -> boto3.session.Session:
+        """The underlying ``boto3.session.Session`` (created on first use)."""
+        if self._session is None:
+            import boto3
+
+            from cloudbridge_aws.errors import aws_errors
+
+            s = self.settings
+            with aws_errors("open the AWS profile"):
+                self._session = boto3.session.Session(
+                    aws_access_key_id=s.access_key_id.get_secret_value() if s.access_key_id else None,
+                    aws_secret_access_key=s.secret_access_key.get_secret_value() if s.secret_access_key else None,
+                    aws_session_token=s.session_token.get_secret_value() if s.session_token else None,
+                    region_name=s.region,
+                    profile_name=s.profile,
+                )
+        return self._session
+
+    @property
+    def region(self) -> str:
+        """The region every call goes to; :class:`InvalidSpec` with the fix when none is set."""
+        region = self.settings.region or self.boto_session.region_name
+        if not region:
+            raise InvalidSpec(
+                "no AWS region is set",
+                field="settings.aws.region",
+                hint="set region in the [aws] table of config.toml, CLOUDBRIDGE_AWS_REGION or AWS_REGION",
+            )
+        return region
+
+    def client(self, service: str) -> Any:
+        """A cached boto3 client for ``service`` in :attr:`region`."""
+        with self._lock:
+            if service not in self._clients:
+                from botocore.config import Config
+
+                config = Config(
+                    retries={"mode": "adaptive", "max_attempts": self.settings.max_attempts},
+                    user_agent_extra=_USER_AGENT,
+                    max_pool_connections=max(10, self.settings.max_concurrency * 2),
+                )
+                self._clients[service] = self.boto_session.client(
+                    service, region_name=self.region, endpoint_url=self.settings.endpoint_url, config=config
+                )
+            return self._clients[service]
+
+    def account_id(self) -> str:
+        """The caller's account id (STS ``GetCallerIdentity``, cached)."""
+        if self._account is None:
+            from cloudbridge_aws.errors import aws_errors
+
+            with aws_errors("verify AWS credentials (sts:GetCallerIdentity)"):
+                self._account = self.client("sts").get_caller_identity()["Account"]
+        return self._account
+
+    def partition_domain(self) -> str:
+        """``amazonaws.com``, or ``amazonaws.com.cn`` in the China regions."""
+        return "amazonaws.com.cn" if self.region.startswith("cn-") else "amazonaws.com"
