@@ -101,7 +101,7 @@ class LocalDeploy(Deploy):
 
     @property
     def registry(self) -> EndpointRegistry:
-        """The endpoint registry under the current ``CLOUDBRIDGE_HOME``."""
+        """The endpoint registry (default: under ``CLOUDBRIDGE_HOME``); server logs live beside it."""
         if self._registry is None:
             self._registry = EndpointRegistry()
         return self._registry
@@ -131,15 +131,13 @@ class LocalDeploy(Deploy):
     # ---- Deploy ---------------------------------------------------------------------------------
     def deploy(self, spec: EndpointSpec) -> Endpoint:
         """Start a server for ``spec`` and return the endpoint once ``/ping`` answers 200."""
-        from cloudbridge.settings import cloudbridge_home
-
         model = self._check_model(spec.model)
         handler = str(Path(spec.handler).expanduser().resolve()) if spec.handler else None
         if handler and not os.path.isfile(handler):
             raise NotFound(f"handler file does not exist: {spec.handler}")
         if spec.port:
             _check_port_free(spec.port)
-        folder = cloudbridge_home() / "endpoints" / spec.name
+        folder = self.registry.path.parent / "endpoints" / spec.name
         record = EndpointRecord(PROVIDER, spec.name, CREATING, model=model, handler=handler, task=spec.task,
                                 log_path=str(folder / "server.log"))
         self.registry.reserve(record)  # ConflictError when the name is taken
