@@ -41,6 +41,9 @@ class SyncPlan:
     to_delete: list[ObjectInfo] = field(default_factory=list)
     unchanged: int = 0
     excluded: int = 0
+    #: Destination objects whose content matched by checksum but whose mtime differs from the
+    #: source's: a local destination gets the source mtime, so the next size+mtime sync agrees.
+    to_touch: list[tuple[ObjectInfo, float]] = field(default_factory=list)
 
     @property
     def copy_bytes(self) -> int:
@@ -139,11 +142,13 @@ def build_plan(
             return content_sha256(src_storage, pair[0]) != content_sha256(dst_storage, pair[1])
 
         with ThreadPoolExecutor(max(1, workers)) as pool:
-            for (src, _dst), changed in zip(to_hash, pool.map(differs, to_hash), strict=True):
+            for (src, dst), changed in zip(to_hash, pool.map(differs, to_hash), strict=True):
                 if changed:
                     plan.to_copy.append(CopyItem(src.key, src, "checksum"))
                 else:
                     plan.unchanged += 1
+                    if src.mtime is not None and dst.mtime is not None and _newer(src, dst, slack):
+                        plan.to_touch.append((dst, src.mtime))
     if delete:
         plan.to_delete = [info for key, info in sorted(dst_map.items()) if key not in seen]
     plan.to_copy.sort(key=lambda item: item.key)

@@ -263,6 +263,12 @@ def transfer_tree(
     if not dry_run:
         if dst_uri.is_local and hasattr(dst_storage, "cleanup_partials"):
             dst_storage.cleanup_partials(dst_uri)
+        if dst_uri.is_local:
+            for info, mtime in plan.to_touch:
+                try:
+                    os.utime(dst_uri.child(info.key).path, (mtime, mtime))
+                except OSError:
+                    pass  # only an optimisation for the next size+mtime comparison
         _execute(result, src_storage, dst_storage, dst_uri, plan.to_copy, plan.to_delete, workers, policy, progress)
     result.elapsed = time.monotonic() - started
     return result
