@@ -35,8 +35,16 @@ def local_storage() -> Storage:
 def resolve(uri: URILike, *, profile: str | None = None) -> tuple[Storage, StorageURI]:
     """``(storage, parsed URI)`` for ``uri``; local paths never need the plugin manager.
 
-    An unknown scheme raises :class:`~cloudbridge.errors.InvalidURI` with the install hint.
+    An unknown scheme raises :class:`~cloudbridge.errors.InvalidURI` with the install hint; a
+    ``file://`` URI or absolute path with a ``..`` segment raises :class:`~cloudbridge.errors.UnsafeKey`
+    (the same rule as :class:`~cloudbridge.providers.local.storage.LocalStorage`).
     """
+    if not isinstance(uri, StorageURI):
+        text = os.fspath(uri)
+        if text.startswith(("file://", "/")) and ".." in text.replace("\\", "/").split("/"):
+            from cloudbridge.errors import UnsafeKey
+
+            raise UnsafeKey(f"storage path {text!r} contains '..'; give the path without it")
     parsed = as_uri(uri)
     if parsed.is_local:
         return local_storage(), parsed
