@@ -1,0 +1,141 @@
+"""GPU allocation and the queue of jobs waiting for GPUs, kept in the job store.
+
+How it works
+------------
+* A job that asks for ``k`` GPUs (``resources.accelerators``) is put in ``local_queue`` in the same
+  transaction that creates its record. Jobs that ask for none never queue.
+* :func:`promote` looks at the free GPUs and the queue, asks the queue policy which queued jobs to
+  start, and -- in one ``BEGIN IMMEDIATE`` transaction -- writes their rows into
+  ``local_gpu_allocations`` (primary key ``gpu``: a GPU can belong to one job only, enforced by
+  SQLite itself) and removes them from the queue.
+* Anyone may call :func:`promote`; the outcome only depends on the database, so it does not matter
+  who does. It is called by ``submit``, by every waiting job's supervisor on each poll (so a queued
+  job starts even if every other process is gone), and by a finishing supervisor right after it
+  released its GPUs (so the next job starts at once).
+* A job gives its GPUs back (:func:`release`) in the same transaction that records its final state.
+
+The policy is one function, :data:`queue_policy` (default :func:`fifo_fits_first`); the planner
+may replace it with a best-fit or priority policy via :func:`set_queue_policy`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from cloudbridge.jobs.store import JobStore
+
+__all__ = [
+    "QueuedJob",
+    "allocation",
+    "enqueue",
+    "fifo_fits_first",
+    "promote",
+    "queue_policy",
+    "queue_position",
+    "release",
+    "set_queue_policy",
+]
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """A job waiting for ``gpus`` GPUs; ``seq`` orders the queue (lower = earlier)."""
+
+    job_id: str
+    gpus: int
+    seq: int
+    enqueued_at: float
+
+
+Policy = Callable[[Sequence[QueuedJob], Sequence[int]], list[tuple[str, list[int]]]]
+
+
+def fifo_fits_first(queue: Sequence[QueuedJob], free_gpus: Sequence[int]) -> list[tuple[str, list[int]]]:
+    """Walk the queue oldest first; start every job that fits in the GPUs still free.
+
+    A job that does not fit yet keeps its place, and a later, smaller job that fits may start
+    before it ("fits first"), so small jobs are never stuck behind a big one. The price is that
+    a big job can wait while small ones keep arriving; a priority policy can trade that off.
+    Returns ``[(job_id, [gpu, ...]), ...]`` with the lowest free GPU indices handed out first.
+    """
+    free = sorted(free_gpus)
+    picks: list[tuple[str, list[int]]] = []
+    for job in sorted(queue, key=lambda q: q.seq):
+        if 0 < job.gpus <= len(free):
+            picks.append((job.job_id, free[: job.gpus]))
+            free = free[job.gpus :]
+    return picks
+
+
+queue_policy: Policy = fifo_fits_first
+
+
+def set_queue_policy(policy: Policy | None) -> None:
+    """Replace the queue policy (``None`` restores :func:`fifo_fits_first`)."""
+    global queue_policy
+    queue_policy = policy or fifo_fits_first
+
+
+def enqueue(conn: sqlite3.Connection, job_id: str, gpus: int) -> None:
+    """Put ``job_id`` at the end of the queue (call inside the transaction that creates the job)."""
+    conn.execute(
+        "INSERT INTO local_queue (job_id, gpus, enqueued_at) VALUES (?, ?, ?)", (job_id, gpus, time.time())
+    )
+
+
+def release(conn: sqlite3.Connection, job_id: str) -> None:
+    """Free ``job_id``'s GPUs and drop it from the queue (inside the transaction that ends it)."""
+    conn.execute("DELETE FROM local_gpu_allocations WHERE job_id = ?", (job_id,))
+    conn.execute("DELETE FROM local_queue WHERE job_id = ?", (job_id,))
+
+
+def _state(conn: sqlite3.Connection) -> tuple[set[int], list[QueuedJob]]:
+    used = {row[0] for row in conn.execute("SELECT gpu FROM local_gpu_allocations")}
+    queue = [
+        QueuedJob(row[0], row[1], row[2], row[3])
+        for row in conn.execute("SELECT job_id, gpus, seq, enqueued_at FROM local_queue ORDER BY seq")
+    ]
+    return used, queue
+
+
+def promote(store: JobStore, gpu_ids: Sequence[int]) -> list[tuple[str, list[int]]]:
+    """Allocate free GPUs among ``gpu_ids`` to queued jobs chosen by the policy; returns the picks."""
+    with store.connect() as conn:  # cheap read first: most calls have nothing to do
+        used, queue = _state(conn)
+    if not queue or not set(gpu_ids) - used:
+        return []
+    with store.transaction() as conn:
+        used, queue = _state(conn)
+        free = [g for g in gpu_ids if g not in used]
+        picks = queue_policy(queue, free) if queue and free else []
+        now = time.time()
+        for job_id, gpus in picks:
+            if not set(gpus) <= set(free):
+                raise RuntimeError(f"queue policy handed out GPUs {gpus} that are not free ({free})")
+            free = [g for g in free if g not in gpus]
+            conn.executemany(
+                "INSERT INTO local_gpu_allocations (gpu, job_id, allocated_at) VALUES (?, ?, ?)",
+                [(gpu, job_id, now) for gpu in gpus],
+            )
+            conn.execute("DELETE FROM local_queue WHERE job_id = ?", (job_id,))
+    return picks
+
+
+def allocation(store: JobStore, job_id: str) -> list[int] | None:
+    """The GPUs allocated to ``job_id`` (sorted), or ``None`` while it has none."""
+    with store.connect() as conn:
+        rows = conn.execute("SELECT gpu FROM local_gpu_allocations WHERE job_id = ? ORDER BY gpu", (job_id,))
+        gpus = [row[0] for row in rows]
+    return gpus or None
+
+
+def queue_position(store: JobStore, job_id: str) -> int | None:
+    """1 for the oldest queued job; ``None`` when ``job_id`` is not queued."""
+    with store.connect() as conn:
+        row = conn.execute("SELECT seq FROM local_queue WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        return conn.execute("SELECT COUNT(*) FROM local_queue WHERE seq <= ?", (row[0],)).fetchone()[0]

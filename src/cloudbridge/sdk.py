@@ -1,0 +1,255 @@
+"""The SDK facade: ``cb.run``, ``cb.get_job``, ``cb.jobs``, ``cb.cancel``, ``cb.logs``, ``cb.deploy``...
+
+Every job of every provider is recorded in the :class:`~cloudbridge.jobs.store.JobStore`, so
+``cb.jobs()`` lists them all without calling any cloud, and ids are global: ``local-1a2b3c4d``,
+``aws-...`` (the provider's name, a dash, the provider's own suffix). Jobs returned here are bound
+to their provider's :class:`~cloudbridge.interfaces.Compute`, so ``job.wait()``, ``job.logs()``
+and ``job.cancel()`` work on them directly::
+
+    import cloudbridge as cb
+    job = cb.run("job.yaml", provider="local")
+    job.wait()
+    print(job.state, job.reason)
+
+Whenever a provider reports a state different from the stored one, the record is updated and the
+``cloudbridge_job_event`` hook fires (the local backend does this itself, from its supervisor).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cloudbridge.errors import InvalidSpec, NotFound
+from cloudbridge.interfaces import Compute
+from cloudbridge.records import Job
+
+if TYPE_CHECKING:
+    from cloudbridge.hookspecs import ProviderInfo
+    from cloudbridge.interfaces import Provider
+    from cloudbridge.records import Endpoint
+    from cloudbridge.specs import EndpointSpec, JobSpec
+
+__all__ = ["cancel", "deploy", "get_job", "jobs", "logs", "provider", "providers", "run"]
+
+
+def _store() -> Any:
+    from cloudbridge.jobs.store import JobStore
+
+    return JobStore.default()
+
+
+def provider(name: str, *, profile: str | None = None) -> Provider:
+    """The provider ``name`` (``ProviderNotFound`` lists the known ones and install hints)."""
+    from cloudbridge.providers import get_provider
+
+    return get_provider(name, profile=profile)
+
+
+def providers() -> dict[str, ProviderInfo]:
+    """Every registered provider by name (nothing is imported beyond the plugins' registrations)."""
+    from cloudbridge.plugins import provider_infos
+
+    return provider_infos()
+
+
+def _load_spec(spec_or_path: Any) -> JobSpec:
+    from cloudbridge.specs import JobSpec, job_spec_from_dict, load_job_spec
+
+    if isinstance(spec_or_path, JobSpec):
+        return spec_or_path
+    if isinstance(spec_or_path, dict):
+        return job_spec_from_dict(spec_or_path)
+    if isinstance(spec_or_path, (str, os.PathLike)):
+        return load_job_spec(spec_or_path)
+    raise InvalidSpec(f"cb.run() takes a JobSpec, a dict or a YAML path, not {type(spec_or_path).__name__}")
+
+
+def _record(job: Job, compute: Compute, spec: JobSpec | None = None) -> Job:
+    """Store what a provider reported; fire the job event when the stored state changed.
+
+    A provider whose compute sets ``records_jobs = True`` (the local backend) keeps the store
+    itself and is left alone.
+    """
+    if getattr(compute, "records_jobs", False):
+        return job
+    from cloudbridge.jobs.events import emit
+
+    data = spec.model_dump(mode="json") if spec is not None else None
+    previous = _store().record(job, data)
+    if previous is not False:
+        emit(job, previous)
+    return job
+
+
+def run(
+    spec_or_path: JobSpec | dict[str, Any] | str | os.PathLike[str],
+    provider: str | None = None,
+    wait: bool = False,
+    profile: str | None = None,
+    timeout: float | None = None,
+) -> Job:
+    """Submit a job (a :class:`JobSpec`, a dict or a YAML path) and return it, bound to its provider.
+
+    ``provider`` overrides ``spec.provider``; ``overrides.<provider>`` of the spec configures it.
+    With ``wait=True`` this blocks until the job ends (``timeout`` seconds at most:
+    :class:`~cloudbridge.errors.StageTimeout`). The job is recorded in the job store whatever the
+    provider.
+    """
+    from cloudbridge.providers import get_provider
+
+    spec = _load_spec(spec_or_path)
+    if provider:
+        source = spec.source
+        spec = spec.with_provider(provider)
+        spec.source = source
+    prov = get_provider(spec.provider, profile=profile, overrides=spec.overrides.get(spec.provider))
+    compute = prov.compute
+    job = compute.submit(spec)
+    _record(job, compute, spec)
+    job.bind(compute)
+    if wait:
+        job.wait(timeout)
+        _record(job, compute)
+    return job
+
+
+def _provider_of(job_id: str) -> str:
+    stored = _store().find(job_id)
+    if stored is not None:
+        return stored.provider
+    if "-" not in job_id:
+        raise NotFound(f"no job with id {job_id!r}", hint="job ids look like local-1a2b3c4d; see: cloudbridge jobs")
+    return job_id.rsplit("-", 1)[0]
+
+
+def _compute_for(job_id: str, profile: str | None = None) -> Compute:
+    from cloudbridge.errors import ProviderNotFound
+
+    name = _provider_of(job_id)
+    try:
+        return provider(name, profile=profile).compute
+    except ProviderNotFound:
+        if _store().find(job_id) is None:
+            raise NotFound(f"no job with id {job_id!r}", hint="see: cloudbridge jobs") from None
+        raise
+
+
+def get_job(job_id: str, *, profile: str | None = None) -> Job:
+    """The job's current state from its provider (recorded in the store); :class:`NotFound` if unknown."""
+    compute = _compute_for(job_id, profile)
+    job = compute.get(job_id)
+    _record(job, compute)
+    return job.bind(compute)
+
+
+class _DeferredCompute(Compute):
+    """A :class:`Compute` that builds its provider only when a job handle is first used."""
+
+    def __init__(self, job_id: str) -> None:
+        self._job_id = job_id
+        self._real: Compute | None = None
+
+    def _target(self) -> Compute:
+        if self._real is None:
+            self._real = _compute_for(self._job_id)
+        return self._real
+
+    def submit(self, spec: JobSpec) -> Job:
+        """Submit through the real provider."""
+        return self._target().submit(spec)
+
+    def get(self, job_id: str) -> Job:
+        """The job's state, recorded in the store."""
+        return _record(self._target().get(job_id), self._target())
+
+    def list(self) -> list[Job]:
+        """The provider's jobs."""
+        return self._target().list()
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel through the real provider."""
+        return _record(self._target().cancel(job_id), self._target())
+
+    def logs(self, job_id: str, follow: bool = False) -> Iterator[str]:
+        """Logs from the real provider."""
+        return self._target().logs(job_id, follow=follow)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        """Wait through the real provider."""
+        return _record(self._target().wait(job_id, timeout=timeout), self._target())
+
+
+def jobs(provider: str | None = None) -> list[Job]:
+    """Recorded jobs of every provider (or one), newest first, read from the job store.
+
+    Local jobs are checked against their supervisors first (a crashed one shows as ``FAILED``);
+    cloud jobs show their last known state -- ``get_job(id)`` asks the cloud.
+    """
+    if provider in (None, "local"):
+        try:
+            from cloudbridge.providers import get_provider
+
+            get_provider("local").compute.list()  # judges local supervisors honestly
+        except Exception:  # noqa: BLE001 - listing must work even if the local backend is broken
+            pass
+    return [job.bind(_DeferredCompute(job.id)) for job in _store().list(provider)]
+
+
+def cancel(job_id: str) -> Job:
+    """Stop the job and return its record (a finished job is returned unchanged)."""
+    compute = _compute_for(job_id)
+    job = compute.cancel(job_id)
+    _record(job, compute)
+    return job.bind(compute)
+
+
+def logs(job_id: str, follow: bool = False) -> Iterator[str]:
+    """The job's log lines; ``follow=True`` streams until the job ends."""
+    return _compute_for(job_id).logs(job_id, follow=follow)
+
+
+def deploy(
+    model_dir_or_spec: EndpointSpec | dict[str, Any] | str | os.PathLike[str],
+    name: str | None = None,
+    provider: str | None = None,
+    **fields: Any,
+) -> Endpoint:
+    """Deploy a model: an :class:`EndpointSpec`, a dict, an endpoint YAML file, or a model folder/URI.
+
+    For a model folder or URI, ``name`` is required and ``fields`` (``task``, ``instance_type``,
+    ``port``...) fill the rest of the spec. ``provider`` overrides the spec's.
+    """
+    from cloudbridge.specs import EndpointSpec, load_endpoint_spec
+
+    if isinstance(model_dir_or_spec, EndpointSpec):
+        spec = model_dir_or_spec
+    elif isinstance(model_dir_or_spec, dict):
+        spec = _endpoint_from_dict(model_dir_or_spec)
+    else:
+        text = os.fspath(model_dir_or_spec)
+        if text.endswith((".yaml", ".yml")) and Path(text).is_file():
+            spec = load_endpoint_spec(text)
+        else:
+            if not name:
+                raise InvalidSpec("cb.deploy(model) needs name=... for the endpoint", field="name")
+            spec = _endpoint_from_dict({"name": name, "model": text, "provider": provider or "local", **fields})
+    if provider:
+        spec = spec.model_copy(update={"provider": provider})
+    from cloudbridge.providers import get_provider
+
+    return get_provider(spec.provider, overrides=spec.overrides.get(spec.provider)).deploy.deploy(spec)
+
+
+def _endpoint_from_dict(data: dict[str, Any]) -> EndpointSpec:
+    from pydantic import ValidationError
+
+    from cloudbridge.spec_loading import validation_to_invalid_spec
+    from cloudbridge.specs import EndpointSpec
+
+    try:
+        return EndpointSpec.model_validate(data)
+    except ValidationError as exc:
+        raise validation_to_invalid_spec(exc, EndpointSpec) from exc
