@@ -195,7 +195,10 @@ def test_custom_handler_runs_every_hook(tmp_path: Path) -> None:
 
 def test_minimal_custom_handler_defaults_to_json(tmp_path: Path) -> None:
     script = tmp_path / "handler.py"
-    script.write_text("def model_fn(d):\n    return 2\n\ndef predict_fn(data, model):\n    return [x * model for x in data]\n")
+    script.write_text(
+        "def model_fn(d):\n    return 2\n\n"
+        "def predict_fn(data, model):\n    return [x * model for x in data]\n"
+    )
     handler = load_handler(tmp_path, script)
     handler.load()
     assert handler.encode(handler.predict(handler.decode(b"[1, 2]", "")), "*/*") == (b"[2, 4]", "application/json")

@@ -81,6 +81,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     """One HTTP request; see the module docstring for the routes."""
 
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"  # so even a garbled request line gets a status line and headers
     server_version = "cloudbridge-serve"
     timeout = 60  # seconds a connection may sit idle or half-sent
     server: InferenceServer
@@ -190,6 +191,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if length is None:
             return None
         if length > self.server.max_body_bytes:
+            self._drain(length)
             self._error(
                 413, f"request body is {length} bytes; the limit is {self.server.max_body_bytes} bytes", close=True
             )
@@ -199,6 +201,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None
         return body
+
+    def _drain(self, length: int, limit: int = 32 * 1024 * 1024) -> None:
+        """Read and drop up to ``limit`` bytes of a refused body, so the client sees our reply
+        instead of a connection reset (bigger bodies are cut off by closing)."""
+        left = min(length, limit)
+        while left > 0:
+            chunk = self.rfile.read(min(left, 65536))
+            if not chunk:
+                break
+            left -= len(chunk)
 
     def _discard_body_or_close(self) -> None:
         """Read (small) unwanted bodies so keep-alive stays in sync; close on big ones."""
