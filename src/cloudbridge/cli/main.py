@@ -34,6 +34,7 @@ COMMAND_MODULES: list[str] = [
     "providers",
     "jobs",
     "storage",
+    "deploy",
 ]
 
 _debug = os.environ.get("CLOUDBRIDGE_DEBUG", "") not in ("", "0")
