@@ -1,0 +1,295 @@
+"""``to_training_job_request``: a :class:`~cloudbridge.specs.JobSpec` as a SageMaker
+``CreateTrainingJob`` request. Pure: no AWS call, no clock, no randomness (golden-tested).
+
+How the job runs (the choice, documented in ``docs/providers/aws.md``): the image is the PyTorch
+Deep Learning Container, whose SageMaker Training Toolkit downloads a small, content-addressed
+*launcher package* (hyperparameter ``sagemaker_submit_directory``), installs its
+``requirements.txt`` (``cloudbridge-ai``) and runs its ``cloudbridge_entry.py`` (``sagemaker_program``)
+on every host. That script unpacks the job's *code package* (the packed workdir, input channel
+``cbcode``) and execs ``cloudbridge-launch -- $CB_RUN``. The run command travels in the environment,
+not in hyperparameters, so the toolkit passes no arguments.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import re
+import tarfile
+from functools import lru_cache
+from importlib import resources as importlib_resources
+from typing import Any
+
+from cloudbridge.errors import InvalidSpec, ResourceUnavailable
+from cloudbridge.specs import JobSpec
+from cloudbridge.uri import parse_uri
+from cloudbridge_aws.images import training_image_uri
+from cloudbridge_aws.settings import SAGEMAKER_MAX_RUNTIME, AwsSettings
+
+__all__ = [
+    "CHECKPOINT_LOCAL_PATH",
+    "CODE_CHANNEL",
+    "DEFAULT_MAX_RUNTIME",
+    "ENTRY_PROGRAM",
+    "choose_training_instance",
+    "job_name_for",
+    "launcher_package",
+    "bucket_prefix",
+    "launcher_uri",
+    "to_training_job_request",
+]
+
+CODE_CHANNEL = "cbcode"
+ENTRY_PROGRAM = "cloudbridge_entry.py"
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+#: SageMaker's own default when no ``max_runtime`` is given (1 day).
+DEFAULT_MAX_RUNTIME = 24 * 3600
+#: SageMaker limits: job names, environment values.
+JOB_NAME_MAX = 63
+ENV_VALUE_MAX = 512
+_NAME_BAD = re.compile(r"[^A-Za-z0-9-]+")
+_INSTANCE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9-]+$")
+
+
+def job_name_for(spec_name: str, suffix: str) -> str:
+    """A SageMaker job name: ``spec_name`` made legal (letters, digits, ``-``) plus ``-suffix``."""
+    base = _NAME_BAD.sub("-", spec_name).strip("-") or "job"
+    base = re.sub(r"-{2,}", "-", base)[: JOB_NAME_MAX - len(suffix) - 1].rstrip("-")
+    return f"{base}-{suffix}"
+
+
+@lru_cache(maxsize=4)
+def launcher_package(version: str | None = None) -> tuple[bytes, str]:
+    """The launcher package (``cloudbridge_entry.py`` + ``requirements.txt``) and its sha256.
+
+    Byte-for-byte reproducible (fixed mtimes, owners and gzip header), so it is uploaded once per
+    cloudbridge version and bucket.
+    """
+    from cloudbridge import __version__
+
+    entry = importlib_resources.files("cloudbridge_aws").joinpath("launcher", ENTRY_PROGRAM).read_bytes()
+    requirements = f"cloudbridge-ai[train]=={version or __version__}\n".encode()
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in ((ENTRY_PROGRAM, entry), ("requirements.txt", requirements)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode, info.uid, info.gid = len(data), 0, 0o644, 0, 0
+            tar.addfile(info, io.BytesIO(data))
+    packed = gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)
+    return packed, hashlib.sha256(packed).hexdigest()
+
+
+def _bucket(settings: AwsSettings) -> str:
+    if not settings.bucket:
+        raise InvalidSpec(
+            "no S3 bucket is set for code packages and outputs",
+            field="settings.aws.bucket",
+            hint="set bucket in the [aws] table of config.toml, CLOUDBRIDGE_AWS_BUCKET or overrides.aws.bucket; "
+            "create one with `aws s3 mb s3://NAME`",
+        )
+    return settings.bucket
+
+
+def bucket_prefix(settings: AwsSettings) -> str:
+    """``s3://BUCKET/PREFIX``: where cloudbridge keeps code, launcher, default outputs and checkpoints."""
+    return f"s3://{_bucket(settings)}/{settings.prefix}" if settings.prefix else f"s3://{_bucket(settings)}"
+
+
+def launcher_uri(settings: AwsSettings) -> str:
+    """Where the launcher package lives: ``s3://BUCKET/PREFIX/launcher/<sha256[:16]>.tar.gz``."""
+    return f"{bucket_prefix(settings)}/launcher/{launcher_package()[1][:16]}.tar.gz"
+
+
+def _s3(value: str, field: str, spec: JobSpec) -> str:
+    """``value`` as an ``s3://`` URI, or :class:`InvalidSpec` naming the field."""
+    text = value.strip()
+    if not text.startswith("s3://"):
+        raise InvalidSpec(
+            f"{value!r} is not an s3:// URI; SageMaker jobs read and write S3",
+            source=spec.source,
+            field=field,
+            hint=f"upload it first: cloudbridge migrate {spec.source or 'job.yaml'} --to aws",
+        )
+    return str(parse_uri(text))
+
+
+def choose_training_instance(spec: JobSpec, settings: AwsSettings, region: str, catalog: Any = None) -> str:
+    """The SageMaker instance type for one node of ``spec``.
+
+    Order: ``resources.instance_type`` (checked against the planner catalog for ``region``), then the
+    ``instance_types`` setting for the accelerator (or ``cpu``), then the planner's cheapest fit.
+    """
+    resources = spec.resources
+    pinned = resources.instance_type
+    if pinned and not _INSTANCE_RE.match(pinned):
+        raise InvalidSpec(
+            f"{pinned!r} is not a SageMaker instance type (ml.FAMILY.SIZE, e.g. ml.g5.xlarge)",
+            source=spec.source,
+            field="resources.instance_type",
+        )
+    override = settings.instance_types.get(resources.accelerator_name or "cpu")
+    if override and not pinned:
+        return override
+    from cloudbridge.planner.placement import choose_instance
+
+    try:
+        row = choose_instance("aws", resources, region, catalog=catalog)
+    except ResourceUnavailable as exc:
+        if pinned:
+            raise ResourceUnavailable(
+                f"instance type {pinned!r} is not offered for SageMaker training in {region}",
+                hint="pick another type (see `cloudbridge plan`), or add a catalog row with CLOUDBRIDGE_CATALOG",
+            ) from exc
+        raise
+    return row.instance_type
+
+
+def _stopping(spec: JobSpec) -> dict[str, int]:
+    resources = spec.resources
+    runtime = resources.max_runtime_seconds or DEFAULT_MAX_RUNTIME
+    if runtime > SAGEMAKER_MAX_RUNTIME:
+        kind = "managed spot " if resources.spot else ""
+        raise InvalidSpec(
+            f"max_runtime {resources.max_runtime} is longer than SageMaker {kind}training allows (28 days)",
+            source=spec.source,
+            field="resources.max_runtime",
+            hint="split the job and resume it from checkpoints",
+        )
+    stopping = {"MaxRuntimeInSeconds": runtime}
+    if resources.spot:
+        # Time to wait for spot capacity plus the run itself; SageMaker caps both at 28 days.
+        stopping["MaxWaitTimeInSeconds"] = min(max(2 * runtime, runtime + 3600), SAGEMAKER_MAX_RUNTIME)
+    return stopping
+
+
+def _environment(spec: JobSpec, job_id: str, processes: int | None) -> dict[str, str]:
+    env = dict(spec.env)
+    env.update({"CB_RUN": spec.run, "CB_DISTRIBUTION": spec.distribution, "CB_JOB_ID": job_id})
+    if processes:
+        env["CB_NUM_PROCESSES"] = str(processes)
+    for key, value in env.items():
+        if len(value) > ENV_VALUE_MAX:
+            field = "run" if key == "CB_RUN" else f"env.{key}"
+            raise InvalidSpec(
+                f"SageMaker limits environment values to {ENV_VALUE_MAX} characters ({len(value)} given)",
+                source=spec.source,
+                field=field,
+                hint="put the command in a script inside the workdir and run that" if key == "CB_RUN" else None,
+            )
+    return dict(sorted(env.items()))
+
+
+def to_training_job_request(
+    spec: JobSpec,
+    settings: AwsSettings,
+    *,
+    code_uri: str,
+    job_name: str,
+    region: str | None = None,
+    catalog: Any = None,
+) -> dict[str, Any]:
+    """The ``CreateTrainingJob`` request for ``spec`` (see the module docstring for the layout).
+
+    ``code_uri`` is the uploaded code package, ``job_name`` the SageMaker job name; ``region``
+    defaults to ``settings.region``; ``catalog`` to the planner's catalog. Bad input raises
+    :class:`InvalidSpec` naming the spec field (or ``settings.aws.*``).
+    """
+    region = region or settings.region
+    if not region:
+        raise InvalidSpec("no AWS region is set", field="settings.aws.region", hint="set AWS_REGION or [aws] region")
+    if not settings.role_arn:
+        raise InvalidSpec(
+            "no SageMaker execution role is set",
+            field="settings.aws.role_arn",
+            hint="set role_arn in the [aws] table of config.toml, CLOUDBRIDGE_AWS_ROLE_ARN or overrides.aws.role_arn",
+        )
+    resources = spec.resources
+    if CODE_CHANNEL in spec.inputs:
+        raise InvalidSpec(
+            f"input channel name {CODE_CHANNEL!r} is reserved for the code package",
+            source=spec.source,
+            field=f"inputs.{CODE_CHANNEL}",
+        )
+    if len(spec.outputs) > 1:
+        raise InvalidSpec(
+            "SageMaker jobs have one output location (OutputDataConfig.S3OutputPath); give one output",
+            source=spec.source,
+            field="outputs",
+            hint="the model dir and the output dir are both uploaded there, as model.tar.gz and output.tar.gz",
+        )
+    instance_type = choose_training_instance(spec, settings, region, catalog)
+    gpu = resources.accelerator_count > 0 or instance_type.split(".")[1][:1] in ("g", "p")
+    image = spec.image or settings.training_image or training_image_uri(region, gpu=gpu)
+    job_id = f"aws-{job_name}"
+    channels = [
+        {
+            "ChannelName": CODE_CHANNEL,
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": code_uri,
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+            "InputMode": "File",
+        }
+    ]
+    for name, uri in sorted(spec.inputs.items()):
+        channels.append(
+            {
+                "ChannelName": name,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": _s3(uri, f"inputs.{name}", spec),
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "InputMode": "File",
+            }
+        )
+    if spec.outputs:
+        ((name, uri),) = spec.outputs.items()
+        output_path = _s3(uri, f"outputs.{name}", spec)
+    else:
+        output_path = f"{bucket_prefix(settings)}/outputs"
+    processes = resources.processes or (resources.accelerator_count or None)
+    hyper = {
+        "sagemaker_program": ENTRY_PROGRAM,
+        "sagemaker_submit_directory": launcher_uri(settings),
+        "sagemaker_region": region,
+        "sagemaker_container_log_level": 20,
+        "sagemaker_job_name": job_name,
+    }
+    request: dict[str, Any] = {
+        "TrainingJobName": job_name,
+        "RoleArn": settings.role_arn,
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+        # The toolkit json-decodes every hyperparameter value, as the SageMaker Python SDK encodes them.
+        "HyperParameters": {key: json.dumps(value) for key, value in hyper.items()},
+        "InputDataConfig": channels,
+        "OutputDataConfig": {"S3OutputPath": output_path},
+        "ResourceConfig": {
+            "InstanceType": instance_type,
+            "InstanceCount": resources.nodes,
+            "VolumeSizeInGB": settings.volume_size_gb,
+        },
+        "StoppingCondition": _stopping(spec),
+        "EnableManagedSpotTraining": resources.spot,
+        "Environment": _environment(spec, job_id, processes),
+        "Tags": [{"Key": "cloudbridge:job-id", "Value": job_id}, {"Key": "cloudbridge:name", "Value": spec.name}]
+        + [{"Key": k, "Value": v} for k, v in sorted(settings.tags.items())],
+    }
+    checkpoints = spec.checkpoints
+    if checkpoints or resources.spot:
+        default = f"{bucket_prefix(settings)}/checkpoints/{job_name}"
+        uri = _s3(checkpoints, "checkpoints", spec) if checkpoints else default
+        request["CheckpointConfig"] = {"S3Uri": uri, "LocalPath": CHECKPOINT_LOCAL_PATH}
+    if settings.subnets:
+        request["VpcConfig"] = {
+            "Subnets": list(settings.subnets),
+            "SecurityGroupIds": list(settings.security_group_ids),
+        }
+    return request
