@@ -44,6 +44,7 @@ __all__ = [
     "PackageEntry",
     "PackageManifest",
     "build_archive",
+    "build_manifest",
     "max_workdir_bytes",
     "package_workdir",
     "scan_workdir",
@@ -281,6 +282,10 @@ def scan_workdir(workdir: str | os.PathLike[str], *, hash_files: bool = True) ->
         manifest.entries = hashed
         manifest.digest = digest.hexdigest()
     return manifest
+
+
+#: Alias of :func:`scan_workdir` (the name ``cloudbridge run --dry-run`` looks for).
+build_manifest = scan_workdir
 
 
 def _sha_of(path: str) -> str:
