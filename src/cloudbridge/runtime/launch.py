@@ -35,9 +35,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from cloudbridge.errors import CloudbridgeError, UserError
+from cloudbridge.runtime._proc import die_with_parent
 from cloudbridge.runtime.context import DISTRIBUTIONS, RuntimeContext
 
-__all__ = ["LaunchPlan", "build_launch", "main", "split_program"]
+__all__ = ["LaunchPlan", "build_launch", "die_with_parent", "main", "split_program"]
 
 STATUS_FILE_ENV = "CB_LAUNCH_STATUS_FILE"
 _PYTHONS = {"python", "python3", os.path.basename(sys.executable)}
@@ -214,7 +215,7 @@ def run_plan(plan: LaunchPlan, base_env: Mapping[str, str] | None = None) -> int
     os.close(fd)
     env[STATUS_FILE_ENV] = status_file
     try:
-        process = subprocess.Popen(plan.argv, env=env)
+        process = subprocess.Popen(plan.argv, env=env, preexec_fn=die_with_parent)
         previous = {}
 
         def forward(signum: int, _frame: object) -> None:
