@@ -1,0 +1,268 @@
+"""Cost estimates from the catalog: before submit (budgets) and after the fact (``cloudbridge cost``).
+
+Every number here is an **estimate**: catalog list price x nodes x hours. It ignores storage,
+data transfer, discounts and the real spot price of the moment.
+
+* :func:`estimate_cost` -- what a job would cost: hourly x nodes x ``max_runtime`` (spot price when
+  ``spot: true``).
+* :func:`check_budget` -- refuse a job whose estimate exceeds ``max_cost`` / ``max_hourly_cost``
+  (:class:`~cloudbridge.errors.BudgetExceeded` with the numbers); a budget on a provider the
+  catalog has no prices for is a warning, never a silent pass.
+* :func:`elapsed_cost` -- the cost of a running job so far (for budget stops).
+* :func:`spend_report` -- spend per job and provider from the job store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cloudbridge.errors import BudgetExceeded, ResourceUnavailable
+from cloudbridge.planner.catalog import Catalog, CatalogRow, load_catalog
+
+if TYPE_CHECKING:
+    from cloudbridge.jobs.store import JobStore
+    from cloudbridge.specs import JobSpec, Resources
+
+__all__ = ["CostEstimate", "JobSpend", "SpendReport", "check_budget", "elapsed_cost", "estimate_cost",
+           "estimate_resources", "spend_report"]
+
+ESTIMATE_LABEL = "estimate: catalog list price x nodes x hours; excludes storage, transfer and discounts"
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """The estimated cost of a job on one provider.
+
+    ``priced`` is False when the catalog has no price for the provider: then ``hourly`` and
+    ``total`` are ``None`` and ``warnings`` says so. ``total`` is ``None`` without ``max_runtime``.
+    """
+
+    provider: str
+    instance_type: str | None
+    region: str | None
+    nodes: int
+    spot: bool
+    price_per_node: float | None
+    hourly: float | None
+    runtime_hours: float | None
+    total: float | None
+    priced: bool
+    price_source: str | None = None
+    price_date: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        """``$37.69/h x 2 nodes x 4 h = $301.50 (aws us-east-1 ml.p4d.24xlarge, spot, estimate)``."""
+        if not self.priced or self.hourly is None:
+            return f"no price known for provider {self.provider!r} (estimate unavailable)"
+        where = " ".join(p for p in (self.provider, self.region, self.instance_type) if p)
+        kind = "spot, " if self.spot else ""
+        per = f"${self.price_per_node:.2f}/h x {self.nodes} node{'s' if self.nodes != 1 else ''}"
+        if self.total is None:
+            return f"{per} = ${self.hourly:.2f}/h ({where}, {kind}estimate)"
+        return f"{per} x {self.runtime_hours:g} h = ${self.total:.2f} ({where}, {kind}estimate)"
+
+    def cost_for(self, seconds: float) -> float | None:
+        """The estimated cost of running ``seconds`` (``None`` when unpriced)."""
+        return None if self.hourly is None else self.hourly * max(0.0, seconds) / 3600
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (with the estimate label)."""
+        return {**asdict(self), "warnings": list(self.warnings), "label": ESTIMATE_LABEL}
+
+
+def _local_row(resources: Resources, catalog: Catalog) -> CatalogRow | None:
+    from cloudbridge.planner.placement import choose_instance
+
+    rows = [r for r in catalog.rows if r.provider == "local"]
+    if not rows:
+        return None
+    try:
+        return choose_instance("local", resources, catalog=catalog)
+    except ResourceUnavailable:
+        # A price injected for this machine applies whatever the job asks of it.
+        return max(rows, key=lambda r: r.price_hour)
+
+
+def estimate_resources(resources: Resources, provider: str, *, catalog: Catalog | None = None,
+                       region: str | None = None, instance_type: str | None = None) -> CostEstimate:
+    """Estimate for ``resources`` on ``provider`` (see :func:`estimate_cost`)."""
+    from cloudbridge.planner.placement import choose_instance
+
+    catalog = catalog or load_catalog()
+    warnings: list[str] = []
+    budget = resources.max_cost is not None or resources.max_hourly_cost is not None
+    runtime = resources.max_runtime_seconds
+    runtime_hours = runtime / 3600 if runtime else None
+    if resources.max_cost is not None and runtime is None:
+        warnings.append("max_cost is set but max_runtime is not: the total cannot be estimated before submit; "
+                        "the budget is enforced on the elapsed cost while the job runs")
+    if instance_type and instance_type != resources.instance_type:
+        resources = resources.model_copy(update={"instance_type": instance_type})
+    row: CatalogRow | None
+    if provider == "local":
+        row = _local_row(resources, catalog)
+        if row is None:
+            return CostEstimate("local", None, None, 1, False, 0.0, 0.0, runtime_hours,
+                                0.0 if runtime_hours is not None else None, True,
+                                "this machine (no charge)", None, tuple(warnings))
+    elif not any(r.provider == provider for r in catalog.rows):
+        warnings.append(f"the planner catalog has no prices for provider {provider!r}: cost cannot be estimated"
+                        + (" and the budget cannot be checked before submit" if budget else ""))
+        return CostEstimate(provider, resources.instance_type, region, resources.nodes, resources.spot, None,
+                            None, runtime_hours, None, False, None, None, tuple(warnings))
+    else:
+        row = choose_instance(provider, resources, region, catalog=catalog)
+    spot = resources.spot and provider != "local"
+    price = row.price(spot)
+    if price is None:
+        warnings.append(f"{row.label} has no spot price in the catalog; using the on-demand price")
+        price = row.price_hour
+    nodes = resources.nodes if provider != "local" else 1
+    hourly = price * nodes
+    total = hourly * runtime_hours if runtime_hours is not None else None
+    return CostEstimate(provider, row.instance_type, row.region, nodes, spot and row.spot_price_hour is not None,
+                        price, hourly, runtime_hours, total, True, row.price_source, row.price_date, tuple(warnings))
+
+
+def estimate_cost(spec: JobSpec, provider: str | None = None, *, catalog: Catalog | None = None,
+                  region: str | None = None) -> CostEstimate:
+    """Estimated cost of ``spec`` on ``provider`` (default: the spec's): catalog hourly price
+    (spot price when ``spot``) x nodes x ``max_runtime``. ``provider: auto`` is resolved first.
+
+    The instance is ``resources.instance_type`` when pinned, else the planner's choice
+    (:func:`~cloudbridge.planner.placement.choose_instance`). The local machine costs 0 unless
+    a catalog row for provider ``local`` gives it a price.
+    """
+    name = provider or spec.provider
+    if name == "auto":
+        from cloudbridge.planner.placement import resolve_auto
+
+        spec = resolve_auto(spec, catalog=catalog)
+        name = spec.provider
+    return estimate_resources(spec.resources, name, catalog=catalog, region=region)
+
+
+def check_budget(spec: JobSpec, provider: str | None = None, *, catalog: Catalog | None = None,
+                 region: str | None = None, estimate: CostEstimate | None = None) -> CostEstimate:
+    """The estimate of ``spec``; :class:`~cloudbridge.errors.BudgetExceeded` (with the numbers)
+    when it exceeds ``max_hourly_cost`` or ``max_cost``. Show ``estimate.warnings`` to the user:
+    they say when a budget could not be checked."""
+    est = estimate or estimate_cost(spec, provider, catalog=catalog, region=region)
+    res = spec.resources
+    if est.hourly is not None and res.max_hourly_cost is not None and est.hourly > res.max_hourly_cost + 1e-9:
+        raise BudgetExceeded(f"job {spec.name!r}: estimated ${est.hourly:.2f}/h ({est.describe()}) exceeds "
+                             f"max_hourly_cost ${res.max_hourly_cost:.2f}/h",
+                             hint="raise the budget, use spot: true, or fewer/smaller nodes")
+    if est.total is not None and res.max_cost is not None and est.total > res.max_cost + 1e-9:
+        raise BudgetExceeded(f"job {spec.name!r}: estimated cost ${est.total:.2f} ({est.describe()}) exceeds "
+                             f"max_cost ${res.max_cost:.2f}",
+                             hint="raise max_cost, shorten max_runtime, or use spot: true")
+    return est
+
+
+def elapsed_cost(estimate: CostEstimate, started_at: float, now: float | None = None) -> float | None:
+    """Estimated cost of a job that started at ``started_at`` (epoch seconds) until ``now``."""
+    return estimate.cost_for((now if now is not None else time.time()) - started_at)
+
+
+@dataclass(frozen=True)
+class JobSpend:
+    """Estimated spend of one job within the report window."""
+
+    job_id: str
+    name: str
+    provider: str
+    state: str
+    hours: float
+    instance_type: str | None
+    nodes: int
+    spot: bool
+    hourly: float | None
+    cost: float | None
+    note: str = ""
+
+
+@dataclass
+class SpendReport:
+    """Spend per job and per provider since ``since`` (epoch seconds). Unpriced jobs have ``cost None``."""
+
+    since: float | None
+    until: float
+    jobs: list[JobSpend]
+
+    @property
+    def by_provider(self) -> dict[str, float]:
+        """Provider -> estimated USD (priced jobs only)."""
+        totals: dict[str, float] = defaultdict(float)
+        for job in self.jobs:
+            if job.cost is not None:
+                totals[job.provider] += job.cost
+        return dict(sorted(totals.items()))
+
+    @property
+    def total(self) -> float:
+        """Estimated USD over every priced job."""
+        return sum(self.by_provider.values())
+
+    @property
+    def unpriced(self) -> list[str]:
+        """Ids of jobs whose cost could not be estimated."""
+        return [j.job_id for j in self.jobs if j.cost is None]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, labelled as an estimate."""
+        return {"label": ESTIMATE_LABEL, "since": self.since, "until": self.until,
+                "total": round(self.total, 2), "by_provider": {k: round(v, 2) for k, v in self.by_provider.items()},
+                "unpriced": self.unpriced, "jobs": [asdict(j) for j in self.jobs]}
+
+
+def spend_report(*, since: float | None = None, now: float | None = None, store: JobStore | None = None,
+                 catalog: Catalog | None = None) -> SpendReport:
+    """Spend of every job that ran after ``since``: run time inside the window x estimated hourly price.
+
+    Run time is ``started_at`` .. ``ended_at`` (now for running jobs); the instance is the one the
+    provider recorded (``extra["instance_type"]``), else the stored spec's ``instance_type``, else
+    the planner's choice for the stored spec's resources.
+    """
+    from pydantic import ValidationError
+
+    from cloudbridge.specs import Resources
+
+    if store is None:
+        from cloudbridge.jobs.store import JobStore
+
+        store = JobStore.default()
+    catalog = catalog or load_catalog()
+    until = now if now is not None else time.time()
+    spends: list[JobSpend] = []
+    for job in store.list():
+        if job.started_at is None:
+            continue
+        start = max(job.started_at, since) if since is not None else job.started_at
+        end = min(job.ended_at if job.ended_at is not None else until, until)
+        if end <= start:
+            continue
+        hours = (end - start) / 3600
+        spec = store.spec(job.id) or {}
+        try:
+            resources = Resources.model_validate(spec.get("resources") or {})
+        except ValidationError:
+            resources = Resources()
+        instance = job.extra.get("instance_type") if isinstance(job.extra, dict) else None
+        note = "" if job.ended_at is not None else "still running"
+        try:
+            est = estimate_resources(resources, job.provider, catalog=catalog, instance_type=instance)
+        except ResourceUnavailable as exc:
+            spends.append(JobSpend(job.id, job.name, job.provider, job.state.value, hours, instance,
+                                   resources.nodes, resources.spot, None, None, f"no price: {exc}"))
+            continue
+        if not est.priced:
+            note = "; ".join(filter(None, [note, "no catalog prices for this provider"]))
+        cost = est.hourly * hours if est.hourly is not None else None
+        spends.append(JobSpend(job.id, job.name, job.provider, job.state.value, round(hours, 4), est.instance_type,
+                               est.nodes, est.spot, est.hourly, cost, note))
+    return SpendReport(since, until, spends)

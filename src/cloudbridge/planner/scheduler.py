@@ -1,0 +1,169 @@
+"""The local GPU queue's policy as one pure function: :func:`pick_next`.
+
+Policy:
+
+* **priorities with aging** -- a job's effective priority is its priority plus
+  ``aging_per_hour`` points for every hour it has waited, so a low-priority job eventually
+  outranks newer high-priority ones;
+* **best fit by GPU memory** -- a job gets the free GPUs with the *least* memory that still meets
+  its need, keeping big GPUs for jobs that need them;
+* **backfill without starvation** -- when the head of the queue (highest effective priority) does
+  not fit, a smaller job behind it may start on the free GPUs, but only until the head has waited
+  ``reserve_after`` seconds; after that nothing else starts until the head fits (its GPUs are
+  reserved as running jobs finish).
+
+Together: every job eventually becomes the head (aging) and the head eventually runs (reservation),
+provided running jobs end -- which ``max_runtime`` guarantees.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cloudbridge.planner.accelerators import from_device_name, satisfies
+
+__all__ = ["DEFAULT_POLICY", "Decision", "FreeGPU", "QueuedJob", "SchedulerPolicy", "pick_next", "queue_order"]
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """A waiting job: GPUs wanted, since when, its priority and optional GPU memory/type needs."""
+
+    id: str
+    gpus: int
+    queued_at: float
+    priority: int = 0
+    gpu_memory_gb: float = 0.0
+    accelerator: str | None = None
+
+
+@dataclass(frozen=True)
+class FreeGPU:
+    """A free GPU: its index, usable memory (GB) and canonical accelerator name."""
+
+    index: int
+    memory_gb: float = math.inf
+    accelerator: str | None = None
+
+
+@dataclass(frozen=True)
+class SchedulerPolicy:
+    """Tuning of :func:`pick_next`."""
+
+    aging_per_hour: float = 6.0
+    reserve_after: float = 1800.0
+
+
+DEFAULT_POLICY = SchedulerPolicy()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to start now: ``job_id`` on ``gpus`` (``None``: nothing can start; ``reason`` says why).
+
+    ``order`` is the queue by effective priority (what ``cloudbridge queue`` shows).
+    """
+
+    job_id: str | None
+    gpus: tuple[int, ...]
+    reason: str
+    order: tuple[str, ...] = ()
+
+
+def _get(obj: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(obj, Mapping) and name in obj:
+            return obj[name]
+        if not isinstance(obj, Mapping) and hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+def as_queued_job(obj: Any) -> QueuedJob:
+    """Coerce a ``QueuedJob``, a mapping or a record with ``id``/``job_id``, ``gpus``,
+    ``queued_at``/``enqueued_at``, ``priority``, ``gpu_memory_gb`` and ``accelerator``."""
+    if isinstance(obj, QueuedJob):
+        return obj
+    return QueuedJob(
+        id=str(_get(obj, "id", "job_id")),
+        gpus=int(_get(obj, "gpus", default=0) or 0),
+        queued_at=float(_get(obj, "queued_at", "enqueued_at", default=0.0) or 0.0),
+        priority=int(_get(obj, "priority", default=0) or 0),
+        gpu_memory_gb=float(_get(obj, "gpu_memory_gb", default=0.0) or 0.0),
+        accelerator=_get(obj, "accelerator"),
+    )
+
+
+def as_free_gpu(obj: Any) -> FreeGPU:
+    """Coerce a ``FreeGPU``, an index (memory unknown), or a record with ``index`` and
+    ``memory_gb``/``memory_mb`` and ``name``/``accelerator`` (e.g. the local probe's ``GpuInfo``)."""
+    if isinstance(obj, FreeGPU):
+        return obj
+    if isinstance(obj, int):
+        return FreeGPU(obj)
+    memory = _get(obj, "memory_gb", "free_memory_gb")
+    if memory is None and _get(obj, "memory_mb") is not None:
+        memory = float(_get(obj, "memory_mb")) / 1024
+    accel = _get(obj, "accelerator")
+    name = _get(obj, "name")
+    if accel is None and name:
+        accel = from_device_name(str(name), memory)
+    return FreeGPU(int(_get(obj, "index")), float(memory) if memory is not None else math.inf, accel)
+
+
+def effective_priority(job: QueuedJob, now: float, policy: SchedulerPolicy = DEFAULT_POLICY) -> float:
+    """``priority + aging_per_hour * hours waited``."""
+    return job.priority + policy.aging_per_hour * max(0.0, now - job.queued_at) / 3600
+
+
+def queue_order(queued_jobs: Iterable[Any], now: float, policy: SchedulerPolicy = DEFAULT_POLICY) -> list[QueuedJob]:
+    """The queue by effective priority (then arrival, then id)."""
+    jobs = [as_queued_job(j) for j in queued_jobs]
+    return sorted(jobs, key=lambda j: (-effective_priority(j, now, policy), j.queued_at, j.id))
+
+
+def best_fit(job: QueuedJob, free: list[FreeGPU]) -> tuple[int, ...] | None:
+    """The ``job.gpus`` free GPUs with the least memory that each meet the job's need, or ``None``."""
+    usable = [g for g in free if g.memory_gb + 1e-9 >= job.gpu_memory_gb
+              and (job.accelerator is None or satisfies(g.accelerator, job.accelerator))]
+    if len(usable) < job.gpus:
+        return None
+    usable.sort(key=lambda g: (g.memory_gb, g.index))
+    return tuple(sorted(g.index for g in usable[: job.gpus]))
+
+
+def pick_next(queued_jobs: Iterable[Any], free_gpus: Iterable[Any], now: float, *,
+              total_gpus: int | None = None, policy: SchedulerPolicy = DEFAULT_POLICY) -> Decision:
+    """The job to start now and the GPUs to give it, or ``Decision(None, ...)`` with the reason.
+
+    ``queued_jobs``/``free_gpus`` accept the dataclasses here or plain records (see
+    :func:`as_queued_job`, :func:`as_free_gpu`). Jobs needing more than ``total_gpus`` (when
+    given) can never run here and are skipped, so they cannot block the queue.
+    """
+    order = queue_order(queued_jobs, now, policy)
+    free = [as_free_gpu(g) for g in free_gpus]
+    ids = tuple(j.id for j in order)
+    if len({g.index for g in free}) != len(free):
+        raise ValueError("free_gpus lists a GPU index twice")
+    runnable = [j for j in order if total_gpus is None or j.gpus <= total_gpus]
+    if not runnable:
+        return Decision(None, (), "queue is empty" if not order else "no queued job can ever fit this machine", ids)
+    head = runnable[0]
+    head_gpus = best_fit(head, free) if head.gpus else ()
+    if head_gpus is not None:
+        return Decision(head.id, head_gpus, "highest effective priority", ids)
+    reserving = now - head.queued_at >= policy.reserve_after
+    for job in runnable[1:]:
+        if job.gpus == 0:
+            return Decision(job.id, (), f"needs no GPU; {head.id} waits for GPUs", ids)
+        if reserving:
+            continue
+        chosen = best_fit(job, free)
+        if chosen is not None:
+            return Decision(job.id, chosen, f"backfill: {head.id} does not fit the free GPUs yet", ids)
+    if reserving:
+        return Decision(None, (), f"GPUs are held for {head.id} (waiting since {now - head.queued_at:.0f}s)", ids)
+    return Decision(None, (), "no queued job fits the free GPUs", ids)
