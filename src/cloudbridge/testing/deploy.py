@@ -44,7 +44,14 @@ from cloudbridge.errors import ConflictError, NotFound, UserError
 from cloudbridge.interfaces import Deploy, Endpoint
 from cloudbridge.specs import EndpointSpec
 
-__all__ = ["TINY_WORDS", "DeployConformance", "build_tiny_model", "build_tiny_tokenizer", "pretrained_minilm_path"]
+__all__ = [
+    "TINY_WORDS",
+    "DeployConformance",
+    "build_minilm_classifier",
+    "build_tiny_model",
+    "build_tiny_tokenizer",
+    "pretrained_minilm_path",
+]
 
 #: Whole words in the tiny vocabulary (anything else is spelled with single letters).
 TINY_WORDS = ("the", "a", "movie", "film", "good", "bad", "great", "awful", "was", "in", "to", "ada",
@@ -122,6 +129,28 @@ def pretrained_minilm_path() -> Path | None:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / "model"
     return path if (path / "config.json").is_file() else None
+
+
+def build_minilm_classifier(dest: str | os.PathLike[str], labels: tuple[str, ...] = ("negative", "positive"),
+                            *, seed: int = 0) -> Path | None:
+    """The pretrained MiniLM encoder with a fresh (seeded) classification head, saved to ``dest``
+    the way a fine-tuning job saves its model; ``None`` when the MiniLM package is missing."""
+    source = pretrained_minilm_path()
+    if source is None:
+        return None
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(source), id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)}
+    )
+    target = Path(dest)
+    model.save_pretrained(str(target))
+    AutoTokenizer.from_pretrained(str(source)).save_pretrained(str(target))
+    return target
 
 
 class DeployConformance:

@@ -40,7 +40,7 @@ _SERVER_MARK = "cloudbridge.deploy.serve"
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def _log_tail(path: str | None, lines: int = 20) -> str:
+def _log_tail(path: str | None, lines: int = 8) -> str:
     if not path or not os.path.exists(path):
         return "(no log)"
     with open(path, "rb") as stream:
@@ -144,8 +144,7 @@ class LocalDeploy(Deploy):
         try:
             return self._start(spec, record, folder)
         except BaseException:
-            self.registry.remove(PROVIDER, spec.name)
-            shutil.rmtree(folder, ignore_errors=True)
+            self.registry.remove(PROVIDER, spec.name)  # the name is free again; the log stays to read
             raise
 
     @staticmethod
@@ -193,7 +192,7 @@ class LocalDeploy(Deploy):
             if code is not None:
                 raise ProviderError(
                     f"the server for endpoint {record.name!r} exited with status {code} while starting; "
-                    f"last lines of {record.log_path}:\n{_log_tail(record.log_path)}",
+                    f"its log ends with:\n{_log_tail(record.log_path)}\n(full log: {record.log_path})",
                     provider=PROVIDER,
                 )
             if port is None and port_file.exists():
@@ -204,7 +203,7 @@ class LocalDeploy(Deploy):
             time.sleep(0.1)
         raise StageTimeout(
             f"endpoint {record.name!r} was not ready after {self.start_timeout:g}s; "
-            f"last lines of {record.log_path}:\n{_log_tail(record.log_path)}",
+            f"its log ends with:\n{_log_tail(record.log_path)}",
             stage="deploy",
         )
 
