@@ -35,6 +35,7 @@ COMMAND_MODULES: list[str] = [
     "jobs",
     "storage",
     "deploy",
+    "planner",
 ]
 
 _debug = os.environ.get("CLOUDBRIDGE_DEBUG", "") not in ("", "0")

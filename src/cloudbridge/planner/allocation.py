@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from cloudbridge.errors import ResourceUnavailable
-from cloudbridge.planner.batch import Pool, Resource, Task, fits
+from cloudbridge.planner.batch import Pool, Task, fits
 
 __all__ = ["AllocationPlan", "AllocationResult", "Assignment", "allocate", "greedy", "solve_milp", "verify"]
 
@@ -106,8 +106,10 @@ class AllocationPlan:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {"best": self.best.to_dict(), "milp": {k: v for k, v in self.milp.to_dict().items() if k != "assignments"},
-                "greedy": {k: v for k, v in self.greedy.to_dict().items() if k != "assignments"},
+        def summary(result: AllocationResult) -> dict[str, Any]:
+            return {k: v for k, v in result.to_dict().items() if k != "assignments"}
+
+        return {"best": self.best.to_dict(), "milp": summary(self.milp), "greedy": summary(self.greedy),
                 "gap": self.gap, "greedy_ratio": self.greedy_ratio, "notes": self.notes}
 
 

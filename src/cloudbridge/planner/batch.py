@@ -146,7 +146,8 @@ def _hours(value: str | float | None) -> float | None:
     return None if seconds is None else seconds / 3600
 
 
-def _err(message: str, source: str | None, lines: dict | None, loc: tuple[Any, ...], hint: str | None = None) -> InvalidSpec:
+def _err(message: str, source: str | None, lines: dict | None, loc: tuple[Any, ...],
+         hint: str | None = None) -> InvalidSpec:
     from cloudbridge.spec_loading import field_line
 
     return InvalidSpec(message, source=source, line=field_line(lines, loc),

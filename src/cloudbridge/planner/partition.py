@@ -17,7 +17,8 @@ from cloudbridge.errors import UserError
 __all__ = ["partition_batch"]
 
 
-def partition_batch(global_batch: int, throughputs: Sequence[float] | Mapping[str, float]) -> list[int] | dict[str, int]:
+def partition_batch(global_batch: int,
+                    throughputs: Sequence[float] | Mapping[str, float]) -> list[int] | dict[str, int]:
     """Per-worker batch sizes for ``global_batch`` in proportion to ``throughputs``.
 
     Takes a list (returns a list) or a mapping ``name -> samples/s`` (returns ``name -> size``, same

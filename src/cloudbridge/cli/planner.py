@@ -1,0 +1,254 @@
+"""Planner commands: ``catalog``, ``resources``, ``plan``, ``queue`` and ``cost``.
+
+A thin layer over :mod:`cloudbridge.planner`; everything heavy (numpy, scipy, pydantic) is
+imported inside the command bodies so ``cloudbridge --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+
+__all__ = ["register"]
+
+PANEL = "Planning and cost"
+
+
+def _money(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"${value:,.{digits}f}"
+
+
+def catalog_command(
+    accelerator: str = typer.Option(None, "--accelerator", "-a", help="GPU type, e.g. A100 (a family) or A100-80GB."),
+    provider: str = typer.Option(None, "--provider", "-p", help="Only this provider (aws, gcp, azure, ...)."),
+    region: str = typer.Option(None, "--region", help="Only this region."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List instance types and prices from the planner catalog (list prices: estimates)."""
+    from cloudbridge.cli._output import echo_json, print_table
+    from cloudbridge.planner.catalog import load_catalog
+
+    catalog = load_catalog()
+    rows = sorted(catalog.filter(provider=provider, accelerator=accelerator, region=region),
+                  key=lambda r: (r.provider, r.accelerator or "", r.accelerator_count, r.price_hour, r.region))
+    if json_output:
+        echo_json({"version": catalog.version, "sources": [s for s, _ in catalog.sources],
+                   "rows": [r.to_dict() for r in rows]})
+        return
+    print_table(
+        ["PROVIDER", "REGION", "INSTANCE", "GPUS", "GPU MEM", "VCPUS", "MEMORY", "$/H", "SPOT $/H", "PRICE DATE"],
+        [[r.provider, r.region, r.instance_type, f"{r.accelerator_count}x{r.accelerator}" if r.accelerator else "-",
+          f"{r.gpu_memory_gb:g} GB" if r.accelerator else "", f"{r.vcpus:g}", f"{r.memory_gb:g} GB",
+          _money(r.price_hour, 3), _money(r.spot_price_hour, 3) or "-", r.price_date] for r in rows],
+    )
+    typer.echo(f"{len(rows)} offerings; catalog version {catalog.version}; list prices are estimates "
+               "(see price_source in --json)", err=True)
+
+
+def resources_command(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show this machine's GPUs (model, memory, use), CPUs and memory, as the planner sees them."""
+    from cloudbridge.cli._output import echo_json, print_table
+    from cloudbridge.planner.probe import local_rows, probe_local
+
+    res = probe_local()
+    rows = local_rows(res)
+    if json_output:
+        echo_json({**res.to_dict(), "rows": [r.to_dict() for r in rows]})
+        return
+    typer.echo(f"CPUs: {res.cpus}  memory: {res.memory_gb:g} GB  GPUs: {len(res.gpus)} (probe: {res.gpu_source})")
+    if res.gpus:
+        print_table(
+            ["INDEX", "NAME", "ACCELERATOR", "MEMORY", "FREE", "UTIL"],
+            [[g.index, g.name, g.accelerator, f"{g.memory_gb:g} GB",
+              "" if g.free_memory_gb is None else f"{g.free_memory_gb:g} GB",
+              "" if g.utilization is None else f"{g.utilization:g}%"] for g in res.gpus],
+        )
+
+
+def _plan_job(path: str, providers: str | None, max_price: float | None, limit: int, json_output: bool) -> None:
+    from cloudbridge.cli._output import echo_json, print_table
+    from cloudbridge.errors import ResourceUnavailable
+    from cloudbridge.planner.placement import plan_job
+    from cloudbridge.specs import load_job_spec
+
+    spec = load_job_spec(path)
+    wanted = [p.strip() for p in providers.split(",") if p.strip()] if providers else None
+    report = plan_job(spec, providers=wanted, max_price=max_price)
+    if json_output:
+        echo_json(report.to_dict())
+    else:
+        shown = report.placements[:limit] if limit > 0 else report.placements
+        if shown:
+            print_table(
+                ["#", "PROVIDER", "REGION", "INSTANCE", "NODES", "GPUS/NODE", "$/H", "EST. TOTAL", "INSTALLED"],
+                [[i + 1, p.provider, p.region, p.instance_type, p.nodes,
+                  f"{p.gpus_per_node}x{p.accelerator}" if p.accelerator else "-",
+                  _money(p.hourly), _money(p.total_cost) or "(no max_runtime)", "yes" if p.installed else "no"]
+                 for i, p in enumerate(shown)],
+            )
+        more = len(report.placements) - len(shown)
+        typer.echo(f"{len(report.placements)} feasible of {report.considered} offerings"
+                   + (f" ({more} more: --limit 0)" if more > 0 else "") + "; prices are estimates", err=True)
+        for line in report.explain():
+            typer.echo(f"excluded: {line}", err=True)
+    if not report.placements:
+        reasons = "; ".join(report.explain()[:2]) or "no offerings"
+        raise ResourceUnavailable(f"no feasible placement for job {spec.name!r}: {reasons}")
+
+
+def _plan_batch(tasks_path: str, pool_path: str | None, time_limit: float, json_output: bool) -> None:
+    from cloudbridge.cli._output import echo_json, print_table
+    from cloudbridge.errors import UserError
+    from cloudbridge.planner.allocation import allocate
+    from cloudbridge.planner.batch import load_pool, load_tasks
+
+    if not pool_path:
+        raise UserError("--batch needs --pool POOL.yaml (the resources to allocate)")
+    pool = load_pool(pool_path)
+    tasks = load_tasks(tasks_path, pool)
+    plan = allocate(tasks, pool, time_limit=time_limit)
+    if json_output:
+        echo_json(plan.to_dict())
+        return
+    best = plan.best
+    print_table(
+        ["TASK", "RESOURCE", "UNITS", "START", "END", "COST", "DEADLINE"],
+        [[a.task, a.resource, a.units, f"{a.start:g}h", f"{a.end:g}h", _money(a.cost),
+          "given up" if not a.on_time else ("late in timeline" if a.task in best.late else "ok")]
+         for a in best.assignments],
+    )
+    gap = plan.gap
+    ratio = plan.greedy_ratio
+    typer.echo(f"plan: {best.method} ({best.status}), estimated cost {_money(best.cost)}; greedy "
+               f"{_money(plan.greedy.cost) if plan.greedy.feasible else 'infeasible'}"
+               + (f" (x{ratio:.3f})" if ratio else "")
+               + (f"; optimality gap {gap:.2%}" if gap is not None else ""), err=True)
+    if best.missed_deadlines:
+        typer.echo(f"deadlines that cannot be met: {', '.join(best.missed_deadlines)}", err=True)
+    if best.late:
+        typer.echo(f"late in the non-preemptive timeline (need checkpoint/resume or more room): "
+                   f"{', '.join(best.late)}", err=True)
+    for note in plan.notes:
+        typer.echo(f"note: {note}", err=True)
+
+
+def plan_command(
+    job: str = typer.Argument(None, help="Job spec YAML to place."),
+    providers: str = typer.Option(None, "--providers", help="Comma-separated providers to consider, e.g. aws,gcp."),
+    max_price: float = typer.Option(None, "--max-price", min=0, help="Highest USD per hour for the whole job."),
+    limit: int = typer.Option(10, "--limit", help="Placements to show (0 = all)."),
+    batch: str = typer.Option(None, "--batch", help="Tasks YAML: allocate many tasks to --pool."),
+    pool: str = typer.Option(None, "--pool", help="Pool YAML: local GPUs and cloud offerings with quotas."),
+    time_limit: float = typer.Option(10.0, "--time-limit", min=0.1, help="MILP time limit in seconds."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Where could a job run, cheapest first (and why not elsewhere); or allocate a batch of tasks."""
+    from cloudbridge.errors import UserError
+
+    if batch:
+        if job:
+            raise UserError("give either JOB.yaml or --batch TASKS.yaml --pool POOL.yaml, not both")
+        _plan_batch(batch, pool, time_limit, json_output)
+        return
+    if not job:
+        raise UserError("missing JOB.yaml (or --batch TASKS.yaml --pool POOL.yaml)")
+    if pool:
+        raise UserError("--pool is used with --batch TASKS.yaml")
+    _plan_job(job, providers, max_price, limit, json_output)
+
+
+def _queue_rows() -> list[dict[str, Any]]:
+    from cloudbridge.jobs.store import JobStore
+
+    store = JobStore.default()
+    with store.connect() as conn:
+        rows = conn.execute(
+            "SELECT q.seq, q.job_id, q.gpus, q.enqueued_at, j.name, j.state, j.extra "
+            "FROM local_queue q LEFT JOIN jobs j ON j.id = q.job_id ORDER BY q.seq"
+        ).fetchall()
+        held = conn.execute("SELECT gpu, job_id FROM local_gpu_allocations ORDER BY gpu").fetchall()
+    import json
+
+    result = []
+    for row in rows:
+        extra = json.loads(row["extra"]) if row["extra"] else {}
+        result.append({"id": row["job_id"], "name": row["name"], "state": row["state"], "gpus": row["gpus"],
+                       "enqueued_at": row["enqueued_at"], "priority": int(extra.get("priority", 0) or 0),
+                       "gpu_memory_gb": float(extra.get("gpu_memory_gb", 0) or 0)})
+    return result + [{"allocation": True, "gpu": h["gpu"], "job_id": h["job_id"]} for h in held]
+
+
+def queue_command(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show the local GPU queue in the order the scheduler will start jobs, and who holds which GPU."""
+    from cloudbridge.cli._output import echo_json, format_duration, print_table
+    from cloudbridge.planner.scheduler import DEFAULT_POLICY, effective_priority, queue_order
+
+    now = time.time()
+    rows = _queue_rows()
+    queued = [r for r in rows if not r.get("allocation")]
+    held = [r for r in rows if r.get("allocation")]
+    order = queue_order(queued, now)
+    by_id = {r["id"]: r for r in queued}
+    data = [{"position": i + 1, "id": j.id, "name": by_id[j.id]["name"], "gpus": j.gpus, "priority": j.priority,
+             "effective_priority": round(effective_priority(j, now), 3), "waiting_s": round(now - j.queued_at, 1),
+             "reserving": now - j.queued_at >= DEFAULT_POLICY.reserve_after and i == 0}
+            for i, j in enumerate(order)]
+    allocations = [{"gpu": h["gpu"], "job_id": h["job_id"]} for h in held]
+    if json_output:
+        echo_json({"queue": data, "allocations": allocations})
+        return
+    if not data:
+        typer.echo("the local queue is empty", err=True)
+    else:
+        print_table(["#", "JOB", "NAME", "GPUS", "PRIORITY", "EFFECTIVE", "WAITING"],
+                    [[d["position"], d["id"], d["name"], d["gpus"], d["priority"], f"{d['effective_priority']:.2f}",
+                      format_duration(d["waiting_s"])] for d in data])
+    if allocations:
+        typer.echo("GPUs in use: " + ", ".join(f"{a['gpu']}={a['job_id']}" for a in allocations), err=True)
+
+
+def cost_command(
+    since: str = typer.Option("7d", "--since", help="Window: 30m, 12h, 7d, ... ('all' for everything)."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Estimated spend per job and provider from job records x catalog prices (an estimate)."""
+    from cloudbridge.cli._output import echo_json, format_duration, print_table
+    from cloudbridge.errors import UserError
+    from cloudbridge.planner.cost import ESTIMATE_LABEL, spend_report
+    from cloudbridge.specs import parse_duration
+
+    now = time.time()
+    if since.strip().lower() == "all":
+        start = None
+    else:
+        try:
+            start = now - (parse_duration(since) or 0)
+        except ValueError as exc:
+            raise UserError(f"--since: {exc}") from None
+    report = spend_report(since=start, now=now)
+    if json_output:
+        echo_json(report.to_dict())
+        return
+    if report.jobs:
+        print_table(["JOB", "NAME", "PROVIDER", "STATE", "RAN", "INSTANCE", "$/H", "COST", "NOTE"],
+                    [[j.job_id, j.name, j.provider, j.state, format_duration(j.hours * 3600), j.instance_type or "",
+                      _money(j.hourly), _money(j.cost) if j.cost is not None else "unknown", j.note]
+                     for j in report.jobs])
+    for provider, total in report.by_provider.items():
+        typer.echo(f"{provider}: {_money(total)}")
+    typer.echo(f"total: {_money(report.total)} over {len(report.jobs)} job(s) since "
+               f"{'the beginning' if start is None else since + ' ago'} (ESTIMATE -- {ESTIMATE_LABEL})")
+    if report.unpriced:
+        typer.echo(f"warning: {len(report.unpriced)} job(s) have no price and are not in the total: "
+                   f"{', '.join(report.unpriced)}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``catalog``, ``resources``, ``plan``, ``queue`` and ``cost`` to ``app``."""
+    app.command("catalog", rich_help_panel=PANEL)(catalog_command)
+    app.command("resources", rich_help_panel=PANEL)(resources_command)
+    app.command("plan", rich_help_panel=PANEL)(plan_command)
+    app.command("queue", rich_help_panel=PANEL)(queue_command)
+    app.command("cost", rich_help_panel=PANEL)(cost_command)
