@@ -11,6 +11,7 @@ import pytest
 from fixtures_cli import assert_one_error_line, run_cli
 from fixtures_dirstore import install_dirstore
 
+from cloudbridge.testing.compute import ComputeConformance
 from cloudbridge.testing.storage import StorageConformance
 
 
@@ -36,6 +37,16 @@ class TestDirstoreStorageConformance(StorageConformance):
     @pytest.fixture
     def base_uri(self, storage) -> str:
         return f"dir://bucket/conformance-{uuid.uuid4().hex[:8]}"
+
+
+class TestDirstoreComputeConformance(ComputeConformance):
+    """The shared compute suite: real processes, logs, follow, cancel."""
+
+    provider_name = "dirstore"
+
+    @pytest.fixture
+    def compute(self, dirstore):
+        return dirstore.compute
 
 
 def test_registered_by_entry_point_without_import(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -86,3 +97,44 @@ def test_cli_bad_input_for_dirstore(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert_one_error_line(run_cli("run", str(spec), paths=paths), "CPU only")
     spec.write_text("name: g\nprovider: dirstore\nrun: echo hi\ninputs: {data: 'dir://bucket/../x'}\n")
     assert_one_error_line(run_cli("run", str(spec), paths=paths), "inputs.data", "'..'")
+
+
+def test_cli_run_streams_logs_and_moves_data(dirstore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``cloudbridge run`` on dirstore: dir:// input staged, output uploaded, logs streamed, exit 0."""
+    import cloudbridge as cb
+
+    paths = install_dirstore(monkeypatch, tmp_path)
+    dirstore.storage.write_bytes("dir://bucket/in/numbers.txt", b"1\n2\n3\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "sum.py").write_text(
+        "import os, pathlib\n"
+        "nums = pathlib.Path(os.environ['CB_INPUT_DATA'], 'numbers.txt').read_text().split()\n"
+        "total = sum(map(int, nums))\n"
+        "print('total', total)\n"
+        "pathlib.Path(os.environ['CB_OUTPUT_RESULT'], 'total.txt').write_text(str(total))\n"
+    )
+    spec = work / "job.yaml"
+    spec.write_text(
+        "name: sum\nprovider: dirstore\nrun: python sum.py\n"
+        "inputs: {data: dir://bucket/in}\noutputs: {result: dir://bucket/out}\n"
+    )
+    result = run_cli("run", str(spec), paths=paths)
+    assert result.returncode == 0, result.stderr
+    assert "total 6" in result.stdout
+    assert "SUCCEEDED" in result.stderr
+    assert dirstore.storage.read_bytes("dir://bucket/out/total.txt") == b"6"
+    (job,) = cb.jobs(provider="dirstore")
+    assert job.state.value == "SUCCEEDED" and job.id.startswith("dirstore-")
+
+    spec.write_text("name: boom\nprovider: dirstore\nrun: echo about to fail; exit 7\n")
+    failed = run_cli("run", str(spec), paths=paths)
+    assert "about to fail" in failed.stdout
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    line = failed.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: job dirstore-") and "FAILED: the command exited with status 7" in line
+    job_id = line.split()[2]
+    status = run_cli("status", job_id, "--json", paths=paths)
+    record = json.loads(status.stdout)
+    assert record["exit_code"] == 7 and "about to fail" in record["detail"]
+    assert [e["state"] for e in record["events"]][-1] == "FAILED"

@@ -21,6 +21,18 @@ from cloudbridge_dirstore.jobstate import read_state, update_state
 IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".venv", "*.pyc")
 
 
+def _ignore_for(root: Path) -> Any:
+    """Skip the usual clutter, and dirstore's own root when it lies inside the workdir."""
+    real_root = os.path.realpath(root)
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skipped = set(IGNORE(directory, names))
+        skipped.update(n for n in names if os.path.realpath(os.path.join(directory, n)) == real_root)
+        return skipped
+
+    return ignore
+
+
 def _storage(root: Path) -> Any:
     from cloudbridge_dirstore.storage import DirStorage
 
@@ -34,7 +46,7 @@ def _stage_input(root: Path, source: str, target: Path) -> None:
     uri = parse_uri(source)
     if uri.is_local:
         if os.path.isdir(uri.path):
-            shutil.copytree(uri.path, target, ignore=IGNORE)
+            shutil.copytree(uri.path, target, ignore=_ignore_for(root))
         else:
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy2(uri.path, target / os.path.basename(uri.path))
@@ -92,7 +104,7 @@ def run(folder: Path) -> None:
     )
     try:
         if state.get("workdir"):
-            shutil.copytree(state["workdir"], code, ignore=IGNORE)
+            shutil.copytree(state["workdir"], code, ignore=_ignore_for(root))
         else:
             code.mkdir()
         outputs.mkdir(exist_ok=True)
@@ -104,7 +116,7 @@ def run(folder: Path) -> None:
             (outputs / channel).mkdir(parents=True, exist_ok=True)
             env[f"CB_OUTPUT_{channel.upper()}"] = str(outputs / channel)
     except Exception as exc:  # noqa: BLE001 - any staging failure ends the job with a reason
-        update_state(folder, state="FAILED", reason="staging the code or inputs failed", detail=str(exc))
+        update_state(folder, state="FAILED", reason="staging the code or inputs failed", detail=str(exc)[:2000])
         return
 
     with open(log, "ab", buffering=0) as out:
