@@ -21,6 +21,7 @@ from cloudbridge.errors import (
     ProviderError,
     QuotaExceeded,
     TransientError,
+    UserError,
 )
 
 __all__ = ["AUTH_CODES", "QUOTA_CODES", "THROTTLE_CODES", "aws_errors", "translate"]
@@ -129,6 +130,12 @@ def _from_client_error(exc: BaseException, action: str, *, what: str, bucket: st
     message = _clean(str(error.get("Message", "") or ""))
     status = int((response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
     said = f"{code}: {message}" if message else code
+    if code == "ModelError":  # the serving container answered with an error status
+        original = response.get("OriginalStatusCode") or error.get("OriginalStatusCode") or 0
+        detail = _clean(str(response.get("OriginalMessage") or error.get("OriginalMessage") or message))
+        if 400 <= int(original) < 500:
+            return UserError(f"endpoint{what} refused the request (HTTP {original}): {detail}")
+        return ProviderError(f"endpoint{what} failed (HTTP {original or '?'}): {detail}", provider=PROVIDER)
     if code in AUTH_CODES:
         if code in EXPIRED_CODES:
             hint = "refresh your credentials (aws sso login, or a new session token)"
