@@ -34,6 +34,7 @@ COMMAND_MODULES: list[str] = [
     "providers",
     "jobs",
     "storage",
+    "migrate",
     "deploy",
     "planner",
 ]

@@ -1,0 +1,346 @@
+"""Moving a job that runs on ``local`` to a cloud: ``cb.migrate(...)`` / ``cloudbridge migrate``.
+
+``migrate("job.yaml", to="aws", bucket="s3://my-bucket")``:
+
+1. finds every local path the job uses: ``workdir`` (shipped by the provider at submit, as a
+   content-addressed package -- shown in the plan, not rewritten), ``inputs``, ``outputs`` and
+   ``checkpoints``. An input outside the workdir is refused unless listed in ``include`` (so a job
+   never uploads ``/home/me/private`` by accident);
+2. syncs inputs (and existing local checkpoints) to a stable prefix,
+   ``<bucket>/cloudbridge/<job-name>/{inputs/<channel>,checkpoints}``; outputs are mapped to
+   ``.../outputs/<channel>``. Sync only moves what changed, so re-running is cheap;
+3. writes ``JOB.<provider>.yaml`` beside the original, with URIs in place of the local paths and
+   ``overrides.<provider>`` filled from the resolved provider settings (secrets never written;
+   unset settings appear as commented placeholders);
+4. reports the plan: what is uploaded, how many bytes, and -- from :mod:`cloudbridge.planner` --
+   the chosen instance type and its estimated price per hour;
+5. with ``submit=True``, submits the migrated spec through :func:`cloudbridge.sdk.run`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cloudbridge.errors import CapabilityNotSupported, InvalidSpec, UserError
+from cloudbridge.specs import JobSpec
+
+__all__ = ["MigrationItem", "MigrationPlan", "migrate"]
+
+
+@dataclass
+class MigrationItem:
+    """One local path of the job and where it goes."""
+
+    field: str  # "workdir", "inputs.data", "outputs.model", "checkpoints"
+    local: str
+    uri: str | None
+    action: str  # "package" | "upload" | "map"
+    files: int = 0
+    copied: int = 0
+    bytes: int = 0
+    note: str = ""
+
+
+@dataclass
+class MigrationPlan:
+    """What :func:`migrate` did (or, on a dry run, would do)."""
+
+    source: str | None
+    provider: str
+    prefix: str
+    spec_path: str | None
+    dry_run: bool
+    items: list[MigrationItem] = field(default_factory=list)
+    instance_type: str | None = None
+    hourly: float | None = None
+    estimate: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    job: Any = None
+
+    @property
+    def upload_bytes(self) -> int:
+        """Bytes uploaded (or to upload) for inputs and checkpoints."""
+        return sum(i.bytes for i in self.items if i.action == "upload")
+
+    def summarize(self) -> str:
+        """The plan as text lines (``cloudbridge migrate`` prints it)."""
+        verb = "would upload" if self.dry_run else "uploaded"
+        lines = [f"migrate {self.source or 'job'} -> {self.provider} ({self.prefix})"]
+        for item in self.items:
+            if item.action == "upload":
+                detail = f"{verb} {item.copied} of {item.files} file(s), {_human(item.bytes)} -> {item.uri}"
+            elif item.action == "package":
+                detail = f"packaged at submit: {item.files} file(s), {_human(item.bytes)}"
+            else:
+                detail = f"-> {item.uri}"
+            lines.append(f"  {item.field:<20} {item.local}  {detail}" + (f"  ({item.note})" if item.note else ""))
+        if self.instance_type or self.estimate:
+            lines.append(f"  instance: {self.instance_type or '?'}; {self.estimate}")
+        lines.append(f"  spec: {self.spec_path}" + (" (not written: dry run)" if self.dry_run else ""))
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``--json``)."""
+        return {
+            "source": self.source,
+            "provider": self.provider,
+            "prefix": self.prefix,
+            "spec_path": self.spec_path,
+            "dry_run": self.dry_run,
+            "upload_bytes": self.upload_bytes,
+            "items": [i.__dict__ for i in self.items],
+            "instance_type": self.instance_type,
+            "hourly": self.hourly,
+            "estimate": self.estimate,
+            "warnings": self.warnings,
+            "job_id": getattr(self.job, "id", None),
+        }
+
+
+def _human(n: float) -> str:
+    from cloudbridge.storage.sync import _human as human
+
+    return human(n)
+
+
+def _load(job: JobSpec | dict[str, Any] | str | os.PathLike[str]) -> JobSpec:
+    from cloudbridge.specs import job_spec_from_dict, load_job_spec
+
+    if isinstance(job, JobSpec):
+        return job
+    if isinstance(job, dict):
+        return job_spec_from_dict(job)
+    return load_job_spec(job)
+
+
+def _is_local(value: str) -> bool:
+    from cloudbridge.uri import is_remote
+
+    return not is_remote(value)
+
+
+def _within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _target_prefix(spec: JobSpec, provider: str, bucket: str | None, settings: Any) -> str:
+    from cloudbridge.plugins import provider_info
+    from cloudbridge.uri import parse_uri
+
+    info = provider_info(provider)
+    if "storage" not in info.capabilities or not info.schemes:
+        raise CapabilityNotSupported(f"provider {provider!r} offers no storage to migrate data to")
+    if bucket is None:
+        name = getattr(settings, "bucket", None)
+        if not name:
+            scheme = info.schemes[0]
+            raise UserError(
+                f"no bucket to migrate to: pass --bucket {scheme}://BUCKET",
+                hint=f"or set the provider's default bucket (overrides.{provider}.bucket)",
+            )
+        bucket = name if "://" in name else f"{info.schemes[0]}://{name}"
+        extra = getattr(settings, "prefix", None)
+        if extra and "://" not in name:
+            bucket = f"{bucket}/{extra}"
+    parsed = parse_uri(bucket)
+    if parsed.scheme not in info.schemes:
+        raise UserError(f"--bucket {bucket} is not a {provider} location (expected {', '.join(info.schemes)}://)")
+    return str(parsed.child("cloudbridge").child(spec.name))
+
+
+def _resolved_settings(provider: str, spec: JobSpec) -> Any:
+    from cloudbridge.providers import get_provider
+
+    return get_provider(provider, overrides=spec.overrides.get(provider)).settings
+
+
+def _settings_block(provider: str, settings: Any, others: dict[str, Any]) -> str:
+    """``overrides:`` as YAML text. For ``provider``: its set, non-default, non-secret settings, and
+    the unset ones as commented placeholders; other providers' overrides are kept as they were."""
+    import yaml
+    from pydantic import SecretStr
+
+    values: dict[str, Any] = {}
+    unset: list[tuple[str, str]] = []
+    fields = getattr(type(settings), "model_fields", {}) if settings is not None else {}
+    for name, info in fields.items():
+        value = getattr(settings, name, None)
+        if isinstance(value, SecretStr) or any(word in name for word in ("secret", "token", "password")):
+            continue
+        if value is None:
+            unset.append((name, info.description or ""))
+        elif value != info.default and value not in ([], {}):
+            values[name] = value if isinstance(value, (str, int, float, bool, list, dict)) else str(value)
+    lines = ["overrides:"]
+    if others:
+        body = yaml.safe_dump(others, sort_keys=True, default_flow_style=False).rstrip().splitlines()
+        lines.extend(f"  {line}" for line in body)
+    lines.append(f"  {provider}:")
+    if values:
+        body = yaml.safe_dump(values, sort_keys=True, default_flow_style=False).rstrip().splitlines()
+        lines.extend(f"    {line}" for line in body)
+    lines.extend(f"    # {name}: <unset>  {description}".rstrip() for name, description in unset)
+    if not values:
+        lines.append("    {}")
+    return "\n".join(lines) + "\n"
+
+
+def _write_spec(spec: JobSpec, provider: str, path: Path, settings: Any) -> None:
+    """Write the migrated spec atomically (temp file + rename)."""
+    import yaml
+
+    data = spec.model_dump(mode="json", exclude_none=True, exclude={"source"})
+    data["provider"] = provider
+    others = {k: v for k, v in (data.pop("overrides", None) or {}).items() if k != provider}
+    text = "# written by `cloudbridge migrate`; local paths replaced by storage URIs\n"
+    text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    text += _settings_block(provider, settings, others)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def migrate(
+    job_path_or_spec: JobSpec | dict[str, Any] | str | os.PathLike[str],
+    to: str,
+    *,
+    bucket: str | None = None,
+    dry_run: bool = False,
+    submit: bool = False,
+    include: tuple[str, ...] | list[str] = (),
+    progress: Any = False,
+) -> MigrationPlan:
+    """Migrate a local job to provider ``to`` (see the module docstring); returns the plan/result."""
+    from cloudbridge.packaging import scan_workdir
+    from cloudbridge.storage.sync import sync
+
+    spec = _load(job_path_or_spec)
+    settings = _resolved_settings(to, spec)
+    prefix = _target_prefix(spec, to, bucket, settings)
+    base = spec.base_dir
+    source = spec.source
+    spec_path = Path(source).with_name(f"{Path(source).stem}.{to}.yaml") if source else base / f"{spec.name}.{to}.yaml"
+    plan = MigrationPlan(source, to, prefix, str(spec_path), dry_run)
+    workdir = spec.resolved_workdir()
+    allowed = [Path(p).expanduser().resolve() for p in include]
+    outside: list[str] = []
+
+    def local_path(value: str) -> Path:
+        path = Path(value).expanduser()
+        return (path if path.is_absolute() else base / path).resolve()
+
+    manifest = None
+    if workdir is not None:
+        manifest = scan_workdir(workdir)
+        plan.items.append(
+            MigrationItem(
+                "workdir", str(workdir), None, "package", files=manifest.file_count, bytes=manifest.total_size
+            )
+        )
+        plan.warnings.extend(manifest.warnings)
+    new_inputs: dict[str, str] = {}
+    uploads: list[tuple[MigrationItem, Path]] = []
+    for channel, value in spec.inputs.items():
+        if not _is_local(value):
+            new_inputs[channel] = value
+            continue
+        path = local_path(value)
+        where = f"inputs.{channel}"
+        if not path.exists():
+            raise InvalidSpec(f"input path {path} does not exist", source=source, field=where)
+        if not (workdir is not None and _within(path, workdir)) and not any(_within(path, a) for a in allowed):
+            outside.append(f"{where}={path}")
+            continue
+        uri = f"{prefix}/inputs/{channel}"
+        if path.is_file():
+            uri = f"{uri}/{path.name}"
+        item = MigrationItem(where, str(path), uri, "upload")
+        if workdir is not None and _within(path, workdir) and _packaged(manifest, path.relative_to(workdir)):
+            item.note = "also inside the workdir: list it in .cloudbridgeignore to ship it once"
+        uploads.append((item, path))
+        new_inputs[channel] = uri
+    if outside:
+        raise UserError(
+            "the job reads paths outside its workdir: " + ", ".join(outside),
+            hint="pass --include PATH for each one to upload it too",
+        )
+    new_outputs = dict(spec.outputs)
+    for channel, value in spec.outputs.items():
+        if _is_local(value):
+            new_outputs[channel] = f"{prefix}/outputs/{channel}"
+            plan.items.append(MigrationItem(f"outputs.{channel}", str(local_path(value)), new_outputs[channel], "map"))
+    new_checkpoints = spec.checkpoints
+    if spec.checkpoints and _is_local(spec.checkpoints):
+        path = local_path(spec.checkpoints)
+        new_checkpoints = f"{prefix}/checkpoints"
+        if path.is_dir() and any(path.iterdir()):
+            uploads.append((MigrationItem("checkpoints", str(path), new_checkpoints, "upload"), path))
+        else:
+            plan.items.append(MigrationItem("checkpoints", str(path), new_checkpoints, "map"))
+    for item, path in uploads:
+        _upload(item, path, dry_run=dry_run, progress=progress, sync=sync)
+        plan.items.append(item)
+    migrated = spec.model_copy(
+        update={"provider": to, "inputs": new_inputs, "outputs": new_outputs, "checkpoints": new_checkpoints}
+    )
+    _estimate(plan, migrated, to)
+    if not dry_run:
+        _write_spec(migrated, to, spec_path, settings)
+        if submit:
+            from cloudbridge.sdk import run
+
+            plan.job = run(str(spec_path), provider=to)
+    return plan
+
+
+def _packaged(manifest: Any, rel: Path) -> bool:
+    """True when the workdir package already holds ``rel`` (a file or a directory)."""
+    if manifest is None:
+        return False
+    text = rel.as_posix()
+    return any(e.path == text or e.path.startswith(text + "/") for e in manifest.entries)
+
+
+def _upload(item: MigrationItem, path: Path, *, dry_run: bool, progress: Any, sync: Any) -> None:
+    if path.is_file():
+        from cloudbridge.storage.resolve import resolve
+
+        storage, target = resolve(item.uri or "")
+        item.files = 1
+        same = False
+        try:
+            info = storage.stat(target)
+            same = info.size == path.stat().st_size and (info.mtime or 0) >= path.stat().st_mtime - 1
+        except Exception:  # noqa: BLE001 - absent (or unreadable): upload it
+            same = False
+        item.bytes = 0 if same else path.stat().st_size
+        item.copied = 0 if same else 1
+        if not dry_run and not same:
+            storage.upload(path, target)
+        return
+    result = sync(str(path), item.uri, dry_run=dry_run, progress=progress)
+    result.raise_for_errors()
+    item.files = len(result.plan.to_copy) + result.plan.unchanged
+    item.bytes = result.plan.copy_bytes
+    item.copied = len(result.plan.to_copy)
+
+
+def _estimate(plan: MigrationPlan, spec: JobSpec, provider: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("cloudbridge.planner") is None:
+        return
+    try:
+        from cloudbridge.planner import estimate_cost
+
+        estimate = estimate_cost(spec, provider)
+    except Exception as exc:  # noqa: BLE001 - an estimate must never block a migration
+        plan.estimate = f"no estimate: {exc}"
+        return
+    plan.instance_type = estimate.instance_type
+    plan.hourly = estimate.hourly
+    plan.estimate = estimate.describe()

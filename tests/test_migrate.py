@@ -1,0 +1,130 @@
+"""``cb.migrate`` / ``cloudbridge migrate`` on local -> local (the bucket is a directory)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from fixtures_cli import assert_one_error_line, run_cli
+
+from cloudbridge.errors import InvalidSpec, UserError
+from cloudbridge.migrate import migrate
+from cloudbridge.specs import load_job_spec
+
+JOB = """\
+name: demo
+workdir: .
+run: python train.py
+inputs: {data: ./data}
+outputs: {model: ./out}
+checkpoints: ./ckpt
+env: {GREETING: hi}
+"""
+
+TRAIN = """\
+import os, pathlib
+data = pathlib.Path(os.environ["CLOUDBRIDGE_INPUT_DATA"]) if "CLOUDBRIDGE_INPUT_DATA" in os.environ else None
+print("inputs", sorted(p.name for p in data.rglob("*.csv")) if data else "none")
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "data" / "sub").mkdir(parents=True)
+    (root / "ckpt").mkdir()
+    (root / "job.yaml").write_text(JOB)
+    (root / "train.py").write_text(TRAIN)
+    (root / ".cloudbridgeignore").write_text("data/\nckpt/\n")
+    (root / "data" / "a.csv").write_text("a\n" * 1000)
+    (root / "data" / "sub" / "b.csv").write_text("b\n")
+    (root / "ckpt" / "step-1.pt").write_bytes(os.urandom(4096))
+    return root
+
+
+def test_dry_run_plans_and_writes_nothing(project: Path, tmp_path: Path) -> None:
+    bucket = tmp_path / "bucket"
+    plan = migrate(project / "job.yaml", "local", bucket=str(bucket), dry_run=True)
+    items = {i.field: i for i in plan.items}
+    assert items["inputs.data"].action == "upload" and items["inputs.data"].bytes == 2002
+    assert items["inputs.data"].copied == 2
+    assert items["checkpoints"].bytes == 4096
+    assert items["outputs.model"].action == "map"
+    assert items["workdir"].files == 3  # job.yaml, train.py, .cloudbridgeignore
+    assert plan.upload_bytes == 2002 + 4096
+    assert not bucket.exists() and not (project / "job.local.yaml").exists()
+    assert "would upload" in plan.summarize()
+
+
+def test_migrate_writes_spec_and_rerun_is_cheap(project: Path, tmp_path: Path) -> None:
+    bucket = tmp_path / "bucket"
+    plan = migrate(project / "job.yaml", "local", bucket=str(bucket))
+    prefix = bucket / "cloudbridge" / "demo"
+    assert (prefix / "inputs" / "data" / "sub" / "b.csv").read_text() == "b\n"
+    assert (prefix / "checkpoints" / "step-1.pt").stat().st_size == 4096
+    migrated = load_job_spec(project / "job.local.yaml")
+    assert migrated.inputs == {"data": str(prefix / "inputs" / "data")}
+    assert migrated.outputs == {"model": str(prefix / "outputs" / "model")}
+    assert migrated.checkpoints == str(prefix / "checkpoints")
+    assert migrated.env == {"GREETING": "hi"} and migrated.run == "python train.py"
+    assert "# log_dir: <unset>" in (project / "job.local.yaml").read_text()
+    assert plan.upload_bytes == 2002 + 4096
+    again = migrate(project / "job.yaml", "local", bucket=str(bucket))
+    assert again.upload_bytes == 0, "an unchanged re-run uploads nothing"
+    (project / "data" / "new.csv").write_text("n\n")
+    third = migrate(project / "job.yaml", "local", bucket=str(bucket))
+    assert {i.field: i.copied for i in third.items if i.action == "upload"} == {"inputs.data": 1, "checkpoints": 0}
+
+
+def test_path_outside_workdir_needs_include(tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "x.csv").write_text("x")
+    (tmp_path / "proj").mkdir()
+    spec = tmp_path / "proj" / "job.yaml"
+    spec.write_text("name: j\nworkdir: .\nrun: echo\ninputs: {data: ../shared, more: ../shared/x.csv}\n")
+    with pytest.raises(UserError) as info:
+        migrate(spec, "local", bucket=str(tmp_path / "bucket"))
+    text = str(info.value)
+    assert "inputs.data=" in text and "inputs.more=" in text and "--include" in text
+    assert not (tmp_path / "bucket").exists() and not (tmp_path / "proj" / "job.local.yaml").exists()
+    plan = migrate(spec, "local", bucket=str(tmp_path / "bucket"), include=[str(tmp_path / "shared")])
+    uploaded = tmp_path / "bucket" / "cloudbridge" / "j" / "inputs"
+    assert (uploaded / "data" / "x.csv").read_text() == "x"
+    assert (uploaded / "more" / "x.csv").read_text() == "x"
+    assert plan.upload_bytes == 2
+
+
+def test_missing_input_and_bucket_errors(tmp_path: Path) -> None:
+    (tmp_path / "job.yaml").write_text("name: j\nrun: echo\ninputs: {data: ./nope}\n")
+    with pytest.raises(InvalidSpec, match="inputs.data"):
+        migrate(tmp_path / "job.yaml", "local", bucket=str(tmp_path / "b"))
+    (tmp_path / "job2.yaml").write_text("name: j\nrun: echo\n")
+    with pytest.raises(UserError, match="--bucket"):
+        migrate(tmp_path / "job2.yaml", "local")
+
+
+def test_cli_migrate_submit_runs_on_local(project: Path, tmp_path: Path) -> None:
+    bucket = tmp_path / "bucket"
+    dry = run_cli("migrate", str(project / "job.yaml"), "--to", "local", "--bucket", str(bucket), "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["upload_bytes"] == 2002 + 4096
+    result = run_cli(
+        "migrate", str(project / "job.yaml"), "--to", "local", "--bucket", str(bucket), "--submit", timeout=180
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "submitted local-" in result.stdout
+    assert "SUCCEEDED" in result.stdout
+    assert (project / "job.local.yaml").exists()
+
+
+def test_cli_outside_workdir_one_line(tmp_path: Path) -> None:
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "proj" / "job.yaml").write_text("name: j\nrun: echo\ninputs: {d: ../other}\n")
+    assert_one_error_line(
+        run_cli("migrate", str(tmp_path / "proj" / "job.yaml"), "--to", "local", "--bucket", str(tmp_path / "b")),
+        "outside its workdir",
+        "--include",
+    )
