@@ -167,3 +167,32 @@ def pick_next(queued_jobs: Iterable[Any], free_gpus: Iterable[Any], now: float, 
     if reserving:
         return Decision(None, (), f"GPUs are held for {head.id} (waiting since {now - head.queued_at:.0f}s)", ids)
     return Decision(None, (), "no queued job fits the free GPUs", ids)
+
+
+def local_queue_policy(queue: Iterable[Any], free_gpus: Iterable[int], now: float | None = None, *,
+                       policy: SchedulerPolicy = DEFAULT_POLICY) -> list[tuple[str, list[int]]]:
+    """The local backend's queue policy (``compute_queue.Policy``): every job to start now.
+
+    Calls :func:`pick_next` until nothing more can start, handing out GPUs as it goes. GPU memory
+    and names come from the local probe (so best fit by memory works on mixed machines); queue
+    entries are records with ``job_id``, ``gpus``, ``enqueued_at`` (and optionally ``priority``).
+    """
+    import time
+
+    from cloudbridge.providers.local.gpus import probe_gpus
+
+    now = time.time() if now is None else now
+    known = {g.index: g for g in probe_gpus()[0]}
+    free = [as_free_gpu(known[i]) if i in known else FreeGPU(i) for i in free_gpus]
+    waiting = [as_queued_job(q) for q in queue]
+    total = len(known) or None
+    picks: list[tuple[str, list[int]]] = []
+    while waiting:
+        decision = pick_next(waiting, free, now, total_gpus=total, policy=policy)
+        if decision.job_id is None:
+            break
+        picks.append((decision.job_id, list(decision.gpus)))
+        taken = set(decision.gpus)
+        free = [g for g in free if g.index not in taken]
+        waiting = [j for j in waiting if j.id != decision.job_id]
+    return picks

@@ -14,8 +14,9 @@ How it works
   released its GPUs (so the next job starts at once).
 * A job gives its GPUs back (:func:`release`) in the same transaction that records its final state.
 
-The policy is one function, :data:`queue_policy` (default :func:`fifo_fits_first`); the planner
-may replace it with a best-fit or priority policy via :func:`set_queue_policy`.
+The policy is one function, :data:`queue_policy`: by default :func:`planner_policy` (the planner's
+``pick_next``: priorities with aging, best fit by GPU memory, no starvation); :func:`fifo_fits_first`
+remains available via :func:`set_queue_policy`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "allocation",
     "enqueue",
     "fifo_fits_first",
+    "planner_policy",
     "promote",
     "queue_policy",
     "queue_position",
@@ -70,13 +72,22 @@ def fifo_fits_first(queue: Sequence[QueuedJob], free_gpus: Sequence[int]) -> lis
     return picks
 
 
-queue_policy: Policy = fifo_fits_first
+def planner_policy(queue: Sequence[QueuedJob], free_gpus: Sequence[int]) -> list[tuple[str, list[int]]]:
+    """The default: the planner's policy (priorities with aging, best fit by GPU memory, backfill
+    until the head has waited 30 minutes, then GPUs are held for it -- no starvation); see
+    :func:`cloudbridge.planner.scheduler.pick_next`."""
+    from cloudbridge.planner.scheduler import local_queue_policy
+
+    return local_queue_policy(queue, free_gpus)
+
+
+queue_policy: Policy = planner_policy
 
 
 def set_queue_policy(policy: Policy | None) -> None:
-    """Replace the queue policy (``None`` restores :func:`fifo_fits_first`)."""
+    """Replace the queue policy (``None`` restores :func:`planner_policy`)."""
     global queue_policy
-    queue_policy = policy or fifo_fits_first
+    queue_policy = policy or planner_policy
 
 
 def enqueue(conn: sqlite3.Connection, job_id: str, gpus: int) -> None:
