@@ -41,7 +41,12 @@ class TestSageMakerDeployConformance(DeployConformance):
 
     @pytest.fixture
     def expected_reply(self, aws_env: Any) -> Any:
-        reply = {"predictions": [{"label": "positive", "score": 0.9}, {"label": "negative", "score": 0.8},
-                                 {"label": "positive", "score": 0.7}]}
+        reply = {
+            "predictions": [
+                {"label": "positive", "score": 0.9},
+                {"label": "negative", "score": 0.8},
+                {"label": "positive", "score": 0.7},
+            ]
+        }
         aws_env.set_sagemaker_results([{"Body": json.dumps(reply), "ContentType": "application/json"}])
         return reply
