@@ -38,7 +38,8 @@ def local_compute(monkeypatch: pytest.MonkeyPatch, *, fake_gpus: str | None = No
 
 def spec(tmp_path: Path, run: str, name: str = "t", **fields: Any) -> JobSpec:
     """A job spec whose workdir is ``tmp_path``."""
-    return JobSpec(name=name, run=run, workdir=str(tmp_path), **fields)
+    fields.setdefault("workdir", str(tmp_path))
+    return JobSpec(name=name, run=run, **fields)
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05) -> T:

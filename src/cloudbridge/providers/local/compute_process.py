@@ -92,16 +92,20 @@ def signal_group(pgid: int | None, sig: int) -> bool:
     return True
 
 
-def kill_group(pgid: int | None, grace: float, poll: float = 0.05) -> None:
-    """SIGTERM the group, wait up to ``grace`` seconds for it to empty, then SIGKILL what is left."""
+def kill_group(pgid: int | None, grace: float, poll: float = 0.05) -> str | None:
+    """SIGTERM the group, wait up to ``grace`` seconds for it to empty, then SIGKILL what is left.
+
+    Returns the last signal needed (``"SIGTERM"`` or ``"SIGKILL"``), or ``None`` if the group was gone.
+    """
     if not signal_group(pgid, signal.SIGTERM):
-        return
+        return None
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if not group_alive(pgid):
-            return
+            return "SIGTERM"
         time.sleep(poll)
     signal_group(pgid, signal.SIGKILL)
+    return "SIGKILL"
 
 
 def free_port() -> int:

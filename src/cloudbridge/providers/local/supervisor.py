@@ -237,7 +237,9 @@ class Supervisor:
                     self.say(f"checkpoint upload failed (will retry at the end): {exc}")
             time.sleep(self.settings.poll_interval)
         if group_alive(pgid):  # the command ended but left processes behind: stop them too
-            kill_group(pgid, min(self.settings.kill_grace, 5.0))
+            how = kill_group(pgid, self.settings.kill_grace if self.cause else min(self.settings.kill_grace, 5.0))
+            if how:
+                self.say(f"the command exited but left processes in its group; stopped them with {how}")
         return code
 
     def finish(self, code: int) -> None:
