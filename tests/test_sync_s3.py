@@ -1,0 +1,80 @@
+"""Sync semantics for every pair involving S3 (moto server): local->s3, s3->local, s3->s3."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from fixtures_storage import aws_env, moto, s3_bucket  # noqa: F401 - pytest fixtures
+
+from cloudbridge.errors import NotFound
+from cloudbridge.storage.sync import sync
+from cloudbridge.testing.sync import SyncConformance, put_tree, read_tree
+
+
+def _prefix(bucket: str, name: str) -> str:
+    return f"s3://{bucket}/{name}-{uuid.uuid4().hex[:8]}"
+
+
+class TestSyncLocalToS3(SyncConformance):
+    @pytest.fixture
+    def src_uri(self, tmp_path: Path) -> str:
+        return str(tmp_path / "src")
+
+    @pytest.fixture
+    def dst_uri(self, s3_bucket: str) -> str:  # noqa: F811
+        return _prefix(s3_bucket, "dst")
+
+
+class TestSyncS3ToLocal(SyncConformance):
+    source_mtime_settable = False
+
+    @pytest.fixture
+    def src_uri(self, s3_bucket: str) -> str:  # noqa: F811
+        return _prefix(s3_bucket, "src")
+
+    @pytest.fixture
+    def dst_uri(self, tmp_path: Path) -> str:
+        return str(tmp_path / "dst")
+
+
+class TestSyncS3ToS3(SyncConformance):
+    source_mtime_settable = False
+
+    @pytest.fixture
+    def src_uri(self, s3_bucket: str) -> str:  # noqa: F811
+        return _prefix(s3_bucket, "src")
+
+    @pytest.fixture
+    def dst_uri(self, aws_env, s3_bucket: str) -> str:  # noqa: F811
+        other = f"{s3_bucket}-b"
+        aws_env.client("s3").create_bucket(Bucket=other)
+        return _prefix(other, "dst")
+
+
+def test_missing_bucket_offers_create_command(aws_env, tmp_path: Path) -> None:  # noqa: F811
+    put_tree(str(tmp_path / "src"), {"a": b"1"})
+    with pytest.raises(NotFound) as info:
+        sync(tmp_path / "src", "s3://no-such-bucket-cb/prefix", progress=False)
+    assert "aws s3 mb s3://no-such-bucket-cb" in str(info.value)
+
+
+def test_unsafe_keys_in_a_bucket_never_escape_local_destination(aws_env, s3_bucket: str, tmp_path: Path) -> None:  # noqa: F811
+    client = aws_env.client("s3")
+    client.put_object(Bucket=s3_bucket, Key="src/ok.txt", Body=b"ok")
+    client.put_object(Bucket=s3_bucket, Key="src/../../escape.txt", Body=b"evil")
+    client.put_object(Bucket=s3_bucket, Key="src//abs.txt", Body=b"evil")
+    listed = sorted(o["Key"] for o in client.list_objects_v2(Bucket=s3_bucket, Prefix="src/")["Contents"])
+    assert "src/../../escape.txt" in listed
+    dst = tmp_path / "deep" / "dst"
+    result = sync(f"s3://{s3_bucket}/src", dst, progress=False)
+    assert result.copied == ["ok.txt"]
+    assert sorted(f.error_type for f in result.failures) == ["UnsafeKey", "UnsafeKey"]
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "deep" / "escape.txt").exists()
+    assert read_tree(str(dst)) == {"ok.txt": b"ok"}
+
+
+def test_missing_source_prefix(aws_env, s3_bucket: str, tmp_path: Path) -> None:  # noqa: F811
+    with pytest.raises(NotFound, match="has no objects"):
+        sync(f"s3://{s3_bucket}/nothing", tmp_path / "dst", progress=False)
