@@ -56,8 +56,12 @@ def describe_spec(spec: Any) -> dict[str, Any]:
     return data
 
 
-def package_summary(spec: Any) -> dict[str, Any] | None:
-    """The workdir package manifest summary, when :mod:`cloudbridge.packaging` is available."""
+def package_summary(spec: Any) -> Any | None:
+    """The workdir package manifest (``cloudbridge.packaging``), or ``None`` without a workdir.
+
+    The manifest has ``summarize()`` (a few lines for people) and ``to_dict()`` (for ``--json``).
+    A workdir over the size limit raises the packaging error (one line, exit 2).
+    """
     if importlib.util.find_spec("cloudbridge.packaging") is None:
         return None
     workdir = spec.resolved_workdir()
@@ -65,12 +69,4 @@ def package_summary(spec: Any) -> dict[str, Any] | None:
         return None
     from cloudbridge import packaging
 
-    builder = getattr(packaging, "build_manifest", None)
-    if builder is None:
-        return None
-    manifest = builder(workdir)
-    summary = getattr(manifest, "summary", None)
-    if callable(summary):
-        return summary()
-    to_dict = getattr(manifest, "to_dict", None)
-    return to_dict() if callable(to_dict) else {"manifest": str(manifest)}
+    return packaging.build_manifest(workdir)

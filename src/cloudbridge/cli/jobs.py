@@ -34,19 +34,20 @@ def _dry_run(spec: Any, json_output: bool) -> None:
     from cloudbridge.cli.dry_run import describe_spec, package_summary
 
     resolved = describe_spec(spec)
-    package = package_summary(spec)
+    manifest = package_summary(spec)
     if json_output:
         from cloudbridge.cli._output import echo_json
 
+        package = manifest.to_dict() if manifest is not None else None
         echo_json({"spec": resolved, "package": package, "submitted": False})
         return
     import yaml
 
     typer.echo(f"# {spec.source or 'job spec'}: valid; resolved spec (nothing submitted)")
     typer.echo(yaml.safe_dump(resolved, sort_keys=False, default_flow_style=False).rstrip())
-    if package is not None:
+    if manifest is not None:
         typer.echo("# workdir package")
-        typer.echo(yaml.safe_dump(package, sort_keys=False, default_flow_style=False).rstrip())
+        typer.echo(manifest.summarize())
 
 
 def _wait_terminal(job_id: str) -> Any:
