@@ -3,7 +3,8 @@
 Contract (https://learn.microsoft.com/azure/machine-learning/how-to-train-distributed-gpu): with
 ``distribution: {type: PyTorch, process_count_per_instance: N}`` Azure ML starts N processes per node
 itself and sets ``MASTER_ADDR``, ``MASTER_PORT``, ``WORLD_SIZE``, ``NODE_RANK``, ``RANK`` and
-``LOCAL_RANK`` in each; MPI jobs get Open MPI's ``OMPI_COMM_WORLD_*`` plus ``AZ_BATCH_MASTER_NODE``
+``LOCAL_RANK`` in each, with ``AZUREML_NODE_COUNT``, ``AZ_BATCHAI_TASK_INDEX`` (the node's index) and
+``AZ_BATCHAI_GPU_COUNT``; MPI jobs get Open MPI's ``OMPI_COMM_WORLD_*`` plus ``AZ_BATCH_MASTER_NODE``
 (``ip:port``, multi-node) or ``AZ_BATCHAI_MPI_MASTER_NODE`` (single node). Named inputs and outputs
 are mounted and exposed as ``AZURE_ML_INPUT_<name>`` / ``AZURE_ML_OUTPUT_<name>``; anything written to
 ``./outputs`` is uploaded with the run and ``./logs`` is streamed.
@@ -20,8 +21,13 @@ from cloudbridge.runtime.context import DEFAULT_MASTER_PORT, RuntimeContext
 __all__ = ["detect"]
 
 
+# Only variables the job runtime sets: the Azure ML SDK itself writes AZUREML_CURRENT_CLOUD on a laptop.
+_MARKER_NAMES = {"AZUREML_RUN_ID", "AZUREML_NODE_COUNT", "AZUREML_EXPERIMENT_ID", "AZUREML_ARM_WORKSPACE_NAME"}
+_MARKER_PREFIXES = ("AZ_BATCHAI_", "AZ_BATCH_MASTER_NODE", "AZURE_ML_INPUT_", "AZURE_ML_OUTPUT_")
+
+
 def _is_azureml(env: Env) -> bool:
-    return any(k.startswith(("AZUREML_", "AZ_BATCHAI_", "AZ_BATCH_MASTER_NODE", "AZURE_ML_")) for k in env)
+    return any(k in _MARKER_NAMES or k.startswith(_MARKER_PREFIXES) for k in env)
 
 
 def detect(env: Env, probe_gpus: Callable[[], int]) -> RuntimeContext | None:
@@ -37,7 +43,7 @@ def detect(env: Env, probe_gpus: Callable[[], int]) -> RuntimeContext | None:
         local_size = max(world // (nodes or 1), 1)
     if nodes is None:
         nodes = max((world or 1) // (local_size or 1), 1)
-    node_rank = env_int(env, "NODE_RANK")
+    node_rank = env_int(env, "NODE_RANK", env_int(env, "AZ_BATCHAI_TASK_INDEX"))
     if node_rank is None:
         node_rank = (rank or 0) // (local_size or 1)
     master, port = env.get("MASTER_ADDR"), env_int(env, "MASTER_PORT")
@@ -52,7 +58,8 @@ def detect(env: Env, probe_gpus: Callable[[], int]) -> RuntimeContext | None:
             inputs[key[len("AZURE_ML_INPUT_") :].lower()] = value
         elif key.startswith("AZURE_ML_OUTPUT_") and value:
             named_outputs[key[len("AZURE_ML_OUTPUT_") :].lower()] = value
-    gpus = probe_gpus()
+    gpus = env_int(env, "AZ_BATCHAI_GPU_COUNT")
+    gpus = probe_gpus() if gpus is None else gpus
     launched = rank is not None and world is not None
     return RuntimeContext(
         platform="azureml",

@@ -191,11 +191,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Launcher options before ``--`` and the command after it (``--`` may be left out)."""
     args = list(argv)
     if "--" in args:
         index = args.index("--")
         return args[:index], args[index + 1 :]
-    return [], args
+    own: list[str] = []
+    while args and args[0].startswith("-"):
+        own.append(args.pop(0))
+        if own[-1] in ("--distribution", "--processes") and args:
+            own.append(args.pop(0))
+    return own, args
 
 
 def _ensure_dirs(ctx: RuntimeContext) -> None:

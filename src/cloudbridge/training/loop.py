@@ -223,8 +223,7 @@ def train(cfg: FinetuneConfig) -> dict[str, Any]:
         "train_samples_per_second": round(samples / train_time, 3) if train_time else None,
     }
     _save_final(accelerator, model, tokenizer, cfg, result)
-    if accelerator.trackers:
-        accelerator.end_training()
+    accelerator.end_training()  # closes the trackers and destroys the process group
     return result
 
 
