@@ -69,7 +69,7 @@ class AwsSession:
                 from botocore.config import Config
 
                 config = Config(
-                    retries={"mode": "adaptive", "max_attempts": self.settings.max_attempts},
+                    retries={"mode": "adaptive", "total_max_attempts": self.settings.max_attempts},
                     user_agent_extra=_USER_AGENT,
                     max_pool_connections=max(10, self.settings.max_concurrency * 2),
                 )

@@ -68,8 +68,8 @@ class AwsSettings(ProviderSettings):
     security_group_ids: list[str] = Field(default_factory=list, description="VPC security groups.")
     tags: dict[str, str] = Field(default_factory=dict, description="Tags added to every resource created.")
     max_attempts: int = Field(8, ge=1, le=50, description="Attempts per call (botocore 'adaptive' retry mode).")
-    multipart_threshold: int = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024, description="Bytes before multipart.")
-    multipart_chunksize: int = Field(16 * 1024 * 1024, ge=5 * 1024 * 1024, description="Multipart part size.")
+    multipart_threshold: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Bytes before multipart.")
+    multipart_chunksize: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Multipart part size.")
     max_concurrency: int = Field(10, ge=1, le=64, description="Parallel transfers per upload/download.")
     deploy_timeout: int = Field(1800, ge=1, description="Seconds to wait for an endpoint to be InService.")
 
