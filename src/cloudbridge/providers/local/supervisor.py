@@ -102,13 +102,15 @@ class Supervisor:
         return runs.cancel_requested(self.store, self.job_id)
 
     def _end(self, state: JobState, reason: str | None, detail: str | None, **fields: Any) -> bool:
+        if not self.store.get(self.job_id).state.is_terminal:
+            # the last log line is written before the state: whoever sees the end also sees this line
+            self.say(f"job {state.value}" + (f": {reason}" if reason else ""))
         result = self.store.transition(
             self.job_id, state, expect=ACTIVE, reason=reason, detail=detail,
             also=lambda conn: queue.release(conn, self.job_id), **fields,
         )
         if result is not None:
             emit(result[0], result[1])
-            self.say(f"job {state.value}" + (f": {reason}" if reason else ""))
         queue.promote(self.store, self.gpu_ids)
         return result is not None
 
