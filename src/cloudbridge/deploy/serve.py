@@ -12,7 +12,8 @@ platform's contract from the environment:
 * port: ``--port``, else ``SAGEMAKER_BIND_TO_PORT``, ``AIP_HTTP_PORT``, else ``8080``;
 * routes: ``/ping`` and ``/invocations``, plus ``AIP_HEALTH_ROUTE`` / ``AIP_PREDICT_ROUTE``;
 * host: ``--host``, else ``CLOUDBRIDGE_SERVE_HOST``, else ``127.0.0.1`` (container images set
-  ``CLOUDBRIDGE_SERVE_HOST=0.0.0.0``).
+  ``CLOUDBRIDGE_SERVE_HOST=0.0.0.0``);
+* batching: ``--max-batch-size``, else ``CLOUDBRIDGE_SERVE_MAX_BATCH``, else 32 (1 turns it off).
 
 Exit status: 0 after SIGTERM/SIGINT, 1 when the model fails to load, 2 for bad arguments
 (missing model, bad handler), 3 when the port cannot be bound.
@@ -53,6 +54,15 @@ def resolve_port(explicit: int | None, env: dict[str, str] | os._Environ[str] = 
     return 8080
 
 
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise SystemExit(f"error: {name}={value!r} is not a positive integer")
+    return int(value)
+
+
 def _parser() -> argparse.ArgumentParser:
     from cloudbridge.deploy.server import DEFAULT_MAX_BODY
 
@@ -70,7 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--task", default="auto", choices=["auto", "text-classification", "token-classification"])
     parser.add_argument("--port-file", help="write the bound port here once listening")
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY)
-    parser.add_argument("--max-batch-size", type=int, default=32, help="texts per forward pass (default handler)")
+    parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=_env_int("CLOUDBRIDGE_SERVE_MAX_BATCH", 32),
+        help="texts per forward pass of the default handler; 1 turns batching off (env CLOUDBRIDGE_SERVE_MAX_BATCH)",
+    )
     parser.add_argument("--max-connections", type=int, default=64)
     parser.add_argument("--access-log", action="store_true", help="log every request")
     return parser

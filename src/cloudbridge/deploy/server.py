@@ -84,6 +84,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     default_request_version = "HTTP/1.0"  # so even a garbled request line gets a status line and headers
     server_version = "cloudbridge-serve"
     timeout = 60  # seconds a connection may sit idle or half-sent
+    disable_nagle_algorithm = True  # small replies must not wait for the client's delayed ACK
     server: InferenceServer
 
     # ---- replies ------------------------------------------------------------------------------
