@@ -134,7 +134,7 @@ def _human(n: float) -> str:
 
 
 # ---- input checks -------------------------------------------------------------------------------
-def _check_source(storage: Storage, uri: StorageURI, shown: str) -> None:
+def _check_source(storage: Storage, uri: StorageURI, shown: str, policy: RetryPolicy) -> None:
     if uri.is_local:
         if os.path.isfile(uri.path):
             raise UserError(
@@ -146,7 +146,7 @@ def _check_source(storage: Storage, uri: StorageURI, shown: str) -> None:
         return
     if uri.key and not uri.key.endswith("/"):
         try:
-            storage.stat(uri)
+            retry_call(lambda: storage.stat(uri), policy)
         except NotFound:
             return
         raise UserError(
@@ -155,14 +155,14 @@ def _check_source(storage: Storage, uri: StorageURI, shown: str) -> None:
         )
 
 
-def _check_destination(storage: Storage, uri: StorageURI, shown: str) -> None:
+def _check_destination(storage: Storage, uri: StorageURI, shown: str, policy: RetryPolicy) -> None:
     if uri.is_local:
         if os.path.exists(uri.path) and not os.path.isdir(uri.path):
             raise UserError(f"destination {shown} is a file; sync needs a directory or prefix")
         return
     if uri.key and not uri.key.endswith("/"):
         try:
-            storage.stat(uri)
+            retry_call(lambda: storage.stat(uri), policy)
         except NotFound:
             return
         raise UserError(f"destination {shown} is an object; sync needs a prefix")
@@ -234,13 +234,13 @@ def transfer_tree(
     src_storage, src_uri = resolve(src, profile=profile)
     dst_storage, dst_uri = resolve(dst, profile=profile)
     src_shown, dst_shown = str(src_uri), str(dst_uri)
-    _check_source(src_storage, src_uri, src_shown)
+    policy = retry or RetryPolicy()
+    _check_source(src_storage, src_uri, src_shown, policy)
     if is_within(dst_uri, src_uri):
         raise UserError(f"destination {dst_shown} is inside the source {src_shown}; choose a destination outside it")
     if delete and is_within(src_uri, dst_uri):
         raise UserError(f"source {src_shown} is inside the destination {dst_shown}; --delete would remove it")
-    _check_destination(dst_storage, dst_uri, dst_shown)
-    policy = retry or RetryPolicy()
+    _check_destination(dst_storage, dst_uri, dst_shown, policy)
     workers = max(1, workers or DEFAULT_WORKERS)
     src_objects = _list(src_storage, src_uri, "source", src_shown, policy)
     if not src_objects and not src_uri.is_local:
