@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from cloudbridge.runtime._env import Env, RuntimeContractError, env_int
+from cloudbridge.runtime._env import Env, RuntimeContractError, env_int, gcs_to_fuse
 
 __all__ = ["RuntimeContext", "count_local_gpus", "detect"]
 
@@ -181,7 +181,7 @@ def apply_overrides(ctx: RuntimeContext, env: Env) -> RuntimeContext:
     inputs = dict(ctx.input_dirs)
     for name, value in env.items():
         if name.startswith("CB_INPUT_") and value and len(name) > len("CB_INPUT_"):
-            inputs[name[len("CB_INPUT_") :].lower()] = value
+            inputs[name[len("CB_INPUT_") :].lower()] = gcs_to_fuse(value, env)  # Vertex: gs:// is /gcs/
     changes["input_dirs"] = inputs
     procs = env_int(env, "CB_NUM_PROCESSES")
     if procs is not None and ctx.rank is None:

@@ -237,5 +237,10 @@ def _save_final(accelerator: Any, model: Any, tokenizer: Any, cfg: FinetuneConfi
         tokenizer.save_pretrained(cfg.model_dir)
         write_json_atomic(os.path.join(cfg.model_dir, "cloudbridge.json"), {"task": cfg.task, "labels": cfg.labels})
         write_json_atomic(os.path.join(cfg.output_dir, "metrics.json"), result)
+        if os.environ.get("CB_METRICS_FILE"):  # the local backend turns this into Job.metrics
+            summary = {k: v for k, v in result["final"].items() if isinstance(v, (int, float))}
+            summary["global_step"] = result["global_step"]
+            summary["train_samples_per_second"] = result["train_samples_per_second"]
+            write_json_atomic(os.environ["CB_METRICS_FILE"], summary)
         print(f"model saved to {cfg.model_dir}; metrics in {os.path.join(cfg.output_dir, 'metrics.json')}", flush=True)
     accelerator.wait_for_everyone()

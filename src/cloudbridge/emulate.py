@@ -1,0 +1,347 @@
+"""``cloudbridge emulate JOB.yaml --as sagemaker|vertex|azureml``: a cloud's contract, on this machine.
+
+The job runs locally with ``resources.processes`` (default 2) processes per node on ``resources.nodes``
+nodes, under exactly the environment variables and directory layout the platform gives a container,
+with every fixed path moved under a temporary root (``CB_EMULATE_ROOT``) keeping its relative
+structure. Code and inputs are placed where the cloud plugin puts them; each node then runs
+``cloudbridge-launch -- <run>``, as the real container's entry point does. A job that reads the
+right places here reads the right places there, before any money is spent.
+
+==============  ==============================================================================
+platform        what a node sees
+==============  ==============================================================================
+``sagemaker``   ``/opt/ml/{code/workdir,input/data/<channel>,input/config/resourceconfig.json,
+                model,output/data,checkpoints}``; ``SM_HOSTS``, ``SM_CURRENT_HOST``, ``SM_NUM_GPUS``,
+                ``SM_CHANNEL_<NAME>``, ``SM_MODEL_DIR`` ...; one "container" per host ``algo-N``,
+                each with its own ``/opt/ml``
+``vertex``      ``CLUSTER_SPEC`` (``workerpool0`` primary, ``workerpool1`` workers), ``AIP_MODEL_DIR``,
+                ``AIP_CHECKPOINT_DIR``, ``AIP_TENSORBOARD_LOG_DIR`` as ``gs://`` URIs read through the
+                Cloud Storage FUSE mount ``/gcs/<bucket>/...``; inputs as ``CB_INPUT_<NAME>=gs://...``
+``azureml``     PyTorch per-process launch: every process is started by the platform with ``RANK``,
+                ``LOCAL_RANK``, ``WORLD_SIZE``, ``NODE_RANK``, ``MASTER_ADDR/PORT``, ``AZUREML_*``,
+                ``AZ_BATCHAI_*``; code in ``/mnt/azureml/cr/j/<id>/exe/wd`` (the working directory, so
+                ``./outputs`` is uploaded), inputs ``AZURE_ML_INPUT_<name>``
+==============  ==============================================================================
+
+One deliberate difference: the platforms' host names (``algo-1``, ``cmle-training-workerpool0-...``)
+do not resolve here, so ``MASTER_ADDR`` is pinned to ``127.0.0.1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cloudbridge.errors import UserError
+
+__all__ = ["PLATFORMS", "EmulatedNode", "EmulationResult", "emulate", "plan_emulation"]
+
+PLATFORMS = ("sagemaker", "vertex", "azureml")
+DEFAULT_PROCESSES = 2
+BUCKET = "cb-emulate"
+
+
+@dataclass
+class EmulatedNode:
+    """One process the emulator starts: a node's container (or, on Azure ML, one worker process)."""
+
+    name: str
+    cwd: str
+    env: dict[str, str]
+
+
+@dataclass
+class EmulationResult:
+    """Where an emulated run put things, and how it ended."""
+
+    platform: str
+    root: str
+    exit_code: int
+    duration_s: float
+    model_dir: str
+    output_dir: str
+    checkpoint_dir: str
+    nodes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Layout:
+    nodes: list[EmulatedNode]
+    model_dir: str
+    output_dir: str
+    checkpoint_dir: str
+
+
+def _stage(source: str, target: str, base_dir: Path) -> None:
+    """Copy a local file/directory or download a storage URI into the directory ``target``."""
+    from cloudbridge.uri import is_remote
+
+    os.makedirs(target, exist_ok=True)
+    if is_remote(source):
+        import cloudbridge
+
+        store = cloudbridge.storage(source)
+        if not source.endswith("/") and store.exists(source):
+            store.download(source, os.path.join(target, source.rstrip("/").rsplit("/", 1)[-1]))
+            return
+        count = 0
+        for info in store.list(source.rstrip("/") + "/", recursive=True):
+            store.download(info.uri, os.path.join(target, info.key))
+            count += 1
+        if not count:
+            raise UserError(f"input {source}: no such object or prefix")
+        return
+    path = Path(source).expanduser()
+    path = path if path.is_absolute() else (base_dir / path)
+    if path.is_dir():
+        shutil.copytree(path, target, dirs_exist_ok=True)
+    elif path.is_file():
+        shutil.copy2(path, os.path.join(target, path.name))
+    else:
+        raise UserError(f"input {source}: no such file or directory ({path})")
+
+
+def _copy_workdir(spec: Any, target: str) -> None:
+    from cloudbridge.packaging import scan_workdir
+
+    os.makedirs(target, exist_ok=True)
+    workdir = spec.resolved_workdir()
+    if workdir is None:
+        return
+    manifest = scan_workdir(workdir, hash_files=False)
+    for entry in manifest.entries:
+        dest = os.path.join(target, entry.path)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copy2(os.path.join(manifest.root, entry.path), dest)
+
+
+def _common_env(spec: Any, job_id: str, processes: int) -> dict[str, str]:
+    """What every cloud plugin passes to its container: the spec's env plus the ``CB_*`` job fields."""
+    return {**spec.env, "CB_RUN": spec.run, "CB_DISTRIBUTION": spec.distribution, "CB_JOB_ID": job_id,
+            "CB_NUM_PROCESSES": str(processes)}
+
+
+def _sagemaker(spec: Any, root: str, job_id: str, nodes: int, procs: int, port: int) -> _Layout:
+    hosts = [f"algo-{i + 1}" for i in range(nodes)]
+    layout_nodes = []
+    for host in hosts:
+        node_root = os.path.join(root, host)
+        ml = os.path.join(node_root, "opt/ml")
+        config = os.path.join(ml, "input/config")
+        os.makedirs(config, exist_ok=True)
+        resource = {"current_host": host, "current_instance_type": "ml.m5.xlarge",
+                    "current_group_name": "homogeneousCluster", "hosts": hosts, "network_interface_name": "eth0"}
+        Path(config, "resourceconfig.json").write_text(json.dumps(resource))
+        Path(config, "inputdataconfig.json").write_text(json.dumps(
+            {name: {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated"} for name in spec.inputs}))
+        channels = {}
+        for name, source in spec.inputs.items():
+            channels[name] = os.path.join(ml, "input/data", name)
+            _stage(source, channels[name], spec.base_dir)
+        workdir = os.path.join(ml, "code/workdir")
+        _copy_workdir(spec, workdir)
+        for sub in ("model", "output/data", "checkpoints", "output/tensorboard"):
+            os.makedirs(os.path.join(ml, sub), exist_ok=True)
+        env = {
+            **_common_env(spec, job_id, procs),
+            "CB_EMULATE_ROOT": node_root,
+            "TRAINING_JOB_NAME": job_id,
+            "SM_HOSTS": json.dumps(hosts),
+            "SM_CURRENT_HOST": host,
+            "SM_NUM_GPUS": "0",
+            "SM_NUM_CPUS": str(os.cpu_count() or 1),
+            "SM_NETWORK_INTERFACE_NAME": "eth0",
+            "SM_RESOURCE_CONFIG": json.dumps(resource),
+            "SM_CHANNELS": json.dumps(sorted(spec.inputs)),
+            "SM_INPUT_DIR": os.path.join(ml, "input"),
+            "SM_INPUT_CONFIG_DIR": config,
+            "SM_MODEL_DIR": os.path.join(ml, "model"),
+            "SM_OUTPUT_DIR": os.path.join(ml, "output"),
+            "SM_OUTPUT_DATA_DIR": os.path.join(ml, "output/data"),
+            "SM_MODULE_DIR": os.path.join(ml, "code"),
+            "SM_LOG_LEVEL": "20",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            **{f"SM_CHANNEL_{name.upper()}": path for name, path in channels.items()},
+        }
+        layout_nodes.append(EmulatedNode(host, workdir, env))
+    ml0 = os.path.join(root, hosts[0], "opt/ml")
+    return _Layout(layout_nodes, os.path.join(ml0, "model"), os.path.join(ml0, "output/data"),
+                   os.path.join(ml0, "checkpoints"))
+
+
+def _vertex(spec: Any, root: str, job_id: str, nodes: int, procs: int, port: int) -> _Layout:
+    base_uri = f"gs://{BUCKET}/{job_id}"
+    base = os.path.join(root, "gcs", BUCKET, job_id)
+    workdir = os.path.join(root, "workdir")
+    _copy_workdir(spec, workdir)
+    inputs = {}
+    for name, source in spec.inputs.items():
+        _stage(source, os.path.join(base, "inputs", name), spec.base_dir)
+        inputs[f"CB_INPUT_{name.upper().replace('-', '_')}"] = f"{base_uri}/inputs/{name}"
+    suffix = uuid.uuid4().hex[:10]
+    pools = {"workerpool0": [f"cmle-training-workerpool0-{suffix}-0:2222"]}
+    if nodes > 1:
+        pools["workerpool1"] = [f"cmle-training-workerpool1-{suffix}-{i}:2222" for i in range(nodes - 1)]
+    layout_nodes = []
+    for rank in range(nodes):
+        task = {"type": "workerpool0", "index": 0} if rank == 0 else {"type": "workerpool1", "index": rank - 1}
+        cluster_spec = {"cluster": pools, "environment": "cloud", "task": task,
+                        "job": json.dumps({"display_name": spec.name})}
+        env = {
+            **_common_env(spec, job_id, procs),
+            **inputs,
+            "CB_EMULATE_ROOT": root,
+            "CLOUD_ML_JOB_ID": job_id,
+            "CLUSTER_SPEC": json.dumps(cluster_spec),
+            "AIP_MODEL_DIR": f"{base_uri}/model/",
+            "AIP_CHECKPOINT_DIR": f"{base_uri}/checkpoints/",
+            "AIP_TENSORBOARD_LOG_DIR": f"{base_uri}/logs/",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
+        layout_nodes.append(EmulatedNode(f"{task['type']}-{task['index']}", workdir, env))
+    for sub in ("model", "checkpoints", "logs", "output"):
+        os.makedirs(os.path.join(base, sub), exist_ok=True)
+    return _Layout(layout_nodes, os.path.join(base, "model"), os.path.join(base, "output"),
+                   os.path.join(base, "checkpoints"))
+
+
+def _azureml(spec: Any, root: str, job_id: str, nodes: int, procs: int, port: int) -> _Layout:
+    job_root = os.path.join(root, "mnt/azureml/cr/j", job_id.replace("-", ""))
+    workdir = os.path.join(job_root, "exe/wd")
+    _copy_workdir(spec, workdir)
+    inputs = {}
+    for name, source in spec.inputs.items():
+        target = os.path.join(job_root, "cap/data-capability/wd", f"INPUT_{name}")
+        _stage(source, target, spec.base_dir)
+        inputs[f"AZURE_ML_INPUT_{name}"] = target
+    layout_nodes = []
+    world = nodes * procs
+    for node in range(nodes):
+        for local in range(procs):
+            rank = node * procs + local
+            env = {
+                **_common_env(spec, job_id, procs),
+                **inputs,
+                "AZUREML_RUN_ID": job_id,
+                "AZUREML_EXPERIMENT_ID": str(uuid.uuid5(uuid.NAMESPACE_URL, spec.name)),
+                "AZUREML_NODE_COUNT": str(nodes),
+                "AZ_BATCHAI_TASK_INDEX": str(node),
+                "AZ_BATCHAI_GPU_COUNT": "0",
+                "AZ_BATCH_MASTER_NODE": f"127.0.0.1:{port}",
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(port),
+                "WORLD_SIZE": str(world),
+                "NODE_RANK": str(node),
+                "RANK": str(rank),
+                "LOCAL_RANK": str(local),
+                "LOCAL_WORLD_SIZE": str(procs),
+            }
+            layout_nodes.append(EmulatedNode(f"node{node}-rank{rank}", workdir, env))
+    outputs = os.path.join(workdir, "outputs")
+    return _Layout(layout_nodes, os.path.join(outputs, "model"), outputs, os.path.join(outputs, "checkpoints"))
+
+
+_BUILDERS = {"sagemaker": _sagemaker, "vertex": _vertex, "azureml": _azureml}
+
+
+def plan_emulation(spec: Any, platform: str, root: str, *, processes: int | None = None,
+                   port: int | None = None) -> _Layout:
+    """Lay out ``root`` for ``platform`` (code, inputs, config files) and return what to start."""
+    if platform not in _BUILDERS:
+        raise UserError(f"--as {platform!r}: choose one of {', '.join(PLATFORMS)}")
+    procs = processes or spec.resources.processes or DEFAULT_PROCESSES
+    if procs < 1:
+        raise UserError("--processes must be at least 1")
+    if port is None:
+        from cloudbridge.runtime.launch import free_port
+
+        port = free_port()
+    job_id = f"{spec.name[:40]}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return _BUILDERS[platform](spec, root, job_id, spec.resources.nodes, procs, port)
+
+
+def _base_env() -> dict[str, str]:
+    """This machine's environment minus anything that would tell the job it runs somewhere else."""
+    drop = ("SM_", "AIP_", "AZUREML_", "AZ_BATCH", "AZURE_ML_", "CB_", "CLUSTER_SPEC", "TF_CONFIG",
+            "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "NODE_RANK", "GROUP_RANK", "MASTER_",
+            "TORCHELASTIC_", "TRAINING_JOB_NAME", "CLOUD_ML_JOB_ID")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    bindir = os.path.dirname(sys.executable)  # so `cloudbridge-finetune` etc. resolve as in the image
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def emulate(spec: Any, platform: str, *, processes: int | None = None, root: str | None = None,
+            timeout: float | None = None) -> EmulationResult:
+    """Run ``spec`` under ``platform``'s contract on this machine; returns where everything landed.
+
+    The nodes' output goes to this process's stdout/stderr. When one node fails the others are
+    stopped, as a platform would.
+    """
+    root = os.path.abspath(root) if root else tempfile.mkdtemp(prefix=f"cb-emulate-{platform}-")
+    os.makedirs(root, exist_ok=True)
+    layout = plan_emulation(spec, platform, root, processes=processes)
+    base = _base_env()
+    started = time.monotonic()
+    children: list[subprocess.Popen] = []
+    for node in layout.nodes:
+        argv = [sys.executable, "-m", "cloudbridge.runtime.launch", "--", spec.run]
+        children.append(subprocess.Popen(argv, cwd=node.cwd, env={**base, **node.env}, start_new_session=True))
+    exit_code = _wait_all(children, timeout)
+    return EmulationResult(
+        platform=platform, root=root, exit_code=exit_code, duration_s=round(time.monotonic() - started, 2),
+        model_dir=layout.model_dir, output_dir=layout.output_dir, checkpoint_dir=layout.checkpoint_dir,
+        nodes=[n.name for n in layout.nodes],
+    )
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    for child in children:
+        if child.poll() is None:
+            try:
+                os.killpg(child.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 10
+    for child in children:
+        try:
+            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+
+
+def _wait_all(children: list[subprocess.Popen], timeout: float | None) -> int:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            codes = [c.poll() for c in children]
+            failed = [code for code in codes if code not in (None, 0)]
+            if failed:
+                _stop(children)
+                return failed[0]
+            if all(code == 0 for code in codes):
+                return 0
+            if deadline is not None and time.monotonic() > deadline:
+                _stop(children)
+                return 124
+            time.sleep(0.1)
+    except BaseException:
+        _stop(children)
+        raise
