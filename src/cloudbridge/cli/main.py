@@ -37,6 +37,7 @@ COMMAND_MODULES: list[str] = [
     "migrate",
     "deploy",
     "planner",
+    "emulate",
 ]
 
 _debug = os.environ.get("CLOUDBRIDGE_DEBUG", "") not in ("", "0")
