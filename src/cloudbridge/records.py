@@ -6,9 +6,10 @@ These are dataclasses (no pydantic) so that reading them is cheap. Plugins impor
 
 from __future__ import annotations
 
+import copy
 import enum
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -103,7 +104,8 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the ``--json`` form of ``cloudbridge status``)."""
-        data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        # Not asdict(self): it would deep-copy the bound Compute (SDK clients, sockets) too.
+        data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if not f.name.startswith("_")}
         data["state"] = self.state.value
         return data
 
