@@ -84,7 +84,7 @@ class S3PutCounter:
 def test_submit_describes_the_job(provider: Any, job_spec: JobSpec, bucket: str) -> None:
     job = provider.compute.submit(job_spec)
     assert job.id == f"aws-{job.native_id}" and job.native_id.startswith("unit-job-")
-    assert job.provider == "aws" and job.name == "unit-job"
+    assert job.provider == "aws" and job.name == "unit_job", "the spec's own name, from the job's tag"
     assert job.state is JobState.SUCCEEDED, "moto completes jobs at once"
     assert job.outputs_uri == f"s3://{bucket}/cloudbridge/outputs/{job.native_id}/output/"
     assert job.extra["model_artifacts"] == job.outputs_uri + "model.tar.gz"

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from cloudbridge.errors import InvalidSpec, NotFound
+from cloudbridge.errors import CloudbridgeError, InvalidSpec, NotFound
 from cloudbridge.interfaces import Compute
 from cloudbridge.records import Job
 from cloudbridge.specs import JobSpec
@@ -51,6 +51,7 @@ class SageMakerCompute(Compute):
         self.settings = session.settings
         #: Bytes uploaded by the last :meth:`submit` (code + launcher packages; 0 when deduplicated).
         self.last_upload_bytes = 0
+        self._spec_names: dict[str, str] = {}
 
     @property
     def sagemaker(self) -> Any:
@@ -105,6 +106,7 @@ class SageMakerCompute(Compute):
         request = to_training_job_request(spec, self.settings, code_uri=code_uri, job_name=job_name, region=region)
         with aws_errors("create the SageMaker training job", resource=job_name):
             self.sagemaker.create_training_job(**request)
+        self._spec_names[job_name] = spec.name
         job = self.get(f"aws-{job_name}")
         job.extra["code_uri"] = code_uri
         job.extra["uploaded_bytes"] = self.last_upload_bytes
@@ -121,7 +123,24 @@ class SageMakerCompute(Compute):
 
     def get(self, job_id: str) -> Job:
         """The job's current state from SageMaker."""
-        return job_from_description(self.describe(job_id)).bind(self)
+        desc = self.describe(job_id)
+        job = job_from_description(desc)
+        job.name = self._spec_name(desc) or job.name
+        return job.bind(self)
+
+    def _spec_name(self, desc: dict[str, Any]) -> str | None:
+        """The job spec's own name, kept in the ``cloudbridge:name`` tag (read once per job)."""
+        name = desc["TrainingJobName"]
+        if name not in self._spec_names and desc.get("TrainingJobArn"):
+            try:
+                with aws_errors("read the job's tags", resource=name):
+                    tags = self.sagemaker.list_tags(ResourceArn=desc["TrainingJobArn"]).get("Tags", [])
+            except CloudbridgeError:
+                return None  # the tag is a courtesy; the sanitized name stands in
+            found = {t["Key"]: t["Value"] for t in tags}.get("cloudbridge:name")
+            if found:
+                self._spec_names[name] = found
+        return self._spec_names.get(name)
 
     def list(self) -> list[Job]:
         """cloudbridge's SageMaker jobs in this region, newest first (one ``ListTrainingJobs`` pass)."""
