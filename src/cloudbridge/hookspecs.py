@@ -13,8 +13,9 @@ hooks (see :mod:`cloudbridge.providers.local.plugin`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 

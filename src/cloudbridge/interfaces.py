@@ -206,7 +206,7 @@ class Deploy(ABC):
         """Remove the endpoint and everything created for it; :class:`NotFound` when absent."""
 
 
-class Provider(ABC):
+class Provider(ABC):  # noqa: B024 - abstract by intent; every capability has a default
     """One cloud (or the local machine): settings plus the capabilities it offers.
 
     Construct it with its settings object (the model named by ``ProviderInfo.settings``).

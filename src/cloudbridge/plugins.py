@@ -174,7 +174,7 @@ def _collect_providers() -> dict[str, ProviderInfo]:
                     other = providers[info.name].distribution
                     raise PluginError(
                         f"provider name {info.name!r} is claimed by two distributions: {other} and {_dist}",
-                        hint=f"uninstall one, or block one with CLOUDBRIDGE_DISABLE_PLUGINS",
+                        hint="uninstall one, or block one with CLOUDBRIDGE_DISABLE_PLUGINS",
                     )
                 providers[info.name] = ProviderInfo(**{**info.__dict__, "distribution": _dist})
 
