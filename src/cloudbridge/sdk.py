@@ -105,6 +105,10 @@ def run(
         source = spec.source
         spec = spec.with_provider(provider)
         spec.source = source
+    if spec.provider == "auto":  # the planner's top placement among installed providers
+        from cloudbridge.planner.placement import resolve_auto
+
+        spec = resolve_auto(spec)
     prov = get_provider(spec.provider, profile=profile, overrides=spec.overrides.get(spec.provider))
     compute = prov.compute
     job = compute.submit(spec)
