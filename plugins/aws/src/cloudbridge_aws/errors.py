@@ -129,6 +129,14 @@ def _from_client_error(exc: BaseException, action: str, *, what: str, bucket: st
     code = str(error.get("Code", "") or "")
     message = _clean(str(error.get("Message", "") or ""))
     status = int((response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
+    raw = str(error.get("Message", "") or "")
+    if code.isdigit() and "<Code>" in raw:  # an XML error body the SDK did not parse (e.g. from an emulator)
+        found = re.search(r"<Code>([^<]+)</Code>", raw)
+        said_message = re.search(r"<Message>([^<]*)</Message>", raw)
+        code = found.group(1) if found else code
+        message = _clean(said_message.group(1)) if said_message else message
+    if code in ("403", "Forbidden"):
+        code = "AccessDenied"
     said = f"{code}: {message}" if message else code
     if code == "ModelError":  # the serving container answered with an error status
         original = response.get("OriginalStatusCode") or error.get("OriginalStatusCode") or 0
