@@ -153,31 +153,38 @@ def measure_model(deployer: Any, model: str, model_dir: Path, clients: int, dura
     return rows
 
 
+SHORT = {"in-process, 1 thread": "in-process\n(1 thread)", "endpoint, batched": "endpoint\nbatched",
+         "endpoint, batch size 1": "endpoint\nbatch size 1"}
+
+
 def plot(results: list[dict[str, Any]], path: Path, clients: int) -> None:
-    """Bar charts of requests/s and p50/p99 latency per model and configuration."""
+    """One row per model: requests/s (left) and p50/p99 latency (right) per configuration."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['model']}\n{r['config']}" for r in results]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    left.bar(labels, [r["rps"] for r in results], color=["#999999", "#4c72b0", "#dd8452"] * 2)
-    left.set_ylabel("requests (or calls) per second")
-    left.set_title(f"Throughput, {clients} concurrent clients")
-    xs = range(len(results))
-    right.bar([x - 0.2 for x in xs], [r["p50_ms"] for r in results], width=0.4, label="p50")
-    right.bar([x + 0.2 for x in xs], [r["p99_ms"] for r in results], width=0.4, label="p99")
-    right.set_xticks(list(xs), labels)
-    right.set_ylabel("latency (ms)")
-    right.set_yscale("log")
-    right.set_title("Latency per request")
-    right.legend()
-    for axis in (left, right):
-        axis.tick_params(axis="x", labelsize=8)
+    models = list(dict.fromkeys(r["model"] for r in results))
+    fig, axes = plt.subplots(len(models), 2, figsize=(10, 3.4 * len(models)), squeeze=False)
+    for row, model in enumerate(models):
+        rows = [r for r in results if r["model"] == model]
+        labels = [SHORT.get(r["config"], r["config"]) for r in rows]
+        left, right = axes[row]
+        bars = left.bar(labels, [r["rps"] for r in rows], color=["#999999", "#4c72b0", "#dd8452"][: len(rows)])
+        left.bar_label(bars, labels=[f"{r['rps']:.0f}" for r in rows])
+        left.set_ylabel("requests / s")
+        left.set_title(f"{model}: throughput, {clients} clients")
+        left.margins(y=0.15)
+        xs = list(range(len(rows)))
+        right.bar([x - 0.2 for x in xs], [r["p50_ms"] for r in rows], width=0.4, label="p50")
+        right.bar([x + 0.2 for x in xs], [r["p99_ms"] for r in rows], width=0.4, label="p99")
+        right.set_xticks(xs, labels)
+        right.set_ylabel("latency per request (ms)")
+        right.set_title(f"{model}: latency")
+        right.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="tiny,minilm")
     parser.add_argument("--plot", type=Path, help="write a PNG chart here")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
+    parser.add_argument("--replot", type=Path, help="only redraw --plot from a --json file of an earlier run")
     args = parser.parse_args(argv)
+    if args.replot:
+        plot(json.loads(args.replot.read_text()), args.plot or Path("serve.png"), args.clients)
+        return 0
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
