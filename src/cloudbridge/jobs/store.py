@@ -96,17 +96,13 @@ CREATE TABLE IF NOT EXISTS local_runs (
 );
 """
 
-_RANK = {
-    JobState.PENDING: 0, JobState.STARTING: 1, JobState.RUNNING: 2,
-    JobState.SUCCEEDED: 3, JobState.FAILED: 3, JobState.CANCELLED: 3,
-}
+_RANK = {JobState.PENDING: 0, JobState.STARTING: 1, JobState.RUNNING: 2, JobState.SUCCEEDED: 3, JobState.FAILED: 3,
+         JobState.CANCELLED: 3}
 #: Keys of ``Job.extra`` that are computed when a job is read and never stored.
 _VIEW_ONLY = {"events", "queue_position"}
 _JSON_FIELDS = {"metrics": dict, "attempts": list, "extra": dict}
-_UPDATABLE = {
-    "name", "native_id", "outputs_uri", "metrics", "reason", "detail", "exit_code",
-    "started_at", "ended_at", "attempts", "extra",
-}
+_UPDATABLE = {"name", "native_id", "outputs_uri", "metrics", "reason", "detail", "exit_code", "started_at",
+              "ended_at", "attempts", "extra"}
 
 
 class JobStore:

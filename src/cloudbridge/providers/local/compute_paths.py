@@ -144,7 +144,11 @@ def stage_inputs(spec: JobSpec, paths: JobPaths, log: Log) -> dict[str, str]:
     return dirs
 
 
-def _download(uri: str, target: Path) -> int:
+def _download(uri: str, target: Path, *, required: bool = True) -> int:
+    """Download the object or every object under the prefix ``uri`` into ``target``.
+
+    Nothing there is :class:`NotFound` when ``required`` (an input), fine otherwise (checkpoints).
+    """
     from cloudbridge.errors import NotFound
     from cloudbridge.storage import storage_for
 
@@ -157,6 +161,8 @@ def _download(uri: str, target: Path) -> int:
         for info in storage.list(uri, recursive=True):
             storage.download(info.uri, target / info.key)
             count += 1
+        if count == 0 and required:
+            raise NotFound(f"no object and no objects under the prefix {uri}") from None
         return count
     storage.download(uri, target / parse_uri(uri).key.rstrip("/").rsplit("/", 1)[-1])
     return 1
@@ -204,7 +210,7 @@ def sync_checkpoints(spec: JobSpec, paths: JobPaths, *, download: bool) -> int:
         return 0
     local_dir = paths.checkpoints(spec)
     if download:
-        return _download(spec.checkpoints, local_dir)
+        return _download(spec.checkpoints, local_dir, required=False)
     return _upload_dir(local_dir, spec.checkpoints)
 
 
