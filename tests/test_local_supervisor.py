@@ -128,3 +128,22 @@ def test_heartbeat_is_recorded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     first = run_info(job.id).heartbeat
     wait_until(lambda: run_info(job.id).heartbeat > first + 0.3, 10)
     compute.cancel(job.id)
+
+
+def test_stale_heartbeat_counts_when_the_start_time_is_unknown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without /proc (macOS) a recycled PID could pass for the supervisor: a stale heartbeat decides."""
+    from cloudbridge.providers.local.compute_runs import set_run
+
+    compute = local_compute(monkeypatch, heartbeat_interval=60)
+    job = compute.submit(spec(tmp_path, "sleep 300"))
+    wait_state(compute, job.id, JobState.RUNNING)
+    run = run_info(job.id)
+    set_run(JobStore.default(), job.id, supervisor_start=None, heartbeat=time.time() - 3600)
+    dead = compute.get(job.id)
+    assert dead.state == JobState.FAILED and dead.reason == "supervisor died"
+    assert "last heartbeat 3600s ago" in dead.detail
+    wait_until(lambda: not group_alive(run.pgid), 10)
+    wait_until(lambda: not pid_alive(run.supervisor_pid, run.supervisor_start), 15)
+    assert compute.get(job.id).reason == "supervisor died", "the late supervisor must not overwrite the verdict"

@@ -47,6 +47,9 @@ __all__ = ["LocalCompute"]
 ACTIVE = (JobState.PENDING, JobState.STARTING, JobState.RUNNING)
 #: A job whose supervisor never registered is declared dead after this many seconds.
 START_GRACE = 60.0
+#: Where a process's start time cannot be read (no ``/proc``), a supervisor whose PID exists but
+#: whose heartbeat is this old is taken for dead (its PID was probably recycled).
+STALE_HEARTBEAT = 600.0
 
 
 class LocalCompute(Compute):
@@ -198,11 +201,14 @@ class LocalCompute(Compute):
             if time.time() - (job.created_at or 0) < START_GRACE:
                 return
             why = f"the supervisor never started within {START_GRACE:g}s"
-        elif pid_alive(run.supervisor_pid, run.supervisor_start):
-            return
         else:
             beat = f"; last heartbeat {time.time() - run.heartbeat:.0f}s ago" if run.heartbeat else ""
-            why = f"the supervisor (pid {run.supervisor_pid}) exited without recording a result{beat}"
+            if not pid_alive(run.supervisor_pid, run.supervisor_start):
+                why = f"the supervisor (pid {run.supervisor_pid}) exited without recording a result{beat}"
+            elif run.supervisor_start is None and run.heartbeat and time.time() - run.heartbeat > STALE_HEARTBEAT:
+                why = f"the supervisor (pid {run.supervisor_pid}) stopped heartbeating{beat}"
+            else:
+                return
         paths = JobPaths(Path(job.extra.get("job_dir", "")))
         own = tail_lines(paths.supervisor_log, 5)
         log = tail_lines(paths.log)
