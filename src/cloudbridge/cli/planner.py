@@ -78,7 +78,7 @@ def _plan_job(path: str, providers: str | None, max_price: float | None, limit: 
     report = plan_job(spec, providers=wanted, max_price=max_price)
     if json_output:
         echo_json(report.to_dict())
-    else:
+    elif report.placements:
         shown = report.placements[:limit] if limit > 0 else report.placements
         if shown:
             print_table(
