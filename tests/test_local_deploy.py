@@ -18,7 +18,7 @@ from fixtures_deploy import direct_classify, same_predictions, write_custom_mode
 
 from cloudbridge.deploy.registry import EndpointRecord, EndpointRegistry
 from cloudbridge.errors import ConflictError, NotFound, ProviderError, StageTimeout, UserError
-from cloudbridge.providers.local.deploy import STOPPED, LocalDeploy
+from cloudbridge.providers.local.deploy import STOPPED, UNHEALTHY, LocalDeploy
 from cloudbridge.specs import EndpointSpec
 from cloudbridge.testing.deploy import build_minilm_classifier
 
@@ -120,6 +120,12 @@ def test_a_dead_server_is_reported_stopped(deployer: LocalDeploy, words_model: P
     endpoint = deployer.deploy(EndpointSpec(name="doomed", model=str(words_model), port=port))
     assert endpoint.url == f"http://127.0.0.1:{port}"
     assert deployer.invoke("doomed", {"text": "good"})["predictions"][0]["label"] == "positive"
+    os.kill(endpoint.extra["pid"], signal.SIGSTOP)  # alive but not answering
+    try:
+        assert deployer.get("doomed").state == UNHEALTHY
+    finally:
+        os.kill(endpoint.extra["pid"], signal.SIGCONT)
+    assert deployer.get("doomed").state == "InService"
     os.killpg(endpoint.extra["pid"], signal.SIGKILL)
     assert wait_gone(endpoint.extra["pid"])
     assert deployer.get("doomed").state == STOPPED

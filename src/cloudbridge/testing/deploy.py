@@ -21,7 +21,8 @@ A provider proves its endpoints by subclassing the class and overriding two fixt
         def expected_reply(self, moto_server):       # seed moto's canned reply, return it
             ...
 
-Expectations are class attributes, so a backend states what it can check rather than
+Override ``endpoint_spec`` too when the backend needs more than a name and a model (an instance
+type, a role). Expectations are class attributes, so a backend states what it can check rather than
 skipping tests: ``invoke_checks`` is ``"predictions"`` (a real server: one ``{"label", "score"}``
 per input, labels from ``expected_labels``), ``"exact"`` (the reply must equal the
 ``expected_reply`` fixture) or ``"none"``; ``rejects_bad_payload`` says whether the endpoint
