@@ -219,7 +219,11 @@ class S3Storage(Storage):
     def _put_small(self, parsed: StorageURI, data: bytes, digests: Digests) -> ObjectInfo:
         with aws_errors("upload object", resource=str(parsed), bucket=parsed.bucket):
             response = self.client.put_object(
-                Bucket=parsed.bucket, Key=parsed.key, Body=data, ChecksumSHA256=digests.sha256_b64
+                Bucket=parsed.bucket,
+                Key=parsed.key,
+                Body=data,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=digests.sha256_b64,
             )
         etag = (response.get("ETag") or "").strip('"')
         stored = response.get("ChecksumSHA256")
