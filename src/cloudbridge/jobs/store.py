@@ -111,10 +111,11 @@ class JobStore:
     All methods are safe to call from several processes at once.
     """
 
+    _initialised: set[str] = set()  # database files whose schema this process has checked
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._ready = False
 
     @classmethod
     def default(cls) -> JobStore:
@@ -125,13 +126,14 @@ class JobStore:
 
     # ---- connections ------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
+        key, fresh = str(self.path.resolve()), not self.path.exists()
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
-        if not self._ready:
+        if fresh or key not in JobStore._initialised:
             self._init_schema(conn)
-            self._ready = True
+            JobStore._initialised.add(key)
         conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
