@@ -42,16 +42,17 @@ SHA256_META = "sha256"
 class Digests:
     """sha256, MD5 and CRC32 of a byte stream, updated chunk by chunk."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, md5: bool = True) -> None:
         self.sha256 = hashlib.sha256()
-        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self.crc32 = 0
         self.size = 0
 
     def update(self, chunk: bytes) -> None:
         """Add ``chunk`` to every digest."""
         self.sha256.update(chunk)
-        self.md5.update(chunk)
+        if self.md5 is not None:
+            self.md5.update(chunk)
         self.crc32 = zlib.crc32(chunk, self.crc32)
         self.size += len(chunk)
 
@@ -66,9 +67,9 @@ class Digests:
         return base64.b64encode(self.sha256.digest()).decode()
 
     @classmethod
-    def of_file(cls, path: str) -> Digests:
-        """Digests of a whole local file."""
-        digests = cls()
+    def of_file(cls, path: str, *, md5: bool = True) -> Digests:
+        """Digests of a whole local file (MD5 only when asked: multipart ETags are not MD5s)."""
+        digests = cls(md5=md5)
         with open(path, "rb") as handle:
             for chunk in iter(lambda: handle.read(_CHUNK), b""):
                 digests.update(chunk)
@@ -227,7 +228,8 @@ class S3Storage(Storage):
             )
         etag = (response.get("ETag") or "").strip('"')
         stored = response.get("ChecksumSHA256")
-        if (stored and stored != digests.sha256_b64) or (etag and "-" not in etag and etag != digests.md5.hexdigest()):
+        md5 = digests.md5.hexdigest() if digests.md5 is not None else None
+        if (stored and stored != digests.sha256_b64) or (md5 and etag and "-" not in etag and etag != md5):
             self._discard(parsed, f"S3 stored different bytes than were sent (ETag {etag})")
         return ObjectInfo(
             uri=str(parsed),
@@ -276,7 +278,8 @@ class S3Storage(Storage):
         if not os.path.isfile(path):
             raise NotFound(f"no such local file: {path}")
         parsed = self._object(uri)
-        digests = Digests.of_file(path)
+        small = os.path.getsize(path) < self.settings.multipart_threshold
+        digests = Digests.of_file(path, md5=small)
         if digests.size < self.settings.multipart_threshold:
             with open(path, "rb") as handle:
                 return self._put_small(parsed, handle.read(), digests)
@@ -334,13 +337,13 @@ class S3Storage(Storage):
 
     @staticmethod
     def _verify_file(parsed: StorageURI, path: str, head: dict[str, Any]) -> None:
-        digests = Digests.of_file(path)
+        etag = (head.get("ETag") or "").strip('"')
+        digests = Digests.of_file(path, md5="-" not in etag)
         size = int(head.get("ContentLength", digests.size))
         problems = []
         if size != digests.size:
             problems.append(f"size {digests.size} != {size}")
         sha = (head.get("Metadata") or {}).get(SHA256_META)
-        etag = (head.get("ETag") or "").strip('"')
         full = head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
         if sha and sha != digests.sha256.hexdigest():
             problems.append("sha256 differs")
@@ -348,7 +351,7 @@ class S3Storage(Storage):
             problems.append("SHA256 checksum differs")
         elif full and head.get("ChecksumCRC32") and head["ChecksumCRC32"] != digests.crc32_b64:
             problems.append("CRC32 checksum differs")
-        elif etag and "-" not in etag and etag != digests.md5.hexdigest():
+        elif digests.md5 is not None and etag and etag != digests.md5.hexdigest():
             problems.append("MD5 (ETag) differs")
         if problems:
             raise StorageError(f"integrity check failed downloading {parsed}: {', '.join(problems)}", provider="aws")

@@ -1,0 +1,120 @@
+"""Benchmark: ``cloudbridge storage cp -r`` vs ``aws s3 cp --recursive`` uploading to one moto server.
+
+Data: 500 files of 4 KB plus 2 files of 32 MB (64 MB + 2 MB). Both tools run as the command a user
+types (a subprocess, start-up included) against the same moto server on 127.0.0.1, each into a fresh
+prefix, alternating which goes first. Each measurement is repeated ``--repeat`` times; the median is
+reported with the ratio ``aws time / cloudbridge time`` (above 1: cloudbridge is faster). Both uploads
+are then checked: same keys, same sizes. cloudbridge verifies every object (sha256/MD5 of single
+PUTs from the reply, a HEAD with the full-object CRC32 after each multipart upload); the AWS CLI sends
+its default CRC32 checksums.
+
+    python benchmarks/s3_transfer.py [--repeat 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+SMALL_FILES, SMALL_SIZE = 500, 4 * 1024
+LARGE_FILES, LARGE_SIZE = 2, 32 * 1024 * 1024
+BUCKET = "cb-bench"
+
+
+def make_data(root: Path) -> int:
+    """Write the benchmark tree; return its size in bytes."""
+    for i in range(SMALL_FILES):
+        sub = root / f"shard{i % 10}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"file{i:04d}.bin").write_bytes(os.urandom(SMALL_SIZE))
+    for i in range(LARGE_FILES):
+        (root / f"large{i}.bin").write_bytes(os.urandom(LARGE_SIZE))
+    return SMALL_FILES * SMALL_SIZE + LARGE_FILES * LARGE_SIZE
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    """Seconds one command takes; it must succeed."""
+    started = time.perf_counter()
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def listing(client: object, prefix: str) -> dict[str, int]:
+    """``{relative key: size}`` under ``prefix`` in the benchmark bucket."""
+    found: dict[str, int] = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix + "/"):  # type: ignore[attr-defined]
+        for item in page.get("Contents", []):
+            found[item["Key"][len(prefix) + 1 :]] = item["Size"]
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+
+    from cloudbridge.testing.emulators import moto_server
+
+    aws = shutil.which("aws") or str(Path(sys.executable).with_name("aws"))
+    cloudbridge = shutil.which("cloudbridge") or str(Path(sys.executable).with_name("cloudbridge"))
+    times: dict[str, list[float]] = {"cloudbridge": [], "aws": []}
+    with tempfile.TemporaryDirectory(prefix="cb-s3-bench-") as tmp, moto_server() as server:
+        data = Path(tmp) / "data"
+        total = make_data(data)
+        home = Path(tmp) / "home"
+        home.mkdir()
+        env = {**os.environ, **server.env(), "CLOUDBRIDGE_HOME": str(home)}
+        client = server.client("s3")
+        client.create_bucket(Bucket=BUCKET)
+        for round_ in range(args.repeat):
+            order = ["cloudbridge", "aws"] if round_ % 2 == 0 else ["aws", "cloudbridge"]
+            for tool in order:
+                prefix = f"{tool}-{uuid.uuid4().hex[:8]}"
+                target = f"s3://{BUCKET}/{prefix}/"
+                if tool == "cloudbridge":
+                    cmd = [cloudbridge, "storage", "cp", "-r", str(data), target]
+                else:
+                    cmd = [aws, "s3", "cp", "--recursive", "--only-show-errors", str(data), target]
+                times[tool].append(timed(cmd, env))
+                uploaded = listing(client, prefix)
+                if len(uploaded) != SMALL_FILES + LARGE_FILES or sum(uploaded.values()) != total:
+                    raise SystemExit(f"{tool} uploaded {len(uploaded)} objects, {sum(uploaded.values())} bytes")
+    cb, ref = statistics.median(times["cloudbridge"]), statistics.median(times["aws"])
+    result = {
+        "files": SMALL_FILES + LARGE_FILES,
+        "bytes": total,
+        "repeat": args.repeat,
+        "cloudbridge_s": round(cb, 3),
+        "aws_s": round(ref, 3),
+        "ratio_aws_over_cloudbridge": round(ref / cb, 2),
+        "all_cloudbridge_s": [round(t, 3) for t in times["cloudbridge"]],
+        "all_aws_s": [round(t, 3) for t in times["aws"]],
+        "load_average": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"upload {result['files']} files, {total / 2**20:.1f} MiB to moto ({args.repeat} runs, median)")
+    print(f"  cloudbridge storage cp -r   {cb:7.2f} s   runs: {result['all_cloudbridge_s']}")
+    print(f"  aws s3 cp --recursive       {ref:7.2f} s   runs: {result['all_aws_s']}")
+    print(f"  ratio aws / cloudbridge     {ref / cb:7.2f}x  (above 1: cloudbridge is faster)")
+
+
+if __name__ == "__main__":
+    main()
