@@ -33,7 +33,7 @@ def ls(uri: URILike, *, recursive: bool = False, profile: str | None = None) -> 
     """Objects (and, non-recursively, ``name/`` sub-prefixes) under ``uri``, or the one object it names."""
     storage, parsed = resolve(uri, profile=profile)
     items = list(storage.list(parsed, recursive=recursive))
-    if items:
+    if items or (not parsed.is_local and (not parsed.key or parsed.key.endswith("/"))):
         return items
     try:
         info = storage.stat(parsed)
