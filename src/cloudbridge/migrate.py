@@ -158,7 +158,7 @@ def _resolved_settings(provider: str, spec: JobSpec) -> Any:
     return get_provider(provider, overrides=spec.overrides.get(provider)).settings
 
 
-def _settings_block(provider: str, settings: Any, others: dict[str, Any]) -> str:
+def _settings_block(provider: str, settings: Any, others: dict[str, Any], extra: dict[str, Any]) -> str:
     """``overrides:`` as YAML text. For ``provider``: its set, non-default, non-secret settings, and
     the unset ones as commented placeholders; other providers' overrides are kept as they were."""
     import yaml
@@ -171,7 +171,9 @@ def _settings_block(provider: str, settings: Any, others: dict[str, Any]) -> str
         value = getattr(settings, name, None)
         if isinstance(value, SecretStr) or any(word in name for word in ("secret", "token", "password")):
             continue
-        if value is None:
+        if name in extra:
+            values[name] = extra[name]
+        elif value is None:
             unset.append((name, info.description or ""))
         elif value != info.default and value not in ([], {}):
             values[name] = value if isinstance(value, (str, int, float, bool, list, dict)) else str(value)
@@ -189,7 +191,7 @@ def _settings_block(provider: str, settings: Any, others: dict[str, Any]) -> str
     return "\n".join(lines) + "\n"
 
 
-def _write_spec(spec: JobSpec, provider: str, path: Path, settings: Any) -> None:
+def _write_spec(spec: JobSpec, provider: str, path: Path, settings: Any, extra: dict[str, Any]) -> None:
     """Write the migrated spec atomically (temp file + rename)."""
     import yaml
 
@@ -198,7 +200,7 @@ def _write_spec(spec: JobSpec, provider: str, path: Path, settings: Any) -> None
     others = {k: v for k, v in (data.pop("overrides", None) or {}).items() if k != provider}
     text = "# written by `cloudbridge migrate`; local paths replaced by storage URIs\n"
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
-    text += _settings_block(provider, settings, others)
+    text += _settings_block(provider, settings, others, extra)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
@@ -289,12 +291,23 @@ def migrate(
     )
     _estimate(plan, migrated, to)
     if not dry_run:
-        _write_spec(migrated, to, spec_path, settings)
+        _write_spec(migrated, to, spec_path, settings, _bucket_override(settings, bucket))
         if submit:
             from cloudbridge.sdk import run
 
             plan.job = run(str(spec_path), provider=to)
     return plan
+
+
+def _bucket_override(settings: Any, bucket: str | None) -> dict[str, Any]:
+    """``{"bucket": NAME}`` when ``--bucket`` was given and the provider has no default bucket set:
+    the migrated job then keeps its code package and outputs in the same bucket."""
+    fields = getattr(type(settings), "model_fields", {}) if settings is not None else {}
+    if not bucket or "bucket" not in fields or getattr(settings, "bucket", None):
+        return {}
+    from cloudbridge.uri import parse_uri
+
+    return {"bucket": parse_uri(bucket).bucket}
 
 
 def _packaged(manifest: Any, rel: Path) -> bool:

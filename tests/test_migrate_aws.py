@@ -1,0 +1,98 @@
+"""``cb.migrate`` to AWS against the moto server (S3 + SageMaker), and the migrate-to-cloud example."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fixtures_storage import aws_env, moto, s3_bucket  # noqa: F401 - pytest fixtures
+
+from cloudbridge.migrate import migrate
+from cloudbridge.specs import load_job_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "finetune-sentiment"
+SCRIPT = ROOT / "examples" / "migrate-to-cloud" / "migrate.py"
+ROLE = "arn:aws:iam::123456789012:role/cloudbridge-sagemaker"
+
+
+@pytest.fixture
+def sentiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    if not (EXAMPLE / "job.yaml").exists():
+        pytest.skip("examples/finetune-sentiment is not in this checkout")
+    work = tmp_path / "sentiment"
+    shutil.copytree(EXAMPLE, work)
+    (work / ".cloudbridgeignore").write_text("data/\n")
+    monkeypatch.setenv("CLOUDBRIDGE_AWS_ROLE_ARN", ROLE)
+    return work
+
+
+def _keys(client, bucket: str, prefix: str) -> dict[str, int]:
+    response = client.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return {o["Key"][len(prefix) :]: o["Size"] for o in response.get("Contents", [])}
+
+
+def test_migrate_to_aws_uploads_rewrites_and_reruns_cheaply(aws_env, s3_bucket, sentiment) -> None:  # noqa: F811
+    bucket = f"s3://{s3_bucket}"
+    dry = migrate(sentiment / "job.yaml", "aws", bucket=bucket, dry_run=True)
+    data_bytes = sum(p.stat().st_size for p in (sentiment / "data").iterdir())
+    assert dry.upload_bytes == data_bytes
+    assert dry.instance_type and dry.instance_type.startswith("ml."), dry.estimate
+    assert dry.hourly and dry.hourly > 0
+    assert _keys(aws_env.client("s3"), s3_bucket, "") == {}, "a dry run uploads nothing"
+
+    plan = migrate(sentiment / "job.yaml", "aws", bucket=bucket)
+    prefix = "cloudbridge/finetune-sentiment/inputs/train/"
+    uploaded = _keys(aws_env.client("s3"), s3_bucket, prefix)
+    assert uploaded == {p.name: p.stat().st_size for p in (sentiment / "data").iterdir()}
+    spec = load_job_spec(sentiment / "job.aws.yaml")
+    assert spec.provider == "aws"
+    assert spec.inputs == {"train": f"{bucket}/{prefix.rstrip('/')}"}
+    assert spec.overrides["aws"]["role_arn"] == ROLE
+    assert spec.run == load_job_spec(sentiment / "job.yaml").run
+    assert plan.upload_bytes == data_bytes
+
+    again = migrate(sentiment / "job.yaml", "aws", bucket=bucket)
+    assert again.upload_bytes == 0, "an unchanged re-run uploads nothing"
+    with open(sentiment / "data" / "train.csv", "a") as handle:
+        handle.write("one more review,1\n")
+    third = migrate(sentiment / "job.yaml", "aws", bucket=bucket)
+    assert [(i.field, i.copied) for i in third.items if i.action == "upload"] == [("inputs.train", 1)]
+
+
+def test_migrate_submit_creates_sagemaker_job(aws_env, s3_bucket, sentiment) -> None:  # noqa: F811
+    plan = migrate(sentiment / "job.yaml", "aws", bucket=f"s3://{s3_bucket}", submit=True)
+    job = plan.job
+    assert job is not None and job.id.startswith("aws-")
+    described = aws_env.client("sagemaker").describe_training_job(TrainingJobName=job.native_id)
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in described["InputDataConfig"]}
+    assert channels["train"].startswith(f"s3://{s3_bucket}/cloudbridge/finetune-sentiment/inputs/train")
+
+
+def test_missing_bucket_is_clear(aws_env, sentiment) -> None:  # noqa: F811
+    from cloudbridge.errors import NotFound
+
+    with pytest.raises(NotFound, match="aws s3 mb s3://cb-no-such-bucket"):
+        migrate(sentiment / "job.yaml", "aws", bucket="s3://cb-no-such-bucket")
+    assert not (sentiment / "job.aws.yaml").exists()
+
+
+def test_example_script_against_moto(aws_env, s3_bucket, tmp_path) -> None:  # noqa: F811
+    if not SCRIPT.exists() or not (EXAMPLE / "job.yaml").exists():
+        pytest.skip("examples are not in this checkout")
+    env = {**os.environ, "CLOUDBRIDGE_AWS_ROLE_ARN": ROLE}
+    work = tmp_path / "work"
+    args = [sys.executable, str(SCRIPT), "--bucket", f"s3://{s3_bucket}", "--workdir", str(work)]
+    dry = subprocess.run([*args, "--dry-run"], capture_output=True, text=True, env=env, timeout=120)
+    assert dry.returncode == 0, dry.stderr
+    assert "would upload" in dry.stdout and "ml." in dry.stdout
+    real = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert real.returncode == 0, real.stderr
+    assert "inputs:" in real.stdout and f"s3://{s3_bucket}/cloudbridge/finetune-sentiment" in real.stdout
+    assert (work / "job.aws.yaml").exists()
+    again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert "uploaded 0 of" in again.stdout
