@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cloudbridge.errors import CloudbridgeError
+from cloudbridge.errors import CloudbridgeError, NotFound
 from cloudbridge.records import CheckReport
 from cloudbridge_aws.errors import aws_errors
 
@@ -75,8 +75,11 @@ def run_checks(provider: AwsProvider) -> CheckReport:
         try:
             with aws_errors("check the bucket", resource=f"s3://{settings.bucket}", bucket=settings.bucket):
                 session.client("s3").head_bucket(Bucket=settings.bucket)
+        except NotFound:
+            detail = f"S3 bucket {settings.bucket!r} does not exist"
+            report.add("bucket", False, detail, f"aws s3 mb s3://{settings.bucket} --region {region}")
         except CloudbridgeError as exc:
-            report.add("bucket", False, str(exc), f"aws s3 mb s3://{settings.bucket} --region {region}")
+            report.add("bucket", False, str(exc), exc.hint or "check the bucket name and your permissions on it")
         else:
             report.add("bucket", True, f"s3://{settings.bucket}")
     return report
