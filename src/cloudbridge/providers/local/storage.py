@@ -385,6 +385,13 @@ class _DiskCache:
         except (OSError, sqlite3.Error):
             self.conn = None  # the cache is an optimisation; never fail because of it
 
+    def close(self) -> None:
+        """Close the connection (later calls become cache misses)."""
+        with self.lock:
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
+
     def get(self, key: tuple[str, int, int, int]) -> str | None:
         if self.conn is None:
             return None
@@ -392,6 +399,8 @@ class _DiskCache:
 
         try:
             with self.lock:
+                if self.conn is None:
+                    return None
                 row = self.conn.execute(
                     "SELECT sha256 FROM checksums WHERE path=? AND size=? AND mtime_ns=? AND inode=?", key
                 ).fetchone()
@@ -406,16 +415,19 @@ class _DiskCache:
 
         try:
             with self.lock:
+                if self.conn is None:
+                    return
                 self.conn.execute("INSERT OR REPLACE INTO checksums VALUES (?, ?, ?, ?, ?)", (*key, digest))
         except sqlite3.Error:
             pass
 
 
-_disk_caches: dict[str, _DiskCache] = {}
+_disk_current: list[_DiskCache] = []
 _disk_lock = threading.Lock()
 
 
 def _disk_cache() -> _DiskCache:
+    """The cache of the current ``CLOUDBRIDGE_HOME`` (one open at a time: tests switch homes often)."""
     home = os.environ.get("CLOUDBRIDGE_HOME")
     if not home:
         import platformdirs
@@ -423,7 +435,9 @@ def _disk_cache() -> _DiskCache:
         home = platformdirs.user_data_dir("cloudbridge", appauthor=False)
     db_path = os.path.join(home, "cache", "checksums.sqlite")
     with _disk_lock:
-        cache = _disk_caches.get(db_path)
-        if cache is None:
-            cache = _disk_caches[db_path] = _DiskCache(db_path)
-        return cache
+        if _disk_current and _disk_current[0].path == db_path:
+            return _disk_current[0]
+        for old in _disk_current:
+            old.close()
+        _disk_current[:] = [_DiskCache(db_path)]
+        return _disk_current[0]
