@@ -19,9 +19,12 @@ The storages are found through :func:`cloudbridge.storage.resolve.resolve`, exac
 from __future__ import annotations
 
 import os
+import string
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cloudbridge.errors import NotFound, UserError
 from cloudbridge.interfaces import Storage
@@ -58,6 +61,15 @@ SAMPLE = {
     "logs/run.log": b"log line\n",
     "logs/tmp/scratch.tmp": b"scratch",
 }
+
+
+_segment = st.text(alphabet=string.ascii_lowercase + string.digits + "-_.é", min_size=1, max_size=6).filter(
+    lambda s: s not in (".", "..") and not s.startswith(".cb-partial-")
+)
+#: Generated trees: key -> bytes, no key both a file and a directory.
+TREES = st.dictionaries(
+    st.lists(_segment, min_size=1, max_size=3).map("/".join), st.binary(max_size=1500), min_size=1, max_size=12
+).filter(lambda d: not any(k != o and o.startswith(k + "/") for k in d for o in d))
 
 
 class SyncConformance:
@@ -169,6 +181,36 @@ class SyncConformance:
         assert events[0]["event"] == "start" and events[0]["files"] == 2
         assert sum(e["bytes"] for e in events if e["event"] == "bytes") == len(big) + 1
         assert sum(1 for e in events if e["event"] == "done") == 2
+
+    #: Examples per run of the generated-tree test (each does three syncs on the pair).
+    tree_examples: int = 8
+
+    def test_generated_trees_converge(self, src_uri: str, dst_uri: str) -> None:
+        """For generated trees A then B: sync --delete makes dst == A, then == B, then is a no-op."""
+
+        @settings(
+            max_examples=self.tree_examples,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        )
+        @given(first=TREES, second=TREES)
+        def run(first: dict[str, bytes], second: dict[str, bytes]) -> None:
+            tag = uuid.uuid4().hex[:8]
+            src, dst = _join(src_uri, tag), _join(dst_uri, tag)
+            put_tree(src, first)
+            assert sync(src, dst, delete=True, progress=False).ok
+            assert read_tree(dst) == first
+            src2 = _join(src_uri, tag + "-b")
+            put_tree(src2, second)
+            clash = any(k.startswith(o + "/") or o.startswith(k + "/") for k in second for o in first)
+            result = sync(src2, dst, delete=True, checksum=True, progress=False)
+            if clash and _join(dst_uri, "").startswith(("/", "file:")):
+                return  # a file where a directory must go is a permanent error on a filesystem
+            assert result.ok, result.failures
+            assert read_tree(dst) == second
+            assert sync(src2, dst, delete=True, checksum=True, progress=False).copied == []
+
+        run()
 
     def test_missing_source_is_clear(self, src_uri: str, dst_uri: str) -> None:
         missing = _join(src_uri, f"missing-{uuid.uuid4().hex[:8]}")
