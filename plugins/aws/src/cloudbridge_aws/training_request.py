@@ -102,14 +102,28 @@ def launcher_uri(settings: AwsSettings) -> str:
     return f"{bucket_prefix(settings)}/launcher/{launcher_package()[1][:16]}.tar.gz"
 
 
+def _invalid(spec: JobSpec, field: str, message: str, hint: str | None = None) -> InvalidSpec:
+    """:class:`InvalidSpec` naming the spec file, the field's line (when loaded from YAML) and the field."""
+    line = None
+    if spec.source:
+        try:
+            from cloudbridge.spec_loading import field_line, load_yaml_with_lines
+
+            _, lines = load_yaml_with_lines(spec.source)
+            line = field_line(lines, tuple(field.split(".")))
+        except Exception:  # noqa: BLE001 - the line is a courtesy; the message is what matters
+            line = None
+    return InvalidSpec(message, source=spec.source, line=line, field=field, hint=hint)
+
+
 def _s3(value: str, field: str, spec: JobSpec) -> str:
     """``value`` as an ``s3://`` URI, or :class:`InvalidSpec` naming the field."""
     text = value.strip()
     if not text.startswith("s3://"):
-        raise InvalidSpec(
+        raise _invalid(
+            spec,
+            field,
             f"{value!r} is not an s3:// URI; SageMaker jobs read and write S3",
-            source=spec.source,
-            field=field,
             hint=f"upload it first: cloudbridge migrate {spec.source or 'job.yaml'} --to aws",
         )
     return str(parse_uri(text))
@@ -124,10 +138,10 @@ def choose_training_instance(spec: JobSpec, settings: AwsSettings, region: str, 
     resources = spec.resources
     pinned = resources.instance_type
     if pinned and not _INSTANCE_RE.match(pinned):
-        raise InvalidSpec(
+        raise _invalid(
+            spec,
+            "resources.instance_type",
             f"{pinned!r} is not a SageMaker instance type (ml.FAMILY.SIZE, e.g. ml.g5.xlarge)",
-            source=spec.source,
-            field="resources.instance_type",
         )
     override = settings.instance_types.get(resources.accelerator_name or "cpu")
     if override and not pinned:
@@ -151,10 +165,10 @@ def _stopping(spec: JobSpec) -> dict[str, int]:
     runtime = resources.max_runtime_seconds or DEFAULT_MAX_RUNTIME
     if runtime > SAGEMAKER_MAX_RUNTIME:
         kind = "managed spot " if resources.spot else ""
-        raise InvalidSpec(
+        raise _invalid(
+            spec,
+            "resources.max_runtime",
             f"max_runtime {resources.max_runtime} is longer than SageMaker {kind}training allows (28 days)",
-            source=spec.source,
-            field="resources.max_runtime",
             hint="split the job and resume it from checkpoints",
         )
     stopping = {"MaxRuntimeInSeconds": runtime}
@@ -172,10 +186,10 @@ def _environment(spec: JobSpec, job_id: str, processes: int | None) -> dict[str,
     for key, value in env.items():
         if len(value) > ENV_VALUE_MAX:
             field = "run" if key == "CB_RUN" else f"env.{key}"
-            raise InvalidSpec(
+            raise _invalid(
+                spec,
+                field,
                 f"SageMaker limits environment values to {ENV_VALUE_MAX} characters ({len(value)} given)",
-                source=spec.source,
-                field=field,
                 hint="put the command in a script inside the workdir and run that" if key == "CB_RUN" else None,
             )
     return dict(sorted(env.items()))
@@ -207,16 +221,14 @@ def to_training_job_request(
         )
     resources = spec.resources
     if CODE_CHANNEL in spec.inputs:
-        raise InvalidSpec(
-            f"input channel name {CODE_CHANNEL!r} is reserved for the code package",
-            source=spec.source,
-            field=f"inputs.{CODE_CHANNEL}",
+        raise _invalid(
+            spec, f"inputs.{CODE_CHANNEL}", f"input channel name {CODE_CHANNEL!r} is reserved for the code package"
         )
     if len(spec.outputs) > 1:
-        raise InvalidSpec(
+        raise _invalid(
+            spec,
+            "outputs",
             "SageMaker jobs have one output location (OutputDataConfig.S3OutputPath); give one output",
-            source=spec.source,
-            field="outputs",
             hint="the model dir and the output dir are both uploaded there, as model.tar.gz and output.tar.gz",
         )
     instance_type = choose_training_instance(spec, settings, region, catalog)

@@ -1,0 +1,49 @@
+"""The AWS provider through the public SDK and CLI, as a user drives it (moto server)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import cloudbridge as cb
+
+
+def write_job(tmp_path: Path, bucket: str) -> Path:
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "train.py").write_text("print('hi')\n")
+    spec = tmp_path / "job.yaml"
+    spec.write_text(
+        "name: sdk_job\nprovider: aws\nworkdir: proj\nrun: python train.py\n"
+        "resources: {accelerators: 'T4:1', max_runtime: 1h}\n"
+        f"overrides:\n  aws: {{bucket: {bucket}, role_arn: 'arn:aws:iam::123456789012:role/sm'}}\n"
+    )
+    return spec
+
+
+def test_run_and_get_job_through_the_sdk(aws_env: Any, bucket: str, tmp_path: Path) -> None:
+    job = cb.run(write_job(tmp_path, bucket), wait=True, timeout=30)
+    assert job.id.startswith("aws-sdk-job-") and job.state.value == "SUCCEEDED"
+    again = cb.get_job(job.id)
+    assert again.name == "sdk_job" and again.outputs_uri and again.outputs_uri.startswith(f"s3://{bucket}/")
+    assert job.id in [j.id for j in cb.jobs(provider="aws")]
+    assert cb.storage(f"s3://{bucket}/x").__class__.__name__ == "S3Storage"
+
+
+def test_cli_run_status_and_bad_input(aws_env: Any, bucket: str, tmp_path: Path) -> None:
+    spec = write_job(tmp_path, bucket)
+    cli = [sys.executable, "-m", "cloudbridge.cli"]
+    submitted = subprocess.run([*cli, "run", str(spec), "--detach"], capture_output=True, text=True, timeout=120)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip().splitlines()[0]
+    status = subprocess.run([*cli, "status", job_id, "--json"], capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0 and json.loads(status.stdout)["state"] == "SUCCEEDED"
+
+    spec.write_text(spec.read_text().replace("max_runtime: 1h", "max_runtime: 30d, spot: true"))
+    refused = subprocess.run([*cli, "run", str(spec), "--detach"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert f"{spec}:5: resources.max_runtime: max_runtime 30d is longer than SageMaker managed spot" in lines[0]
