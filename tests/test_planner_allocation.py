@@ -83,6 +83,17 @@ def test_faster_resources_shorten_runs() -> None:
     assert plan.best.cost == pytest.approx(3.0)
 
 
+def test_the_packing_margin_keeps_plans_layable_without_preemption() -> None:
+    # 3 GPUs x 4h = 12 GPU-hours; four 3h one-GPU tasks fill them exactly in the fluid model, but no
+    # non-preemptive layout finishes by 4h: the margin sends one task to the cloud instead.
+    pool = Pool((local("box", 3), cloud("c", 1, 1, 1.0)), horizon_hours=4)
+    tasks = [Task(f"t{i}", 1, 3.0) for i in range(4)]
+    fluid = allocate(tasks, pool, repair_rounds=0)
+    assert fluid.best.cost == 0 and len(fluid.best.late) == 1
+    packed = allocate(tasks, pool)
+    assert packed.best.cost == pytest.approx(3.0) and packed.best.late == []
+
+
 def test_a_full_pool_is_one_clear_error() -> None:
     pool = Pool((local("box", 1),), horizon_hours=5)
     with pytest.raises(ResourceUnavailable, match=r"cannot hold all 2 tasks within 5h: they need 8 GPU-hours"):
@@ -186,9 +197,9 @@ def test_milp_matches_exhaustive_search(problem: tuple[list[Task], Pool]) -> Non
     optimum = _brute_force(tasks, pool)
     if optimum == math.inf:
         with pytest.raises(ResourceUnavailable):
-            allocate(tasks, pool)
+            allocate(tasks, pool, repair_rounds=0)
         return
-    plan = allocate(tasks, pool)
+    plan = allocate(tasks, pool, repair_rounds=0)
     assert plan.milp.status == "optimal"
     assert plan.best.objective == pytest.approx(optimum, rel=1e-6, abs=1e-6)
 
