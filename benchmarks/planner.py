@@ -205,12 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     for run in runs:
         gap = f"{run['gap']:.2%}" if run["gap"] is not None else "no bound"
         print(f"| {run['limit']:g} s | {run['milp_s']:.2f} | {run['wall_s']:.2f} | {run['cpu_s']:.2f} "
-              f"| {run['rounds']} | {run['milp_cost']:.2f} | {run['greedy_cost']:.2f} | {run['best']} | {run['status']} | {gap} "
-              f"| {run['late']} |")
+              f"| {run['rounds']} | {run['milp_cost']:.2f} | {run['greedy_cost']:.2f} | {run['best']} "
+              f"| {run['status']} | {gap} | {run['late']} |")
     first = bench_first_solve(args.offerings, args.tasks, args.resources, MILP_TARGET_S, random.Random(args.seed))
     gap = f"{first['gap']:.2%}" if first["gap"] is not None else "no bound"
     print(f"\nfirst solve only (fluid model, no layout repair), {MILP_TARGET_S:g} s limit: "
-          f"MILP {first['milp_s']:.2f} s wall, status {first['status']}, cost {first['milp_cost']:.2f} vs greedy {first['greedy_cost']:.2f}, "
+          f"MILP {first['milp_s']:.2f} s wall, status {first['status']}, cost {first['milp_cost']:.2f} "
+          f"vs greedy {first['greedy_cost']:.2f}, "
           f"gap of the better plan {gap}; late in layout {first['late']}")
     last = runs[-1]
     ratio = f"{last['ratio']:.4f}" if last["ratio"] else "n/a"
