@@ -38,7 +38,7 @@ def _local_tree(root: Path) -> dict[str, str]:
 
 def test_sync_through_faulty_proxy_is_byte_identical(aws_env, s3_bucket, tmp_path, monkeypatch) -> None:  # noqa: F811
     src = tmp_path / "src"
-    for i in range(60):
+    for i in range(30):
         (src / f"d{i % 3}").mkdir(parents=True, exist_ok=True)
         (src / f"d{i % 3}" / f"f{i:02d}.bin").write_bytes(os.urandom(2000 + i))
     (src / "big.bin").write_bytes(os.urandom(20 * 1024 * 1024))  # multipart through the proxy
