@@ -145,6 +145,19 @@ def test_failure_reason_from_sagemaker(provider: Any, job_spec: JobSpec) -> None
     assert provider.compute.get(job.id).reason == "no capacity"
 
 
+def test_failed_job_detail_ends_with_its_last_log_lines(provider: Any, job_spec: JobSpec, aws_env: Any) -> None:
+    job = provider.compute.submit(job_spec)
+    seed_logs(aws_env, job.native_id, {"algo-1": [f"line {i}" for i in range(30)] + ["Traceback: boom"]})
+    record = backend_job(job.native_id)
+    record.training_job_status, record.secondary_status = "Failed", "Failed"
+    record.failure_reason = "AlgorithmError: ExecuteUserScriptError: exit code 1"
+    failed = provider.compute.get(job.id)
+    assert failed.reason == "non-zero exit"
+    head, _, tail = failed.detail.partition("\n")
+    assert head == record.failure_reason
+    assert tail.splitlines() == ["last 20 job log lines:", *[f"line {i}" for i in range(11, 30)], "Traceback: boom"]
+
+
 def test_state_progression_and_timeouts(provider: Any, job_spec: JobSpec) -> None:
     job = provider.compute.submit(job_spec)
     record = backend_job(job.native_id)

@@ -12,12 +12,13 @@ import re
 import secrets
 import tempfile
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
 from cloudbridge.errors import CloudbridgeError, InvalidSpec, NotFound
 from cloudbridge.interfaces import Compute
-from cloudbridge.records import Job
+from cloudbridge.records import Job, JobState
 from cloudbridge.specs import JobSpec
 from cloudbridge_aws.errors import aws_errors
 from cloudbridge_aws.logs import read_logs
@@ -28,6 +29,8 @@ from cloudbridge_aws.training_request import job_name_for, launcher_package, lau
 
 __all__ = ["SageMakerCompute", "native_name"]
 
+#: Log lines appended to the detail of a failed job.
+TAIL_LINES = 20
 _ID_RE = re.compile(r"^aws-([A-Za-z0-9](-*[A-Za-z0-9]){0,62})$")
 _OURS_RE = re.compile(r"-\d{8}-\d{6}-[0-9a-f]{4}$")
 
@@ -52,6 +55,7 @@ class SageMakerCompute(Compute):
         #: Bytes uploaded by the last :meth:`submit` (code + launcher packages; 0 when deduplicated).
         self.last_upload_bytes = 0
         self._spec_names: dict[str, str] = {}
+        self._tails: dict[str, list[str]] = {}
 
     @property
     def sagemaker(self) -> Any:
@@ -126,7 +130,21 @@ class SageMakerCompute(Compute):
         desc = self.describe(job_id)
         job = job_from_description(desc)
         job.name = self._spec_name(desc) or job.name
+        if job.state is JobState.FAILED and job.detail:
+            tail = self._log_tail(job.native_id or "")
+            if tail:
+                job.detail += f"\nlast {len(tail)} job log lines:\n" + "\n".join(tail)
         return job.bind(self)
+
+    def _log_tail(self, name: str) -> list[str]:
+        """The last :data:`TAIL_LINES` lines the failed job logged (read once, then cached)."""
+        if name not in self._tails:
+            try:
+                lines = deque(read_logs(self.session.client("logs"), name), maxlen=TAIL_LINES)
+            except CloudbridgeError:
+                return []  # logs are a courtesy here; the failure reason stands on its own
+            self._tails[name] = list(lines)
+        return self._tails[name]
 
     def _spec_name(self, desc: dict[str, Any]) -> str | None:
         """The job spec's own name, kept in the ``cloudbridge:name`` tag (read once per job)."""
