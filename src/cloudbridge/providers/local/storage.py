@@ -35,6 +35,7 @@ from typing import IO, Any
 from cloudbridge.errors import NotFound, StorageError, UnsafeKey, UserError
 from cloudbridge.interfaces import Storage, URILike
 from cloudbridge.records import ObjectInfo
+from cloudbridge.storage.checksum_cache import disk_cache as _disk_cache
 from cloudbridge.uri import StorageURI, parse_uri
 
 __all__ = ["PARTIAL_PREFIX", "LocalStorage"]
@@ -361,83 +362,3 @@ def _fsync_dir(directory: str) -> None:
         pass
     finally:
         os.close(fd)
-
-
-class _DiskCache:
-    """A small SQLite table ``path, size, mtime_ns, inode -> sha256`` under ``CLOUDBRIDGE_HOME``."""
-
-    def __init__(self, db_path: str) -> None:
-        import sqlite3
-
-        self.path = db_path
-        self.lock = threading.Lock()
-        self.conn: Any = None
-        try:
-            os.makedirs(os.path.dirname(db_path), exist_ok=True)
-            conn = sqlite3.connect(db_path, timeout=5, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS checksums (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                " inode INTEGER, sha256 TEXT)"
-            )
-            self.conn = conn
-        except (OSError, sqlite3.Error):
-            self.conn = None  # the cache is an optimisation; never fail because of it
-
-    def close(self) -> None:
-        """Close the connection (later calls become cache misses)."""
-        with self.lock:
-            if self.conn is not None:
-                self.conn.close()
-                self.conn = None
-
-    def get(self, key: tuple[str, int, int, int]) -> str | None:
-        if self.conn is None:
-            return None
-        import sqlite3
-
-        try:
-            with self.lock:
-                if self.conn is None:
-                    return None
-                row = self.conn.execute(
-                    "SELECT sha256 FROM checksums WHERE path=? AND size=? AND mtime_ns=? AND inode=?", key
-                ).fetchone()
-        except sqlite3.Error:
-            return None
-        return row[0] if row else None
-
-    def put(self, key: tuple[str, int, int, int], digest: str) -> None:
-        if self.conn is None:
-            return
-        import sqlite3
-
-        try:
-            with self.lock:
-                if self.conn is None:
-                    return
-                self.conn.execute("INSERT OR REPLACE INTO checksums VALUES (?, ?, ?, ?, ?)", (*key, digest))
-        except sqlite3.Error:
-            pass
-
-
-_disk_current: list[_DiskCache] = []
-_disk_lock = threading.Lock()
-
-
-def _disk_cache() -> _DiskCache:
-    """The cache of the current ``CLOUDBRIDGE_HOME`` (one open at a time: tests switch homes often)."""
-    home = os.environ.get("CLOUDBRIDGE_HOME")
-    if not home:
-        import platformdirs
-
-        home = platformdirs.user_data_dir("cloudbridge", appauthor=False)
-    db_path = os.path.join(home, "cache", "checksums.sqlite")
-    with _disk_lock:
-        if _disk_current and _disk_current[0].path == db_path:
-            return _disk_current[0]
-        for old in _disk_current:
-            old.close()
-        _disk_current[:] = [_DiskCache(db_path)]
-        return _disk_current[0]
