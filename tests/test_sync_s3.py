@@ -78,3 +78,16 @@ def test_unsafe_keys_in_a_bucket_never_escape_local_destination(aws_env, s3_buck
 def test_missing_source_prefix(aws_env, s3_bucket: str, tmp_path: Path) -> None:  # noqa: F811
     with pytest.raises(NotFound, match="has no objects"):
         sync(f"s3://{s3_bucket}/nothing", tmp_path / "dst", progress=False)
+
+
+def test_missing_credentials_clear_and_nothing_uploaded(aws_env, s3_bucket, tmp_path, monkeypatch) -> None:  # noqa: F811
+    from cloudbridge.errors import AuthenticationError
+    from cloudbridge.providers import clear_provider_cache
+
+    put_tree(str(tmp_path / "src"), {"a": b"1"})
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    clear_provider_cache()
+    with pytest.raises(AuthenticationError, match="credentials"):
+        sync(tmp_path / "src", f"s3://{s3_bucket}/creds", progress=False)
+    assert aws_env.client("s3").list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0
