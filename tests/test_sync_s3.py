@@ -91,3 +91,27 @@ def test_missing_credentials_clear_and_nothing_uploaded(aws_env, s3_bucket, tmp_
     with pytest.raises(AuthenticationError, match="credentials"):
         sync(tmp_path / "src", f"s3://{s3_bucket}/creds", progress=False)
     assert aws_env.client("s3").list_objects_v2(Bucket=s3_bucket).get("KeyCount", 0) == 0
+
+
+def test_ls_cp_rm_du_on_s3(aws_env, s3_bucket, tmp_path) -> None:  # noqa: F811
+    from cloudbridge.errors import UserError
+    from cloudbridge.storage.ops import cp, du, ls, rm
+
+    put_tree(str(tmp_path / "src"), {"a.txt": b"alpha", "sub/b.bin": b"\0" * 100})
+    base = f"s3://{s3_bucket}/ops"
+    info = cp(tmp_path / "src" / "a.txt", base + "/")
+    assert info.uri == f"{base}/a.txt" and info.size == 5
+    result = cp(tmp_path / "src", f"{base}/tree", recursive=True, progress=False)
+    assert sorted(result.copied) == ["a.txt", "sub/b.bin"]
+    assert [i.key for i in ls(base)] == ["a.txt", "tree/"]
+    assert [i.key for i in ls(f"{base}/tree", recursive=True)] == ["a.txt", "sub/b.bin"]
+    assert [i.key for i in ls(f"{base}/a.txt")] == ["a.txt"]
+    assert du(base) == (3, 110)
+    back = cp(f"{base}/tree/sub/b.bin", tmp_path / "back" / "b.bin")
+    assert back.size == 100 and (tmp_path / "back" / "b.bin").read_bytes() == b"\0" * 100
+    with pytest.raises(UserError, match="cp -r"):
+        cp(f"{base}/tree", tmp_path / "x")
+    with pytest.raises(UserError, match="rm -r"):
+        rm(f"{base}/tree")
+    assert rm(f"{base}/tree", recursive=True) == 2
+    assert [i.key for i in ls(base)] == ["a.txt"]
