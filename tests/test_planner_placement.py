@@ -201,3 +201,14 @@ def test_ranking_matches_reference(accel: str | None, gpus: int, nodes: int, cpu
     got = [p.row.key for p in report.placements]
     assert got == reference(list(catalog.rows), req)
     assert report.considered == len(got) + sum(e.count for e in report.excluded)
+
+
+def test_cb_run_with_provider_auto_runs_on_the_top_placement(tmp_path: Path) -> None:
+    import cloudbridge as cb
+
+    job_spec = JobSpec(name="auto-cpu", provider="auto", run="echo planned", workdir=str(tmp_path),
+                       resources={"cpus": 1, "max_runtime": "5m"})
+    job = cb.run(job_spec, wait=True, timeout=120)
+    assert job.provider == "local" and job.id.startswith("local-")
+    assert job.state.value == "SUCCEEDED"
+    assert any("planned" in line for line in job.logs())
