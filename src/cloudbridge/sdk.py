@@ -111,6 +111,8 @@ def run(
         spec = resolve_auto(spec)
     prov = get_provider(spec.provider, profile=profile, overrides=spec.overrides.get(spec.provider))
     compute = prov.compute
+    if not getattr(compute, "records_jobs", False):
+        _check_cloud_budget(spec)
     job = compute.submit(spec)
     _record(job, compute, spec)
     job.bind(compute)
@@ -120,21 +122,43 @@ def run(
     return job
 
 
+def _check_cloud_budget(spec: JobSpec) -> None:
+    """Refuse a cloud job whose catalog estimate exceeds its budget (the local backend checks its own).
+
+    The estimate and any warning (no price known for this provider) are logged before submit.
+    """
+    res = spec.resources
+    if res.max_cost is None and res.max_hourly_cost is None:
+        return
+    import logging
+
+    from cloudbridge.planner.cost import check_budget
+
+    estimate = check_budget(spec, spec.provider)
+    log = logging.getLogger("cloudbridge.budget")
+    log.info("cost estimate for %s on %s: %s", spec.name, spec.provider, estimate.describe())
+    for warning in estimate.warnings:
+        log.warning("%s", warning)
+
+
 def _provider_of(job_id: str) -> str:
     stored = _store().find(job_id)
     if stored is not None:
         return stored.provider
     if "-" not in job_id:
         raise NotFound(f"no job with id {job_id!r}", hint="job ids look like local-1a2b3c4d; see: cloudbridge jobs")
-    return job_id.rsplit("-", 1)[0]
+    return job_id.split("-", 1)[0]
 
 
 def _compute_for(job_id: str, profile: str | None = None) -> Compute:
     from cloudbridge.errors import ProviderNotFound
+    from cloudbridge.providers import get_provider
 
     name = _provider_of(job_id)
+    stored_spec = _store().spec(job_id) or {}
+    overrides = (stored_spec.get("overrides") or {}).get(name)
     try:
-        return provider(name, profile=profile).compute
+        return get_provider(name, profile=profile, overrides=overrides).compute
     except ProviderNotFound:
         if _store().find(job_id) is None:
             raise NotFound(f"no job with id {job_id!r}", hint="see: cloudbridge jobs") from None
