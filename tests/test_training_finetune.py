@@ -139,3 +139,41 @@ def test_two_process_fine_tune_through_cloudbridge_run(tmp_path: Path) -> None:
     assert "platform=local node 1/1 processes=2 via accelerate" in logs
     assert "processes=2 train=160 eval=40" in logs
     assert job.metrics["accuracy"] >= 0.9 and job.metrics["global_step"] == 80
+
+
+@pytest.mark.slow
+def test_cancelled_local_job_resumes_when_run_again(tmp_path: Path) -> None:
+    """The product path: cb.run, cancel mid-training, cb.run the same spec, which picks up its checkpoints."""
+    import cloudbridge as cb
+
+    write_classification(tmp_path / "data", n_train=320)
+    ckpt = tmp_path / "ckpt"
+    (tmp_path / "job.yaml").write_text(
+        "name: tiny-resume\n"
+        "workdir: .\n"
+        "run: >-\n"
+        f"  cloudbridge-finetune --task text-classification --model-config '{TINY_CONFIG}' --epochs 3\n"
+        "  --batch-size 4 --learning-rate 3e-3 --log-steps 5 --checkpoint-steps 5\n"
+        "distribution: accelerate\n"
+        "resources: {processes: 2, max_runtime: 10m}\n"
+        "inputs: {train: ./data}\n"
+        f"checkpoints: {ckpt}\n"
+        "env: {HF_HUB_OFFLINE: '1'}\n"
+    )
+    (tmp_path / ".cloudbridgeignore").write_text("data/\nckpt/\n")
+    first = cb.run(str(tmp_path / "job.yaml"), provider="local")
+    deadline = time.monotonic() + 240
+    while not (ckpt / "step-000010" / "COMPLETE").exists():
+        assert not first.refresh().done and time.monotonic() < deadline, "\n".join(first.logs())[-3000:]
+        time.sleep(0.05)
+    first.cancel()
+    assert first.wait(timeout=60).state.value == "CANCELLED"
+    sealed = max(int(p.name[5:]) for p in ckpt.glob("step-*") if (p / "COMPLETE").exists())
+    assert sealed < 120
+
+    second = cb.run(str(tmp_path / "job.yaml"), provider="local")
+    second.wait(timeout=300)
+    logs = "\n".join(second.logs())
+    assert second.state.value == "SUCCEEDED", logs[-3000:]
+    assert f"resuming from checkpoint step {sealed}" in logs
+    assert second.metrics["global_step"] == 120
