@@ -76,8 +76,8 @@ def test_corrupt_newest_checkpoint_falls_back_with_a_warning(tmp_path: Path) -> 
     assert metrics["resumed_from_step"] == 10 and metrics["global_step"] == 40
 
 
-def _launch(args: list[str], **env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([*LAUNCH, *args], env=clean_env(CB_NUM_PROCESSES="2", **env), text=True,
+def _launch(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([*LAUNCH, *args], env=clean_env(CB_NUM_PROCESSES="2"), text=True, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -85,12 +85,12 @@ def _launch(args: list[str], **env: str) -> subprocess.Popen[str]:
 def test_killed_two_process_job_resumes_and_matches_an_uninterrupted_run(tmp_path: Path) -> None:
     data = write_classification(tmp_path / "d", n_train=320, n_test=40)
     common = ("--epochs", "3", "--batch-size", "4", "--checkpoint-steps", "5")
-    full = _launch(finetune_args(data, tmp_path / "full", *common))
+    full = _launch(finetune_args(data, tmp_path / "full", *common), tmp_path)
     full_out, _ = full.communicate(timeout=300)
     assert full.returncode == 0, full_out[-3000:]
 
     run = tmp_path / "run"
-    victim = _launch(finetune_args(data, run, *common))
+    victim = _launch(finetune_args(data, run, *common), tmp_path)
     deadline = time.monotonic() + 240
     while not (run / "ckpt" / "step-000010" / "COMPLETE").exists():
         assert victim.poll() is None and time.monotonic() < deadline, "job ended before it could be killed"
@@ -101,7 +101,7 @@ def test_killed_two_process_job_resumes_and_matches_an_uninterrupted_run(tmp_pat
     steps = sorted(int(p.name[5:]) for p in (run / "ckpt").glob("step-*") if (p / "COMPLETE").exists())
     assert steps and steps[-1] < 120
 
-    again = _launch(finetune_args(data, run, *common))
+    again = _launch(finetune_args(data, run, *common), tmp_path)
     again_out, _ = again.communicate(timeout=300)
     assert again.returncode == 0, again_out[-3000:]
     assert f"resuming from checkpoint step {steps[-1]}" in again_out

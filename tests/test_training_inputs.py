@@ -124,7 +124,8 @@ def test_bad_input_under_two_processes_is_still_one_line_and_exit_2(tmp_path: Pa
     data = write_classification(tmp_path / "d")
     cmd = [sys.executable, "-m", "cloudbridge.runtime.launch", "--", "cloudbridge-finetune",
            *finetune_args(data, tmp_path / "o", "--label-column", "nope")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(CB_NUM_PROCESSES="2"), timeout=180)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(CB_NUM_PROCESSES="2"), timeout=180,
+                          cwd=tmp_path)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert len(errors) == 1 and "column 'nope' is missing" in errors[0]
