@@ -152,7 +152,7 @@ def test_failed_job_detail_ends_with_its_last_log_lines(provider: Any, job_spec:
     record.training_job_status, record.secondary_status = "Failed", "Failed"
     record.failure_reason = "AlgorithmError: ExecuteUserScriptError: exit code 1"
     failed = provider.compute.get(job.id)
-    assert failed.reason == "non-zero exit"
+    assert failed.reason == "non-zero exit (code 1)"
     head, _, tail = failed.detail.partition("\n")
     assert head == record.failure_reason
     assert tail.splitlines() == ["last 20 job log lines:", *[f"line {i}" for i in range(11, 30)], "Traceback: boom"]
@@ -174,7 +174,7 @@ def test_state_progression_and_timeouts(provider: Any, job_spec: JobSpec) -> Non
         assert provider.compute.get(job.id).state is state, secondary
     record.training_job_status, record.secondary_status = "Stopped", "MaxRuntimeExceeded"
     timed_out = provider.compute.get(job.id)
-    assert timed_out.state is JobState.FAILED and timed_out.reason == "timeout"
+    assert timed_out.state is JobState.FAILED and timed_out.reason == "timed out: running stage exceeded max_runtime 1h"
     record.training_job_status, record.secondary_status = "Stopped", "Stopped"
     assert provider.compute.get(job.id).state is JobState.CANCELLED
 
@@ -281,8 +281,8 @@ def test_state_table() -> None:
             "ResourceLimitExceeded: The account-level service limit 'ml.p4d.24xlarge for training "
             "job usage' is 0 Instances"
         )
-        == "quota"
+        == "quota exceeded"
     )
-    assert failure_reason("ClientError: Failed to pull image: CannotPullContainerError") == "image pull"
-    assert failure_reason("AlgorithmError: exited with non-zero exit code 1") == "non-zero exit"
+    assert failure_reason("ClientError: Failed to pull image: CannotPullContainerError") == "image pull failed"
+    assert failure_reason("AlgorithmError: exited with non-zero exit code 1") == "non-zero exit (code 1)"
     assert failure_reason(None) is None

@@ -2,7 +2,8 @@
 
 The request itself is built by the pure :func:`~cloudbridge_aws.training_request.to_training_job_request`;
 this module only uploads what the job needs (code package, launcher package: both content-addressed,
-so unchanged code is never uploaded twice) and makes the SDK calls.
+so unchanged code is never uploaded twice) and makes the SDK calls. What SageMaker does not enforce
+itself (``start_timeout``, restarts after spot interruption) lives in :mod:`cloudbridge_aws.lifecycle`.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from cloudbridge.errors import CloudbridgeError, InvalidSpec, NotFound
+from cloudbridge.errors import CloudbridgeError, ConflictError, InvalidSpec, NotFound, StageTimeout, TransientError
 from cloudbridge.interfaces import Compute
 from cloudbridge.records import Job, JobState
 from cloudbridge.specs import JobSpec
 from cloudbridge_aws.errors import aws_errors
+from cloudbridge_aws.lifecycle import SageMakerLifecycle, follow_logs
 from cloudbridge_aws.logs import read_logs
 from cloudbridge_aws.session import AwsSession
-from cloudbridge_aws.states import job_from_description
+from cloudbridge_aws.states import job_from_description, map_state
 from cloudbridge_aws.storage import S3Storage
 from cloudbridge_aws.training_request import job_name_for, launcher_package, launcher_uri, to_training_job_request
 
@@ -43,7 +45,7 @@ def native_name(job_id: str) -> str:
     return match.group(1)
 
 
-class SageMakerCompute(Compute):
+class SageMakerCompute(SageMakerLifecycle, Compute):
     """:class:`~cloudbridge.interfaces.Compute` on SageMaker training jobs (ids ``aws-<job name>``)."""
 
     poll_interval = 10.0
@@ -56,6 +58,11 @@ class SageMakerCompute(Compute):
         self.last_upload_bytes = 0
         self._spec_names: dict[str, str] = {}
         self._tails: dict[str, list[str]] = {}
+        #: Requests this object submitted, by job name (restarts reuse them exactly).
+        self._requests: dict[str, dict[str, Any]] = {}
+        #: Tags read per job name (only final ones are kept), and jobs this object stopped itself.
+        self._tag_cache: dict[str, dict[str, str]] = {}
+        self._stopped: dict[str, str] = {}
 
     @property
     def sagemaker(self) -> Any:
@@ -99,26 +106,81 @@ class SageMakerCompute(Compute):
 
     # ---- Compute ---------------------------------------------------------------------------------
     def submit(self, spec: JobSpec) -> Job:
-        """Upload code (deduplicated), create the training job, return its first record."""
+        """Upload code (deduplicated), create the training job, return its first record.
+
+        A create call that times out (``connect_timeout`` / ``read_timeout``, after botocore's
+        retries) is :class:`~cloudbridge.errors.StageTimeout` (stage ``submit``); a job that was
+        created anyway is stopped, so nothing runs unseen.
+        """
         suffix = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
-        job_name = job_name_for(spec.name, suffix)
+        restartable = spec.resources.spot and spec.checkpoints and spec.resources.max_restarts
+        reserve = len(f"-r{spec.resources.max_restarts}") if restartable else 0
+        job_name = job_name_for(spec.name, suffix, reserve=reserve)
         region = self.session.region
         # Validate everything that needs no upload before uploading anything.
         to_training_job_request(spec, self.settings, code_uri="s3://check/only", job_name=job_name, region=region)
         code_uri, code_bytes = self.upload_code(spec)
         self.last_upload_bytes = code_bytes + self.upload_launcher()
         request = to_training_job_request(spec, self.settings, code_uri=code_uri, job_name=job_name, region=region)
-        with aws_errors("create the SageMaker training job", resource=job_name):
-            self.sagemaker.create_training_job(**request)
+        self._create(request)
+        self._requests[job_name] = request
         self._spec_names[job_name] = spec.name
         job = self.get(f"aws-{job_name}")
         job.extra["code_uri"] = code_uri
         job.extra["uploaded_bytes"] = self.last_upload_bytes
+        if spec.resources.max_cost is not None and job.extra.get("budget_cap_seconds") is None:
+            job.extra.setdefault("warnings", []).append(
+                f"no catalog price for {job.extra.get('instance_type')}: max_cost cannot be enforced by SageMaker"
+            )
         return job
 
+    def _create(self, request: dict[str, Any]) -> None:
+        """``CreateTrainingJob``; timeouts become ``StageTimeout(stage="submit")``."""
+        from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+        name = request["TrainingJobName"]
+        try:
+            with aws_errors("create the SageMaker training job", resource=name):
+                self.sagemaker.create_training_job(**request)
+        except ConflictError:
+            # botocore retried a create whose first reply was lost: the job is ours if it carries our id.
+            tags = self._tags(self._describe_name(name))
+            if tags.get("cloudbridge:job-id") != f"aws-{name}":
+                raise
+        except TransientError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, (ConnectTimeoutError, ReadTimeoutError)):
+                raise
+            which = "connect_timeout" if isinstance(cause, ConnectTimeoutError) else "read_timeout"
+            limit = getattr(self.settings, which)
+            cleanup = "" if which == "connect_timeout" else self._stop_orphan(name)
+            raise StageTimeout(
+                f"submit timed out: SageMaker did not answer CreateTrainingJob for {name} within {which} "
+                f"{limit:g}s ({self.settings.max_attempts} attempts){cleanup}",
+                stage="submit",
+            ) from cause
+
+    def _stop_orphan(self, name: str) -> str:
+        """After a create whose reply never came: stop the job if it exists; say what was done."""
+        try:
+            desc = self._describe_name(name)
+        except NotFound:
+            return "; no job was created"
+        except CloudbridgeError:
+            return f"; it may exist anyway: check `aws sagemaker describe-training-job --training-job-name {name}`"
+        try:
+            if not map_state(desc["TrainingJobStatus"], desc.get("SecondaryStatus")).is_terminal:
+                with aws_errors("stop the training job", resource=name):
+                    self.sagemaker.stop_training_job(TrainingJobName=name)
+        except CloudbridgeError as exc:
+            return f"; it was created and could not be stopped ({exc}): cloudbridge cancel aws-{name}"
+        return "; it was created anyway and has been stopped"
+
     def describe(self, job_id: str) -> dict[str, Any]:
-        """The raw ``DescribeTrainingJob`` reply; :class:`NotFound` for an unknown job."""
-        name = native_name(job_id)
+        """The raw ``DescribeTrainingJob`` reply of the job's first attempt; :class:`NotFound` if unknown."""
+        return self._describe_name(native_name(job_id))
+
+    def _describe_name(self, name: str) -> dict[str, Any]:
         try:
             with aws_errors("describe the training job", resource=name):
                 return self.sagemaker.describe_training_job(TrainingJobName=name)
@@ -126,12 +188,15 @@ class SageMakerCompute(Compute):
             raise NotFound(f"no SageMaker training job {name!r} in {self.session.region}") from exc.__cause__
 
     def get(self, job_id: str) -> Job:
-        """The job's current state from SageMaker."""
-        desc = self.describe(job_id)
-        job = job_from_description(desc)
-        job.name = self._spec_name(desc) or job.name
-        if job.state is JobState.FAILED and job.detail:
-            tail = self._log_tail(job.native_id or "")
+        """The job's current state from SageMaker, across its attempts.
+
+        Enforces what SageMaker cannot: ``start_timeout`` (a job still provisioning past it is
+        stopped and ``FAILED``) and ``max_restarts`` (a spot job ended for lack of capacity is
+        resubmitted from its checkpoints); see :mod:`cloudbridge_aws.lifecycle`.
+        """
+        job = self.track(native_name(job_id))
+        if job.state is JobState.FAILED and job.detail and job.native_id:
+            tail = self._log_tail(job.native_id)
             if tail:
                 job.detail += f"\nlast {len(tail)} job log lines:\n" + "\n".join(tail)
         return job.bind(self)
@@ -146,22 +211,11 @@ class SageMakerCompute(Compute):
             self._tails[name] = list(lines)
         return self._tails[name]
 
-    def _spec_name(self, desc: dict[str, Any]) -> str | None:
-        """The job spec's own name, kept in the ``cloudbridge:name`` tag (read once per job)."""
-        name = desc["TrainingJobName"]
-        if name not in self._spec_names and desc.get("TrainingJobArn"):
-            try:
-                with aws_errors("read the job's tags", resource=name):
-                    tags = self.sagemaker.list_tags(ResourceArn=desc["TrainingJobArn"]).get("Tags", [])
-            except CloudbridgeError:
-                return None  # the tag is a courtesy; the sanitized name stands in
-            found = {t["Key"]: t["Value"] for t in tags}.get("cloudbridge:name")
-            if found:
-                self._spec_names[name] = found
-        return self._spec_names.get(name)
-
     def list(self) -> list[Job]:
-        """cloudbridge's SageMaker jobs in this region, newest first (one ``ListTrainingJobs`` pass)."""
+        """cloudbridge's SageMaker jobs in this region, newest first (one ``ListTrainingJobs`` pass).
+
+        Restarts (``<name>-r<N>``) are not listed on their own: ``get`` folds them into their job.
+        """
         jobs: list[Job] = []
         paginator = self.sagemaker.get_paginator("list_training_jobs")
         with aws_errors("list training jobs"):
@@ -170,15 +224,12 @@ class SageMakerCompute(Compute):
                     name = summary["TrainingJobName"]
                     if not _OURS_RE.search(name):
                         continue
-                    created = summary.get("CreationTime")
-                    status = summary.get("TrainingJobStatus", "InProgress")
-                    secondary = summary.get("SecondaryStatus")
                     job = job_from_description(
                         {
                             "TrainingJobName": name,
-                            "TrainingJobStatus": status,
-                            "SecondaryStatus": secondary,
-                            "CreationTime": created,
+                            "TrainingJobStatus": summary.get("TrainingJobStatus", "InProgress"),
+                            "SecondaryStatus": summary.get("SecondaryStatus"),
+                            "CreationTime": summary.get("CreationTime"),
                             "TrainingEndTime": summary.get("TrainingEndTime"),
                         }
                     )
@@ -187,7 +238,7 @@ class SageMakerCompute(Compute):
         return jobs
 
     def cancel(self, job_id: str) -> Job:
-        """``StopTrainingJob`` (SageMaker uploads what the job wrote so far); a no-op for ended jobs."""
+        """``StopTrainingJob`` of the newest attempt (SageMaker uploads what the job wrote so far)."""
         job = self.get(job_id)
         if job.state.is_terminal:
             return job
@@ -195,15 +246,13 @@ class SageMakerCompute(Compute):
             self.sagemaker.stop_training_job(TrainingJobName=job.native_id)
         return self.get(job_id)
 
-    def logs(self, job_id: str, follow: bool = False) -> Iterator[str]:
-        """Lines from CloudWatch Logs (``/aws/sagemaker/TrainingJobs``); ``follow`` polls until the job ends."""
-        name = native_name(job_id)
+    def logs(self, job_id: str, follow: bool = False, timeout: float | None = None) -> Iterator[str]:
+        """Lines from CloudWatch Logs (``/aws/sagemaker/TrainingJobs``), attempt after attempt.
+
+        ``follow`` polls until the job ends (restarts included); with ``timeout`` seconds a follow
+        ends with :class:`~cloudbridge.errors.StageTimeout` (stage ``log follow``); the job keeps running.
+        """
+        native_name(job_id)
         if follow:
             self.describe(job_id)  # an unknown job is NotFound now, not an endless poll
-
-        def done() -> bool:
-            return self.get(job_id).state.is_terminal
-
-        return read_logs(
-            self.session.client("logs"), name, follow=follow, is_done=done, poll_interval=self.poll_interval
-        )
+        return follow_logs(self, job_id, follow=follow, timeout=timeout)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from cloudbridge.errors import NotFound
+from cloudbridge.errors import NotFound, StageTimeout
 from cloudbridge_aws.errors import aws_errors
 
 __all__ = ["LOG_GROUP", "host_of", "read_logs"]
@@ -61,11 +61,13 @@ def read_logs(
     is_done: Callable[[], bool] | None = None,
     poll_interval: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: float | None = None,
 ) -> Iterator[str]:
     """Yield the job's log lines, host by host; lines of a multi-node job start with ``[algo-N]``.
 
     With ``follow`` the streams are polled every ``poll_interval`` seconds until ``is_done()`` says
-    the job ended, then read one last time.
+    the job ended, then read one last time. Past ``deadline`` (a ``time.monotonic()`` value) a
+    follow ends with :class:`~cloudbridge.errors.StageTimeout` (stage ``log follow``).
     """
     tokens: dict[str, str | None] = {}
     finishing = False
@@ -80,5 +82,12 @@ def read_logs(
         if not follow or finishing:
             return
         finishing = bool(is_done and is_done())
-        if not finishing:
+        if finishing:
+            continue
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StageTimeout(f"log follow of SageMaker job {job_name} timed out", stage="log follow")
+            sleep(min(poll_interval, left))
+        else:
             sleep(poll_interval)

@@ -21,7 +21,8 @@ class AwsSession:
 
     ``region`` is the settings' region, else the AWS profile's; a provider without any is
     refused with the ways to set one. Every client uses botocore's ``adaptive`` retry mode
-    (client-side rate limiting plus exponential backoff for throttling and 5xx).
+    (client-side rate limiting plus exponential backoff for throttling and 5xx) and the
+    settings' ``connect_timeout`` / ``read_timeout``, so no call hangs forever.
     """
 
     def __init__(self, settings: AwsSettings) -> None:
@@ -72,6 +73,8 @@ class AwsSession:
                     retries={"mode": "adaptive", "total_max_attempts": self.settings.max_attempts},
                     user_agent_extra=_USER_AGENT,
                     max_pool_connections=max(10, self.settings.max_concurrency * 2),
+                    connect_timeout=self.settings.connect_timeout,
+                    read_timeout=self.settings.read_timeout,
                 )
                 self._clients[service] = self.boto_session.client(
                     service, region_name=self.region, endpoint_url=self.settings.endpoint_url, config=config

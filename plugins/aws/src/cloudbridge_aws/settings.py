@@ -72,6 +72,10 @@ class AwsSettings(ProviderSettings):
     multipart_chunksize: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Multipart part size.")
     max_concurrency: int = Field(10, ge=1, le=64, description="Parallel transfers per upload/download.")
     deploy_timeout: int = Field(1800, ge=1, description="Seconds to wait for an endpoint to be InService.")
+    connect_timeout: float = Field(10.0, gt=0, le=600, description="Seconds to open a connection to AWS.")
+    read_timeout: float = Field(
+        60.0, gt=0, le=3600, description="Seconds to wait for AWS to answer a request (submit included)."
+    )
 
     @field_validator("region")
     @classmethod

@@ -26,6 +26,7 @@ from cloudbridge.errors import InvalidSpec, ResourceUnavailable
 from cloudbridge.specs import JobSpec
 from cloudbridge.uri import parse_uri
 from cloudbridge_aws.images import training_image_uri
+from cloudbridge_aws.limits import DEFAULT_MAX_RUNTIME, LIMITS_TAG, Limits, limits_for
 from cloudbridge_aws.settings import SAGEMAKER_MAX_RUNTIME, AwsSettings
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_MAX_RUNTIME",
     "ENTRY_PROGRAM",
     "choose_training_instance",
+    "job_limits",
     "job_name_for",
     "launcher_package",
     "bucket_prefix",
@@ -44,8 +46,6 @@ __all__ = [
 CODE_CHANNEL = "cbcode"
 ENTRY_PROGRAM = "cloudbridge_entry.py"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
-#: SageMaker's own default when no ``max_runtime`` is given (1 day).
-DEFAULT_MAX_RUNTIME = 24 * 3600
 #: SageMaker limits: job names, environment values.
 JOB_NAME_MAX = 63
 ENV_VALUE_MAX = 512
@@ -53,10 +53,13 @@ _NAME_BAD = re.compile(r"[^A-Za-z0-9-]+")
 _INSTANCE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9-]+$")
 
 
-def job_name_for(spec_name: str, suffix: str) -> str:
-    """A SageMaker job name: ``spec_name`` made legal (letters, digits, ``-``) plus ``-suffix``."""
+def job_name_for(spec_name: str, suffix: str, reserve: int = 0) -> str:
+    """A SageMaker job name: ``spec_name`` made legal (letters, digits, ``-``) plus ``-suffix``.
+
+    ``reserve`` characters are left free for a restart suffix (``-r2``).
+    """
     base = _NAME_BAD.sub("-", spec_name).strip("-") or "job"
-    base = re.sub(r"-{2,}", "-", base)[: JOB_NAME_MAX - len(suffix) - 1].rstrip("-")
+    base = re.sub(r"-{2,}", "-", base)[: JOB_NAME_MAX - len(suffix) - 1 - reserve].rstrip("-")
     return f"{base}-{suffix}"
 
 
@@ -160,7 +163,20 @@ def choose_training_instance(spec: JobSpec, settings: AwsSettings, region: str, 
     return row.instance_type
 
 
-def _stopping(spec: JobSpec) -> dict[str, int]:
+def _hourly_estimate(spec: JobSpec, instance_type: str, region: str, catalog: Any) -> float | None:
+    """The planner catalog's estimated USD per hour of ``spec`` on ``instance_type`` (``None`` unpriced)."""
+    from cloudbridge.planner.cost import estimate_resources
+
+    try:
+        estimate = estimate_resources(spec.resources, "aws", catalog=catalog, region=region,
+                                      instance_type=instance_type)
+    except ResourceUnavailable:
+        return None
+    return estimate.hourly if estimate.priced else None
+
+
+def job_limits(spec: JobSpec, instance_type: str, region: str, catalog: Any = None) -> Limits:
+    """The job's :class:`~cloudbridge_aws.limits.Limits`: run time, budget cap, start timeout, restarts."""
     resources = spec.resources
     runtime = resources.max_runtime_seconds or DEFAULT_MAX_RUNTIME
     if runtime > SAGEMAKER_MAX_RUNTIME:
@@ -171,11 +187,8 @@ def _stopping(spec: JobSpec) -> dict[str, int]:
             f"max_runtime {resources.max_runtime} is longer than SageMaker {kind}training allows (28 days)",
             hint="split the job and resume it from checkpoints",
         )
-    stopping = {"MaxRuntimeInSeconds": runtime}
-    if resources.spot:
-        # Time to wait for spot capacity plus the run itself; SageMaker caps both at 28 days.
-        stopping["MaxWaitTimeInSeconds"] = min(max(2 * runtime, runtime + 3600), SAGEMAKER_MAX_RUNTIME)
-    return stopping
+    hourly = _hourly_estimate(spec, instance_type, region, catalog) if resources.max_cost is not None else None
+    return limits_for(spec, hourly, restartable=bool(resources.spot and spec.checkpoints))
 
 
 def _environment(spec: JobSpec, job_id: str, processes: int | None) -> dict[str, str]:
@@ -232,6 +245,7 @@ def to_training_job_request(
             hint="the model dir and the output dir are both uploaded there, as model.tar.gz and output.tar.gz",
         )
     instance_type = choose_training_instance(spec, settings, region, catalog)
+    limits = job_limits(spec, instance_type, region, catalog)
     gpu = resources.accelerator_count > 0 or instance_type.split(".")[1][:1] in ("g", "p")
     image = spec.image or settings.training_image or training_image_uri(region, gpu=gpu)
     job_id = f"aws-{job_name}"
@@ -288,12 +302,14 @@ def to_training_job_request(
             "InstanceCount": resources.nodes,
             "VolumeSizeInGB": settings.volume_size_gb,
         },
-        "StoppingCondition": _stopping(spec),
+        "StoppingCondition": limits.stopping_condition(resources.spot),
         "EnableManagedSpotTraining": resources.spot,
         "Environment": _environment(spec, job_id, processes),
         "Tags": [{"Key": "cloudbridge:job-id", "Value": job_id}, {"Key": "cloudbridge:name", "Value": spec.name}]
         + [{"Key": k, "Value": v} for k, v in sorted(settings.tags.items())],
     }
+    if limits.tagged:
+        request["Tags"].append({"Key": LIMITS_TAG, "Value": limits.to_tag()})
     checkpoints = spec.checkpoints
     if checkpoints or resources.spot:
         default = f"{bucket_prefix(settings)}/checkpoints/{job_name}"
