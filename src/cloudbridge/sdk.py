@@ -29,10 +29,11 @@ from cloudbridge.records import Job
 if TYPE_CHECKING:
     from cloudbridge.hookspecs import ProviderInfo
     from cloudbridge.interfaces import Provider
+    from cloudbridge.planner.cost import CostEstimate
     from cloudbridge.records import Endpoint
     from cloudbridge.specs import EndpointSpec, JobSpec
 
-__all__ = ["cancel", "deploy", "get_job", "jobs", "logs", "provider", "providers", "run"]
+__all__ = ["budget_estimate", "cancel", "deploy", "get_job", "jobs", "logs", "provider", "providers", "run"]
 
 
 def _store() -> Any:
@@ -70,18 +71,43 @@ def _load_spec(spec_or_path: Any) -> JobSpec:
 def _record(job: Job, compute: Compute, spec: JobSpec | None = None) -> Job:
     """Store what a provider reported; fire the job event when the stored state changed.
 
-    A provider whose compute sets ``records_jobs = True`` (the local backend) keeps the store
-    itself and is left alone.
+    A new attempt (a cloud job resubmitted after spot interruption) fires its own event first,
+    ``extra["event"] == "restarted"``. A provider whose compute sets ``records_jobs = True``
+    (the local backend) keeps the store itself and is left alone.
     """
     if getattr(compute, "records_jobs", False):
         return job
     from cloudbridge.jobs.events import emit
 
+    store = _store()
+    before = store.find(job.id) if spec is None else None
+    if before is not None and not before.state.is_terminal:
+        _emit_restarts(before, job)
     data = spec.model_dump(mode="json") if spec is not None else None
-    previous = _store().record(job, data)
+    previous = store.record(job, data)
     if previous is not False:
         emit(job, previous)
     return job
+
+
+def _emit_restarts(before: Job, job: Job) -> None:
+    """One ``restarted`` event per attempt that ``job`` has and the stored record had not."""
+    from dataclasses import replace
+
+    from cloudbridge.jobs.events import emit
+    from cloudbridge.records import JobState
+
+    known = max((int(a.get("attempt") or 0) for a in before.attempts), default=1)
+    for index, attempt in enumerate(job.attempts):
+        number = int(attempt.get("attempt") or index + 1)
+        if number <= known or index == 0:
+            continue
+        prior = job.attempts[index - 1]
+        why = prior.get("reason") or "the previous attempt ended"
+        native = attempt.get("native_id") or "?"
+        event_job = replace(job, state=JobState.STARTING, reason=f"restarted after {why}: attempt {number} ({native})",
+                            detail=None)
+        emit(event_job, before.state, event="restarted", attempt=number, native_id=native)
 
 
 def run(
@@ -111,9 +137,10 @@ def run(
         spec = resolve_auto(spec)
     prov = get_provider(spec.provider, profile=profile, overrides=spec.overrides.get(spec.provider))
     compute = prov.compute
-    if not getattr(compute, "records_jobs", False):
-        _check_cloud_budget(spec)
+    budget = None if getattr(compute, "records_jobs", False) else _check_cloud_budget(spec)
     job = compute.submit(spec)
+    if budget is not None:
+        job.extra["budget"] = budget
     _record(job, compute, spec)
     job.bind(compute)
     if wait:
@@ -122,23 +149,81 @@ def run(
     return job
 
 
-def _check_cloud_budget(spec: JobSpec) -> None:
+def _check_cloud_budget(spec: JobSpec) -> dict[str, Any]:
     """Refuse a cloud job whose catalog estimate exceeds its budget (the local backend checks its own).
 
-    The estimate and any warning (no price known for this provider) are logged before submit.
+    Returns what the user should see, kept on the job as ``extra["budget"]``: the estimate (a
+    sentence), its numbers, the label saying it is an estimate, and ``warnings`` (e.g. a budget
+    on a provider the catalog has no prices for: it cannot be checked before submit). The
+    warnings are also logged at WARNING.
     """
-    res = spec.resources
-    if res.max_cost is None and res.max_hourly_cost is None:
-        return
     import logging
 
-    from cloudbridge.planner.cost import check_budget
+    from cloudbridge.errors import BudgetExceeded, CloudbridgeError
+    from cloudbridge.planner.cost import ESTIMATE_LABEL
 
-    estimate = check_budget(spec, spec.provider)
     log = logging.getLogger("cloudbridge.budget")
+    try:
+        estimate = budget_estimate(spec)
+    except BudgetExceeded:
+        raise
+    except CloudbridgeError as exc:  # no instance fits, a bad catalog...: the provider decides at submit
+        res = spec.resources
+        budget = res.max_cost is not None or res.max_hourly_cost is not None
+        warning = f"cost could not be estimated: {exc}" + ("; the budget cannot be checked before submit"
+                                                           if budget else "")
+        log.warning("%s", warning)
+        return {"estimate": None, "warnings": [warning], "label": ESTIMATE_LABEL}
     log.info("cost estimate for %s on %s: %s", spec.name, spec.provider, estimate.describe())
     for warning in estimate.warnings:
         log.warning("%s", warning)
+    return {"estimate": estimate.describe(), "hourly": estimate.hourly, "total": estimate.total,
+            "instance_type": estimate.instance_type, "warnings": list(estimate.warnings), "label": ESTIMATE_LABEL}
+
+
+def budget_estimate(spec_or_path: JobSpec | dict[str, Any] | str | os.PathLike[str],
+                    provider: str | None = None) -> CostEstimate:
+    """The cost estimate shown before a job is submitted; :class:`~cloudbridge.errors.BudgetExceeded`
+    (with the numbers) when it is over ``max_cost`` / ``max_hourly_cost``.
+
+    Clouds: the planner catalog's list price x nodes x ``max_runtime``
+    (:func:`cloudbridge.planner.cost.check_budget`). ``local``: the local backend's
+    ``price_per_hour`` setting, which is what it enforces. A budget that cannot be checked (no
+    price) gives a warning in ``estimate.warnings``, never a silent pass.
+    """
+    from cloudbridge.planner.cost import check_budget
+
+    spec = _load_spec(spec_or_path)
+    name = provider or spec.provider
+    if name == "auto":
+        from cloudbridge.planner.placement import resolve_auto
+
+        spec = resolve_auto(spec)
+        name = spec.provider
+    if name != "local":
+        return check_budget(spec, name)
+    return check_budget(spec, "local", estimate=_local_estimate(spec))
+
+
+def _local_estimate(spec: JobSpec) -> CostEstimate:
+    """The local machine's estimate from its ``price_per_hour`` setting (0 unless set)."""
+    from cloudbridge.planner.cost import CostEstimate
+    from cloudbridge.providers import get_provider
+
+    res = spec.resources
+    price = float(getattr(get_provider("local", overrides=spec.overrides.get("local")).settings,
+                          "price_per_hour", 0.0) or 0.0)
+    hours = res.max_runtime_seconds / 3600 if res.max_runtime_seconds else None
+    warnings = []
+    if (res.max_cost is not None or res.max_hourly_cost is not None) and price == 0:
+        warnings.append("the local machine has no price (0 USD/h), so max_cost/max_hourly_cost can never be "
+                        "reached; set CLOUDBRIDGE_LOCAL_PRICE_PER_HOUR to enforce them")
+    elif res.max_cost is not None and hours is None:
+        warnings.append("max_cost is set but max_runtime is not: the total cannot be estimated before submit; "
+                        "the budget is enforced on the elapsed cost while the job runs")
+    return CostEstimate("local", None, None, 1, False, price, price, hours,
+                        price * hours if hours is not None else None, True,
+                        "price_per_hour setting" if price else "this machine (no charge)", None, tuple(warnings))
 
 
 def _provider_of(job_id: str) -> str:
@@ -201,9 +286,9 @@ class _DeferredCompute(Compute):
         """Cancel through the real provider."""
         return _record(self._target().cancel(job_id), self._target())
 
-    def logs(self, job_id: str, follow: bool = False) -> Iterator[str]:
-        """Logs from the real provider."""
-        return self._target().logs(job_id, follow=follow)
+    def logs(self, job_id: str, follow: bool = False, timeout: float | None = None) -> Iterator[str]:
+        """Logs from the real provider (``timeout`` bounds a follow, see :func:`logs`)."""
+        return _logs_of(self._target(), job_id, follow, timeout)
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Wait through the real provider."""
@@ -234,9 +319,25 @@ def cancel(job_id: str) -> Job:
     return job.bind(compute)
 
 
-def logs(job_id: str, follow: bool = False) -> Iterator[str]:
-    """The job's log lines; ``follow=True`` streams until the job ends."""
-    return _compute_for(job_id).logs(job_id, follow=follow)
+def logs(job_id: str, follow: bool = False, timeout: float | None = None) -> Iterator[str]:
+    """The job's log lines; ``follow=True`` streams until the job ends.
+
+    With ``timeout`` seconds a follow stops there with :class:`~cloudbridge.errors.StageTimeout`
+    (stage ``log follow``, naming the job's state); the job itself keeps running.
+    """
+    return _logs_of(_compute_for(job_id), job_id, follow, timeout)
+
+
+def _logs_of(compute: Compute, job_id: str, follow: bool, timeout: float | None) -> Iterator[str]:
+    if not follow or timeout is None:
+        return compute.logs(job_id, follow=follow)
+    import inspect
+
+    if "timeout" in inspect.signature(compute.logs).parameters:  # the provider bounds its own follow
+        return compute.logs(job_id, follow=True, timeout=timeout)  # type: ignore[call-arg]
+    from cloudbridge.log_follow import follow_with_timeout
+
+    return follow_with_timeout(compute, job_id, timeout)
 
 
 def deploy(

@@ -29,25 +29,66 @@ def _echo_err(text: str, **style: Any) -> None:
     typer.secho(text, err=True, **style)
 
 
+def _estimate(spec: Any) -> tuple[Any, Exception | None]:
+    """``(estimate, refusal)``: the cost estimate shown before submit, and the budget refusal if any.
+
+    An estimate that cannot be made at all (no instance fits) is ``(None, None)`` plus a warning:
+    the provider has the last word at submit.
+    """
+    from cloudbridge.errors import BudgetExceeded, CloudbridgeError
+
+    try:
+        return _sdk().budget_estimate(spec), None
+    except BudgetExceeded as exc:
+        return None, exc
+    except CloudbridgeError as exc:
+        _echo_err(f"warning: cost could not be estimated: {exc}", fg="yellow")
+        return None, None
+
+
+def _show_estimate(estimate: Any, refusal: Exception | None, *, err: bool = True) -> None:
+    """Print the estimate, clearly labelled as one, and its warnings (budget unchecked, no price...)."""
+    from cloudbridge.planner.cost import ESTIMATE_LABEL
+
+    echo = _echo_err if err else typer.secho
+    if estimate is not None:
+        echo(f"cost estimate: {estimate.describe()} [{ESTIMATE_LABEL}]")
+        for warning in estimate.warnings:
+            echo(f"warning: {warning}", fg="yellow")
+    if refusal is not None:
+        echo(f"budget: {refusal}", fg="red")
+
+
 def _dry_run(spec: Any, json_output: bool) -> None:
-    """Show the resolved spec (and the workdir package summary) without submitting anything."""
+    """Show the resolved spec, the workdir package summary and the cost estimate; submit nothing.
+
+    A spec whose estimate is over its budget is shown, then refused (exit 2) as ``run`` would.
+    """
     from cloudbridge.cli.dry_run import describe_spec, package_summary
 
     resolved = describe_spec(spec)
     manifest = package_summary(spec)
+    estimate, refusal = _estimate(spec)
     if json_output:
         from cloudbridge.cli._output import echo_json
 
         package = manifest.to_dict() if manifest is not None else None
-        echo_json({"spec": resolved, "package": package, "submitted": False})
-        return
-    import yaml
+        cost = estimate.to_dict() if estimate is not None else None
+        if refusal is not None:
+            cost = {"refused": str(refusal)}
+        echo_json({"spec": resolved, "package": package, "estimate": cost, "submitted": False})
+    else:
+        import yaml
 
-    typer.echo(f"# {spec.source or 'job spec'}: valid; resolved spec (nothing submitted)")
-    typer.echo(yaml.safe_dump(resolved, sort_keys=False, default_flow_style=False).rstrip())
-    if manifest is not None:
-        typer.echo("# workdir package")
-        typer.echo(manifest.summarize())
+        typer.echo(f"# {spec.source or 'job spec'}: valid; resolved spec (nothing submitted)")
+        typer.echo(yaml.safe_dump(resolved, sort_keys=False, default_flow_style=False).rstrip())
+        if manifest is not None:
+            typer.echo("# workdir package")
+            typer.echo(manifest.summarize())
+        typer.echo("# cost")
+        _show_estimate(estimate, None, err=False)
+    if refusal is not None:
+        raise refusal
 
 
 def _wait_terminal(job_id: str) -> Any:
@@ -105,8 +146,15 @@ def run_command(
     if dry_run:
         _dry_run(spec, json_output)
         return
+    estimate, refusal = _estimate(spec)
+    if refusal is not None:
+        raise refusal  # over budget: one line, exit 2, nothing submitted
+    _show_estimate(estimate, None)
     sdk = _sdk()
     job = sdk.run(spec)
+    for warning in job.extra.get("warnings") or []:
+        if estimate is None or warning not in estimate.warnings:
+            _echo_err(f"warning: {warning}", fg="yellow")
     if detach:
         if json_output:
             from cloudbridge.cli._output import echo_json
@@ -191,16 +239,33 @@ def _events(job: Any) -> list[dict[str, Any]]:
 def logs_command(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming until the job ends."),
+    timeout: str = typer.Option(
+        None, "--timeout", help="With -f: stop following after this long (e.g. 90, 30s, 10m); the job keeps running."
+    ),
 ) -> None:
-    """Print a job's logs (-f follows them until the job ends)."""
+    """Print a job's logs (-f follows them until the job ends, or --timeout passes: exit 1)."""
+    seconds = _duration_option(timeout, "--timeout")
     sdk = _sdk()
     sdk.get_job(job_id)  # an unknown id is one line and exit 2
     try:
-        for line in sdk.logs(job_id, follow=follow):
+        for line in sdk.logs(job_id, follow=follow, timeout=seconds if follow else None):
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+def _duration_option(value: str | None, option: str) -> float | None:
+    """``"90"``, ``"30s"``, ``"10m"`` -> seconds; bad text is one line and exit 2."""
+    if value is None:
+        return None
+    from cloudbridge.errors import UserError
+    from cloudbridge.specs import parse_duration
+
+    try:
+        return float(parse_duration(float(value) if value.replace(".", "", 1).isdigit() else value) or 0)
+    except ValueError as exc:
+        raise UserError(f"{option}: {exc}") from None
 
 
 def cancel_command(
