@@ -87,6 +87,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
 
 
+class _RedactedRepr(_Strict):
+    """``repr``/``str`` show secret-looking ``env``/``overrides`` values as ``***redacted***``.
+
+    Only the printed form changes: ``model_dump()`` keeps the real values the job needs.
+    """
+
+    def __repr_args__(self) -> Any:
+        from cloudbridge.jobs.redact import redact_mapping
+
+        for name, value in super().__repr_args__():
+            if name in ("env", "overrides") and isinstance(value, dict):
+                value = redact_mapping(value)
+            yield name, value
+
+
 class Resources(_Strict):
     """What a job needs. Every field is optional; the provider picks sane defaults."""
 
@@ -158,7 +173,7 @@ class Resources(_Strict):
         return parse_duration(self.start_timeout)
 
 
-class JobSpec(_Strict):
+class JobSpec(_RedactedRepr):
     """A job: code, command, resources, data in and out. The same spec runs on every provider."""
 
     name: str = Field(..., description="Job name: letters, digits, '.', '_' and '-'.")
@@ -240,7 +255,7 @@ def _env_text(value: Any) -> str:
     return str(value)
 
 
-class EndpointSpec(_Strict):
+class EndpointSpec(_RedactedRepr):
     """A model served behind an HTTP endpoint (SageMaker's container contract everywhere)."""
 
     name: str = Field(..., description="Endpoint name.")

@@ -30,10 +30,15 @@ def validate_locations(spec: Any) -> None:
 
 
 def describe_spec(spec: Any) -> dict[str, Any]:
-    """The spec as it will be submitted: defaults filled in, paths absolute, quantities parsed."""
+    """The spec as it will be submitted: defaults filled in, paths absolute, quantities parsed.
+
+    Secret-looking ``env``/``overrides`` values are shown as ``***redacted***``
+    (:func:`cloudbridge.jobs.redact.redact_spec`); the job itself still gets the real values.
+    """
+    from cloudbridge.jobs.redact import redact_spec
     from cloudbridge.uri import is_remote, parse_uri
 
-    data = spec.model_dump(mode="json")
+    data = redact_spec(spec.model_dump(mode="json"))
     workdir = spec.resolved_workdir()
     data["workdir"] = str(workdir) if workdir else None
     base = str(spec.base_dir)
