@@ -96,6 +96,42 @@ def test_path_outside_workdir_needs_include(tmp_path: Path) -> None:
     assert plan.upload_bytes == 2
 
 
+def test_one_rule_for_every_local_path(tmp_path: Path) -> None:
+    """Checkpoints and outputs outside the workdir need --include exactly like inputs do."""
+    (tmp_path / "private-ckpt").mkdir()
+    (tmp_path / "private-ckpt" / "step-9.pt").write_bytes(b"secret weights")
+    (tmp_path / "proj" / "data").mkdir(parents=True)
+    (tmp_path / "proj" / "data" / "a.csv").write_text("a")
+    spec = tmp_path / "proj" / "job.yaml"
+    spec.write_text(
+        "name: j\nworkdir: .\nrun: echo\ninputs: {data: ./data}\n"
+        "outputs: {model: ../private-out}\ncheckpoints: ../private-ckpt\n"
+    )
+    bucket = tmp_path / "bucket"
+    with pytest.raises(UserError) as info:
+        migrate(spec, "local", bucket=str(bucket))
+    text = str(info.value)
+    assert f"checkpoints={tmp_path / 'private-ckpt'}" in text and f"outputs.model={tmp_path / 'private-out'}" in text
+    assert "inputs.data" not in text and "--include" in text
+    assert not bucket.exists(), "nothing is uploaded, not even the inputs inside the workdir"
+    assert not (tmp_path / "proj" / "job.local.yaml").exists()
+    with pytest.raises(UserError, match=r"outputs\.model=") as partial:
+        migrate(spec, "local", bucket=str(bucket), include=[str(tmp_path / "private-ckpt")])
+    assert "checkpoints=" not in str(partial.value)
+    assert not bucket.exists()
+    plan = migrate(
+        spec, "local", bucket=str(bucket), include=[str(tmp_path / "private-ckpt"), str(tmp_path / "private-out")]
+    )
+    prefix = bucket / "cloudbridge" / "j"
+    assert (prefix / "checkpoints" / "step-9.pt").read_bytes() == b"secret weights"
+    assert {i.field: i.action for i in plan.items} == {
+        "workdir": "package",
+        "inputs.data": "upload",
+        "outputs.model": "map",
+        "checkpoints": "upload",
+    }
+
+
 def test_missing_input_and_bucket_errors(tmp_path: Path) -> None:
     (tmp_path / "job.yaml").write_text("name: j\nrun: echo\ninputs: {data: ./nope}\n")
     with pytest.raises(InvalidSpec, match="inputs.data"):

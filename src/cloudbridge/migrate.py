@@ -4,8 +4,9 @@
 
 1. finds every local path the job uses: ``workdir`` (shipped by the provider at submit, as a
    content-addressed package -- shown in the plan, not rewritten), ``inputs``, ``outputs`` and
-   ``checkpoints``. An input outside the workdir is refused unless listed in ``include`` (so a job
-   never uploads ``/home/me/private`` by accident);
+   ``checkpoints``. One rule for all of them: a path outside the workdir (inputs, outputs and
+   checkpoints alike) is refused unless listed in ``include`` -- every such path in one error,
+   before anything is uploaded -- so a job never uploads ``/home/me/private`` by accident;
 2. syncs inputs (and existing local checkpoints) to a stable prefix,
    ``<bucket>/cloudbridge/<job-name>/{inputs/<channel>,checkpoints}``; outputs are mapped to
    ``.../outputs/<channel>``. Sync only moves what changed, so re-running is cheap;
@@ -228,13 +229,19 @@ def migrate(
     spec_path = Path(source).with_name(f"{Path(source).stem}.{to}.yaml") if source else base / f"{spec.name}.{to}.yaml"
     plan = MigrationPlan(source, to, prefix, str(spec_path), dry_run)
     workdir = spec.resolved_workdir()
+    workdir = workdir.resolve() if workdir is not None else None
     allowed = [Path(p).expanduser().resolve() for p in include]
-    outside: list[str] = []
 
     def local_path(value: str) -> Path:
         path = Path(value).expanduser()
         return (path if path.is_absolute() else base / path).resolve()
 
+    for channel, value in spec.inputs.items():
+        if _is_local(value) and not local_path(value).exists():
+            raise InvalidSpec(
+                f"input path {local_path(value)} does not exist", source=source, field=f"inputs.{channel}"
+            )
+    _refuse_outside(_local_fields(spec, local_path), workdir, allowed)
     manifest = None
     if workdir is not None:
         manifest = scan_workdir(workdir)
@@ -251,25 +258,14 @@ def migrate(
             new_inputs[channel] = value
             continue
         path = local_path(value)
-        where = f"inputs.{channel}"
-        if not path.exists():
-            raise InvalidSpec(f"input path {path} does not exist", source=source, field=where)
-        if not (workdir is not None and _within(path, workdir)) and not any(_within(path, a) for a in allowed):
-            outside.append(f"{where}={path}")
-            continue
         uri = f"{prefix}/inputs/{channel}"
         if path.is_file():
             uri = f"{uri}/{path.name}"
-        item = MigrationItem(where, str(path), uri, "upload")
+        item = MigrationItem(f"inputs.{channel}", str(path), uri, "upload")
         if workdir is not None and _within(path, workdir) and _packaged(manifest, path.relative_to(workdir)):
             item.note = "also inside the workdir: list it in .cloudbridgeignore to ship it once"
         uploads.append((item, path))
         new_inputs[channel] = uri
-    if outside:
-        raise UserError(
-            "the job reads paths outside its workdir: " + ", ".join(outside),
-            hint="pass --include PATH for each one to upload it too",
-        )
     new_outputs = dict(spec.outputs)
     for channel, value in spec.outputs.items():
         if _is_local(value):
@@ -297,6 +293,30 @@ def migrate(
 
             plan.job = run(str(spec_path), provider=to)
     return plan
+
+
+def _local_fields(spec: JobSpec, local_path: Any) -> list[tuple[str, Path]]:
+    """Every local path the job uses besides its workdir: ``(field, absolute path)``."""
+    fields = [(f"inputs.{c}", v) for c, v in spec.inputs.items()]
+    fields += [(f"outputs.{c}", v) for c, v in spec.outputs.items()]
+    if spec.checkpoints:
+        fields.append(("checkpoints", spec.checkpoints))
+    return [(name, local_path(value)) for name, value in fields if _is_local(value)]
+
+
+def _refuse_outside(paths: list[tuple[str, Path]], workdir: Path | None, allowed: list[Path]) -> None:
+    """One rule for every local path: inside the workdir, or listed in ``include`` -- else refuse
+    them all in one error, before anything is uploaded or written."""
+    outside = [
+        f"{name}={path}"
+        for name, path in paths
+        if not (workdir is not None and _within(path, workdir)) and not any(_within(path, a) for a in allowed)
+    ]
+    if outside:
+        raise UserError(
+            "the job uses paths outside its workdir: " + ", ".join(outside),
+            hint="pass --include PATH for each one to migrate it too",
+        )
 
 
 def _bucket_override(settings: Any, bucket: str | None) -> dict[str, Any]:
