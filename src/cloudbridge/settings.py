@@ -95,22 +95,47 @@ def resolve_settings(
 ) -> ProviderSettings:
     """Build ``settings_cls`` from the hook, the config profile, the environment and ``overrides``.
 
-    A validation error becomes :class:`InvalidSpec` naming ``overrides.<provider>.<field>``.
+    A validation error becomes :class:`InvalidSpec` naming ``overrides.<provider>.<field>`` (a value
+    from the job) or ``settings.<provider>.<field>`` plus where the value was set: the config file
+    and its table, the environment variable or the plugin hook. The value itself is never shown.
     """
     from cloudbridge.plugins import get_plugin_manager
 
     hooked = get_plugin_manager().hook.cloudbridge_resolve_settings(provider=provider, profile=profile) or {}
     from_profile = profile_values(provider, profile)
     from_env = EnvSettingsSource(settings_cls)()
-    merged = {**hooked, **from_profile, **from_env, **(overrides or {})}
+    layers = {"hook": hooked, "profile": from_profile, "env": from_env, "overrides": overrides or {}}
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for layer, values in layers.items():
+        merged.update(values)
+        origin.update(dict.fromkeys(values, layer))
     try:
         return settings_cls(**merged)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(p) for p in error["loc"])
-        where = "overrides" if field in (overrides or {}) else "settings"
+        key = str(error["loc"][0]) if error["loc"] else field
+        where = "overrides" if origin.get(key) == "overrides" else "settings"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             known = ", ".join(sorted(settings_cls.model_fields))
             message = f"unknown setting (known: {known})"
-        raise InvalidSpec(message, source=source, field=f"{where}.{provider}.{field}") from None
+        hint = _origin_hint(settings_cls, provider, profile, key, origin.get(key))
+        raise InvalidSpec(message, source=source, field=f"{where}.{provider}.{field}", hint=hint) from None
+
+
+def _origin_hint(
+    settings_cls: type[ProviderSettings], provider: str, profile: str | None, key: str, layer: str | None
+) -> str | None:
+    """Where a bad setting's value came from (never the value itself), for the error line."""
+    if layer == "profile":
+        profile = profile or os.environ.get("CLOUDBRIDGE_PROFILE") or "default"
+        table = provider if profile == "default" else f"profiles.{profile}.{provider}"
+        return f"set in {config_path()} [{table}]"
+    if layer == "env":
+        name = f"{settings_cls.model_config.get('env_prefix') or ''}{key}"
+        return f"set by ${name if settings_cls.model_config.get('case_sensitive') else name.upper()}"
+    if layer == "hook":
+        return "set by a plugin's cloudbridge_resolve_settings hook"
+    return None
