@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,74 @@ def test_example_script_against_moto(aws_env, s3_bucket, tmp_path) -> None:  # n
     assert (work / "job.aws.yaml").exists()
     again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
     assert "uploaded 0 of" in again.stdout
+
+
+def _drop_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No AWS credentials anywhere in the chain (env, shared files, instance metadata)."""
+    from cloudbridge.providers import clear_provider_cache
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    clear_provider_cache()
+
+
+def test_missing_credentials_one_line_nothing_uploaded(aws_env, s3_bucket, sentiment, monkeypatch, tmp_path) -> None:  # noqa: F811
+    from fixtures_cli import assert_one_error_line, run_cli
+
+    from cloudbridge.errors import AuthenticationError
+
+    _drop_credentials(monkeypatch, tmp_path)
+    with pytest.raises(AuthenticationError, match="credentials"):
+        migrate(sentiment / "job.yaml", "aws", bucket=f"s3://{s3_bucket}")
+    assert_one_error_line(
+        run_cli("migrate", str(sentiment / "job.yaml"), "--to", "aws", "--bucket", f"s3://{s3_bucket}"), "credentials"
+    )
+    assert _keys(aws_env.client("s3"), s3_bucket, "") == {}, "nothing uploaded"
+    assert not (sentiment / "job.aws.yaml").exists(), "no migrated spec written"
+    assert not list(sentiment.glob(".job.aws.yaml*")), "no temp spec left behind"
+
+
+def test_cli_migrate_submit_streams_cloudwatch_logs(aws_env, s3_bucket, sentiment, monkeypatch) -> None:  # noqa: F811
+    """``cloudbridge migrate --submit --to aws`` (the CLI in a subprocess): upload, write the spec,
+    create the SageMaker job, print the log lines CloudWatch holds for it, then its final state."""
+    from fixtures_cli import run_cli
+    from moto.logs.models import logs_backends
+    from moto.sagemaker.models import FakeTrainingJob
+
+    created: list[str] = []
+    original = FakeTrainingJob.__init__
+
+    def init_and_log(self, account_id: str, region_name: str, training_job_name: str, *args, **kwargs) -> None:
+        # moto runs no containers: write the job's CloudWatch stream as SageMaker would
+        # (group /aws/sagemaker/TrainingJobs, stream <job>/algo-1-<epoch>) when it is created.
+        original(self, account_id, region_name, training_job_name, *args, **kwargs)
+        created.append(training_job_name)
+        logs = logs_backends[account_id][region_name]
+        if "/aws/sagemaker/TrainingJobs" not in logs.groups:
+            logs.create_log_group("/aws/sagemaker/TrainingJobs", {})
+        stream = f"{training_job_name}/algo-1-1700000000"
+        logs.create_log_stream("/aws/sagemaker/TrainingJobs", stream)
+        now = int(time.time() * 1000)
+        lines = ["epoch 1 loss 0.69", "epoch 1 accuracy 0.81"]
+        logs.put_log_events(
+            "/aws/sagemaker/TrainingJobs", stream, [{"timestamp": now + i, "message": m} for i, m in enumerate(lines)]
+        )
+
+    monkeypatch.setattr(FakeTrainingJob, "__init__", init_and_log)
+    result = run_cli(
+        "migrate", str(sentiment / "job.yaml"), "--to", "aws", "--bucket", f"s3://{s3_bucket}", "--submit", timeout=180
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    out = result.stdout.splitlines()
+    assert any(line.strip().startswith("inputs.train") and "uploaded" in line for line in out), result.stdout
+    submitted = [line for line in out if line.startswith("submitted aws-")]
+    assert len(submitted) == 1 and len(created) == 1
+    after = out[out.index(submitted[0]) + 1 :]
+    assert after[:2] == ["epoch 1 loss 0.69", "epoch 1 accuracy 0.81"], "the job's log lines are streamed"
+    assert after[-1].split() == [submitted[0].split()[1], "SUCCEEDED"]
+    assert load_job_spec(sentiment / "job.aws.yaml").provider == "aws"
+    described = aws_env.client("sagemaker").describe_training_job(TrainingJobName=created[0])
+    assert described["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"].startswith(f"s3://{s3_bucket}/")
