@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from cloudbridge.records import Endpoint
     from cloudbridge.specs import EndpointSpec, JobSpec
 
-__all__ = ["budget_estimate", "cancel", "deploy", "get_job", "jobs", "logs", "provider", "providers", "run"]
+__all__ = ["budget_estimate", "cancel", "deploy", "get_job", "jobs", "logs", "provider", "providers", "run",
+           "validate"]
 
 
 def _store() -> Any:
@@ -150,80 +151,42 @@ def run(
 
 
 def _check_cloud_budget(spec: JobSpec) -> dict[str, Any]:
-    """Refuse a cloud job whose catalog estimate exceeds its budget (the local backend checks its own).
+    """The estimate and budget warnings of a cloud job, or :class:`BudgetExceeded` (see :mod:`cloudbridge.budgets`)."""
+    from cloudbridge.budgets import check_cloud_budget
 
-    Returns what the user should see, kept on the job as ``extra["budget"]``: the estimate (a
-    sentence), its numbers, the label saying it is an estimate, and ``warnings`` (e.g. a budget
-    on a provider the catalog has no prices for: it cannot be checked before submit). The
-    warnings are also logged at WARNING.
+    return check_cloud_budget(spec)
+
+
+def validate(spec_or_path: JobSpec | dict[str, Any] | str | os.PathLike[str], provider: str | None = None,
+             profile: str | None = None) -> JobSpec:
+    """Check a job spec without submitting anything; returns the spec as it would run.
+
+    The spec itself is validated on load; a provider whose compute has ``validate(spec)`` (the
+    AWS plugin builds its request) checks it further, so bad input fails here, before any output.
     """
-    import logging
+    from cloudbridge.providers import get_provider
 
-    from cloudbridge.errors import BudgetExceeded, CloudbridgeError
-    from cloudbridge.planner.cost import ESTIMATE_LABEL
-
-    log = logging.getLogger("cloudbridge.budget")
-    try:
-        estimate = budget_estimate(spec)
-    except BudgetExceeded:
-        raise
-    except CloudbridgeError as exc:  # no instance fits, a bad catalog...: the provider decides at submit
-        res = spec.resources
-        budget = res.max_cost is not None or res.max_hourly_cost is not None
-        warning = f"cost could not be estimated: {exc}" + ("; the budget cannot be checked before submit"
-                                                           if budget else "")
-        log.warning("%s", warning)
-        return {"estimate": None, "warnings": [warning], "label": ESTIMATE_LABEL}
-    log.info("cost estimate for %s on %s: %s", spec.name, spec.provider, estimate.describe())
-    for warning in estimate.warnings:
-        log.warning("%s", warning)
-    return {"estimate": estimate.describe(), "hourly": estimate.hourly, "total": estimate.total,
-            "instance_type": estimate.instance_type, "warnings": list(estimate.warnings), "label": ESTIMATE_LABEL}
+    spec = _load_spec(spec_or_path)
+    if provider:
+        source = spec.source
+        spec = spec.with_provider(provider)
+        spec.source = source
+    if spec.provider == "auto":
+        return spec
+    compute = get_provider(spec.provider, profile=profile, overrides=spec.overrides.get(spec.provider)).compute
+    check = getattr(compute, "validate", None)
+    if callable(check):
+        check(spec)
+    return spec
 
 
 def budget_estimate(spec_or_path: JobSpec | dict[str, Any] | str | os.PathLike[str],
                     provider: str | None = None) -> CostEstimate:
-    """The cost estimate shown before a job is submitted; :class:`~cloudbridge.errors.BudgetExceeded`
-    (with the numbers) when it is over ``max_cost`` / ``max_hourly_cost``.
+    """The cost estimate shown before submit; :class:`~cloudbridge.errors.BudgetExceeded` when over
+    budget (see :func:`cloudbridge.budgets.budget_estimate`)."""
+    from cloudbridge.budgets import budget_estimate as estimate
 
-    Clouds: the planner catalog's list price x nodes x ``max_runtime``
-    (:func:`cloudbridge.planner.cost.check_budget`). ``local``: the local backend's
-    ``price_per_hour`` setting, which is what it enforces. A budget that cannot be checked (no
-    price) gives a warning in ``estimate.warnings``, never a silent pass.
-    """
-    from cloudbridge.planner.cost import check_budget
-
-    spec = _load_spec(spec_or_path)
-    name = provider or spec.provider
-    if name == "auto":
-        from cloudbridge.planner.placement import resolve_auto
-
-        spec = resolve_auto(spec)
-        name = spec.provider
-    if name != "local":
-        return check_budget(spec, name)
-    return check_budget(spec, "local", estimate=_local_estimate(spec))
-
-
-def _local_estimate(spec: JobSpec) -> CostEstimate:
-    """The local machine's estimate from its ``price_per_hour`` setting (0 unless set)."""
-    from cloudbridge.planner.cost import CostEstimate
-    from cloudbridge.providers import get_provider
-
-    res = spec.resources
-    price = float(getattr(get_provider("local", overrides=spec.overrides.get("local")).settings,
-                          "price_per_hour", 0.0) or 0.0)
-    hours = res.max_runtime_seconds / 3600 if res.max_runtime_seconds else None
-    warnings = []
-    if (res.max_cost is not None or res.max_hourly_cost is not None) and price == 0:
-        warnings.append("the local machine has no price (0 USD/h), so max_cost/max_hourly_cost can never be "
-                        "reached; set CLOUDBRIDGE_LOCAL_PRICE_PER_HOUR to enforce them")
-    elif res.max_cost is not None and hours is None:
-        warnings.append("max_cost is set but max_runtime is not: the total cannot be estimated before submit; "
-                        "the budget is enforced on the elapsed cost while the job runs")
-    return CostEstimate("local", None, None, 1, False, price, price, hours,
-                        price * hours if hours is not None else None, True,
-                        "price_per_hour setting" if price else "this machine (no charge)", None, tuple(warnings))
+    return estimate(_load_spec(spec_or_path), provider)
 
 
 def _provider_of(job_id: str) -> str:

@@ -146,11 +146,12 @@ def run_command(
     if dry_run:
         _dry_run(spec, json_output)
         return
+    sdk = _sdk()
+    sdk.validate(spec)  # the provider's own checks first: bad input stays one line, exit 2
     estimate, refusal = _estimate(spec)
     if refusal is not None:
         raise refusal  # over budget: one line, exit 2, nothing submitted
     _show_estimate(estimate, None)
-    sdk = _sdk()
     job = sdk.run(spec)
     for warning in job.extra.get("warnings") or []:
         if estimate is None or warning not in estimate.warnings:

@@ -112,13 +112,8 @@ class SageMakerCompute(SageMakerLifecycle, Compute):
         retries) is :class:`~cloudbridge.errors.StageTimeout` (stage ``submit``); a job that was
         created anyway is stopped, so nothing runs unseen.
         """
-        suffix = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
-        restartable = spec.resources.spot and spec.checkpoints and spec.resources.max_restarts
-        reserve = len(f"-r{spec.resources.max_restarts}") if restartable else 0
-        job_name = job_name_for(spec.name, suffix, reserve=reserve)
+        job_name = self.validate(spec)  # everything that needs no upload, before uploading anything
         region = self.session.region
-        # Validate everything that needs no upload before uploading anything.
-        to_training_job_request(spec, self.settings, code_uri="s3://check/only", job_name=job_name, region=region)
         code_uri, code_bytes = self.upload_code(spec)
         self.last_upload_bytes = code_bytes + self.upload_launcher()
         request = to_training_job_request(spec, self.settings, code_uri=code_uri, job_name=job_name, region=region)
@@ -133,6 +128,20 @@ class SageMakerCompute(SageMakerLifecycle, Compute):
                 f"no catalog price for {job.extra.get('instance_type')}: max_cost cannot be enforced by SageMaker"
             )
         return job
+
+    def validate(self, spec: JobSpec) -> str:
+        """Check ``spec`` as SageMaker would take it (no AWS call, nothing uploaded); returns a job name.
+
+        Bad input is :class:`InvalidSpec` naming the spec field (or ``settings.aws.*``), and an
+        unaffordable budget :class:`~cloudbridge.errors.BudgetExceeded`.
+        """
+        suffix = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+        restartable = spec.resources.spot and spec.checkpoints and spec.resources.max_restarts
+        reserve = len(f"-r{spec.resources.max_restarts}") if restartable else 0
+        job_name = job_name_for(spec.name, suffix, reserve=reserve)
+        to_training_job_request(spec, self.settings, code_uri="s3://check/only", job_name=job_name,
+                                region=self.session.region)
+        return job_name
 
     def _create(self, request: dict[str, Any]) -> None:
         """``CreateTrainingJob``; timeouts become ``StageTimeout(stage="submit")``."""

@@ -67,10 +67,10 @@ SPOT_REASONS = frozenset({SPOT_RECLAIMED, NO_SPOT_CAPACITY})
 _REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), reason)
     for pattern, reason in (
-        (r"out of memory|OutOfMemory|MemoryError|exit code[: ]+137|\bOOM\b", OUT_OF_MEMORY),
-        (r"spot|capacity was reclaimed|Interrupted", SPOT_RECLAIMED),
         (r"ResourceLimitExceeded|quota|account-level service limit", QUOTA_EXCEEDED),
+        (r"out of memory|OutOfMemory|MemoryError|exit code[: ]+137|\bOOM\b", OUT_OF_MEMORY),
         (r"InsufficientCapacity|insufficient capacity|CapacityError", NO_CAPACITY),
+        (r"spot|capacity was reclaimed|Interrupted", SPOT_RECLAIMED),
         (r"CannotStartContainer|CannotPullContainer|pull access denied|image|ECR|manifest", IMAGE_PULL_FAILED),
         (r"MaxRuntimeExceeded|MaxWaitTimeExceeded|exceeded the maximum|max runtime", _TIMEOUT),
         (r"AlgorithmError|non-zero|exit code|exited with|ExecuteUserScriptError", NON_ZERO_EXIT),
