@@ -138,7 +138,8 @@ def train(cfg: FinetuneConfig) -> dict[str, Any]:
                     f"{state['batches_in_epoch']} batches into it)")
     report.line(
         f"cloudbridge-finetune: task={cfg.task} model={cfg.model_source.name} processes={accelerator.num_processes} "
-        f"train={len(train_rows)} eval={len(eval_rows)} labels={len(cfg.labels)} steps={total_steps}"
+        f"train={len(train_rows)} eval={len(eval_rows)} labels={len(cfg.labels)} steps={total_steps} "
+        f"accumulation={cfg.gradient_accumulation_steps} precision={accelerator.mixed_precision}"
     )
     if accelerator.log_with:
         accelerator.init_trackers("finetune", config=cfg.hparams())
@@ -214,6 +215,8 @@ def train(cfg: FinetuneConfig) -> dict[str, Any]:
         "labels": cfg.labels,
         "num_processes": accelerator.num_processes,
         "seed": cfg.seed,
+        "mixed_precision": accelerator.mixed_precision,
+        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
         "global_step": global_step,
         "resumed_from_step": resumed_from,
         "epochs": state["history"],
