@@ -57,6 +57,24 @@ VERTEX_ENV = {
     "CLOUD_ML_JOB_ID": "1234567890123456789",
 }
 
+# Vertex AI, "Distributed training" > "TF_CONFIG"
+# (https://cloud.google.com/vertex-ai/docs/training/distributed-training#tf-config): Vertex AI sets TF_CONFIG on
+# every replica of a distributed job, pools renamed chief/worker/ps. The page's example output for one of the
+# workers of a job with a primary replica, two workers and a parameter server, during the first hyperparameter
+# tuning trial ("job" abbreviated, the [ID_STRING_n] placeholders filled in). No other contract variable is set.
+VERTEX_TF_CONFIG_ENV = {
+    "TF_CONFIG": json.dumps({
+        "cluster": {
+            "chief": ["training-workerpool0-ab123cd4e5-0:2222"],
+            "ps": ["training-workerpool2-ab123cd4e5-0:2222"],
+            "worker": ["training-workerpool1-ab123cd4e5-0:2222", "training-workerpool1-ab123cd4e5-1:2222"],
+        },
+        "environment": "cloud",
+        "job": {"worker_pool_specs": [{"machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1}]},
+        "task": {"cloud": "cb7f1e4a2d9c6b30", "index": 0, "trial": "1", "type": "worker"},
+    }),
+}
+
 # Azure ML, "Distributed GPU training guide (SDK v2)" > PyTorch
 # (https://learn.microsoft.com/azure/machine-learning/how-to-train-distributed-gpu#pytorch): with
 # process_count_per_instance=4 on 2 instances, Azure ML starts every process itself and sets these in each;
@@ -185,6 +203,35 @@ def test_vertex_evaluator_pool_does_not_train() -> None:
 def test_vertex_malformed_cluster_spec() -> None:
     with pytest.raises(UserError, match="CLUSTER_SPEC is not valid JSON"):
         RuntimeContext.detect({**VERTEX_ENV, "CLUSTER_SPEC": "{cluster"}, gpu_count=0)
+
+
+def test_vertex_tf_config_alone_from_the_docs() -> None:
+    ctx = RuntimeContext.detect(VERTEX_TF_CONFIG_ENV, gpu_count=0)
+    assert ctx.platform == "vertex"
+    # chief (pool 0) first, then the workers; the parameter server does not train
+    assert (ctx.node_rank, ctx.num_nodes, ctx.processes_per_node) == (1, 3, 1)
+    assert ctx.hosts == ("training-workerpool0-ab123cd4e5-0", "training-workerpool1-ab123cd4e5-0",
+                         "training-workerpool1-ab123cd4e5-1")
+    assert (ctx.master_addr, ctx.master_port) == ("training-workerpool0-ab123cd4e5-0", 2222)
+    assert not ctx.is_main_process
+
+
+def test_vertex_tf_config_chief_and_parameter_server() -> None:
+    spec = json.loads(VERTEX_TF_CONFIG_ENV["TF_CONFIG"])
+    spec["task"] = {"type": "chief", "index": 0}
+    ctx = RuntimeContext.detect({"TF_CONFIG": json.dumps(spec)}, gpu_count=0)
+    assert (ctx.platform, ctx.node_rank, ctx.is_main_process) == ("vertex", 0, True)
+    spec["task"] = {"type": "ps", "index": 0}
+    with pytest.raises(UserError, match="TF_CONFIG: task type 'ps' does not train"):
+        RuntimeContext.detect({"TF_CONFIG": json.dumps(spec)}, gpu_count=0)
+
+
+def test_tf_config_of_another_cluster_manager_is_not_vertex() -> None:
+    """Without Vertex's ``"environment": "cloud"`` a TF_CONFIG (e.g. a Kubeflow TFJob's) proves nothing."""
+    spec = json.loads(VERTEX_TF_CONFIG_ENV["TF_CONFIG"])
+    del spec["environment"]
+    assert RuntimeContext.detect({"TF_CONFIG": json.dumps(spec)}, gpu_count=0).platform == "none"
+    assert RuntimeContext.detect({"TF_CONFIG": "{not json"}, gpu_count=0).platform == "none"
 
 
 def test_azureml_pytorch_per_process_launch() -> None:

@@ -8,10 +8,16 @@ servers and evaluators, which do not train). ``AIP_MODEL_DIR``, ``AIP_CHECKPOINT
 ``AIP_TENSORBOARD_LOG_DIR`` are ``gs://`` URIs under the job's base output directory; Cloud
 Storage FUSE mounts ``gs://bucket/key`` at ``/gcs/bucket/key`` (remapped under
 ``CB_EMULATE_ROOT`` when emulating). Managed datasets arrive as ``AIP_TRAINING_DATA_URI`` etc.
+
+Vertex AI also sets TensorFlow's ``TF_CONFIG`` on every replica of a distributed job, with the pools
+renamed ``chief`` (pool 0), ``worker`` (pool 1) and ``ps`` (pool 2) and ``"environment": "cloud"``
+(the marker that tells it from a ``TF_CONFIG`` another TensorFlow cluster manager wrote). A replica
+whose only contract variable is such a ``TF_CONFIG`` is recognised as Vertex AI too.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 from collections.abc import Callable
@@ -24,6 +30,18 @@ __all__ = ["detect"]
 _TRAINING_POOLS = ("workerpool0", "workerpool1")
 _TF_POOLS = ("chief", "master", "worker")
 _DATA_URIS = {"AIP_TRAINING_DATA_URI": "train", "AIP_VALIDATION_DATA_URI": "validation", "AIP_TEST_DATA_URI": "test"}
+
+
+def _is_vertex_tf_config(env: Env) -> bool:
+    """True when ``TF_CONFIG`` is the one Vertex AI writes (valid JSON with ``"environment": "cloud"``)."""
+    raw = env.get("TF_CONFIG", "")
+    if not raw.strip():
+        return False
+    try:
+        spec = json.loads(raw)
+    except json.JSONDecodeError:
+        return False  # not ours to judge: some other tool's variable
+    return isinstance(spec, dict) and spec.get("environment") == "cloud"
 
 
 def _cluster(env: Env) -> tuple[list[str], int]:
@@ -53,7 +71,8 @@ def _cluster(env: Env) -> tuple[list[str], int]:
 
 def detect(env: Env, probe_gpus: Callable[[], int]) -> RuntimeContext | None:
     """The context of a Vertex AI custom-training replica, or ``None`` when not on Vertex AI."""
-    if not (env.get("CLUSTER_SPEC") or env.get("AIP_MODEL_DIR") or env.get("CLOUD_ML_JOB_ID")):
+    markers = env.get("CLUSTER_SPEC") or env.get("AIP_MODEL_DIR") or env.get("CLOUD_ML_JOB_ID")
+    if not (markers or _is_vertex_tf_config(env)):
         return None
     hosts, rank = _cluster(env)
     master, port = split_host_port(hosts[0], DEFAULT_MASTER_PORT) if hosts else ("127.0.0.1", DEFAULT_MASTER_PORT)
