@@ -30,6 +30,10 @@ def test_fake_gpus_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLOUDBRIDGE_FAKE_GPUS", "two")
     with pytest.raises(InvalidSpec, match="CLOUDBRIDGE_FAKE_GPUS"):
         probe_gpus()
+    monkeypatch.setenv("CLOUDBRIDGE_FAKE_GPUS", "2:16:T4, 1:80:A100-80GB")
+    gpus, _ = probe_gpus()
+    assert [(g.index, g.name, g.memory_mb // 1024) for g in gpus] == [
+        (0, "FAKE T4", 16), (1, "FAKE T4", 16), (2, "FAKE A100-80GB", 80)]
 
 
 queues = st.lists(st.integers(min_value=1, max_value=8), max_size=12).map(
@@ -183,3 +187,93 @@ def test_promote_from_many_processes_never_double_books(cb_home: Path) -> None:
     # FIFO fits-first over 5 GPUs: q0 (1) + q1 (2) + q2 (1) = 4, q3 (3) does not fit, q4 (1) does
     assert sorted(job for job, _ in picks) == ["local-q0", "local-q1", "local-q2", "local-q4"]
     wait_until(lambda: all(not p.is_alive() for p in procs), 10)
+
+
+MIXED = "2:16:T4,1:80:A100-80GB"  # GPUs 0-1: T4 16 GB; GPU 2: A100 80 GB
+
+
+def test_gpu_type_and_memory_are_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    compute = local_compute(monkeypatch, fake_gpus=MIXED)
+    run = "echo gpus=$CUDA_VISIBLE_DEVICES"
+    # Best fit by memory alone would hand out a T4; the type says A100 (the family accepts the 80 GB part).
+    a100 = compute.wait(compute.submit(spec(tmp_path, run, name="a100", resources={"accelerators": "A100:1"})).id, 30)
+    assert a100.state == JobState.SUCCEEDED and _gpus_of(compute, a100) == {2}
+    t4 = compute.wait(compute.submit(spec(tmp_path, run, name="t4", resources={"accelerators": "T4:2"})).id, 30)
+    assert _gpus_of(compute, t4) == {0, 1}
+    roomy = compute.wait(compute.submit(spec(tmp_path, run, name="roomy", resources={
+        "accelerators": "GPU:1", "gpu_memory": "40+"})).id, 30)
+    assert _gpus_of(compute, roomy) == {2}
+    assert any("no GPU here is called that" in w for w in roomy.extra["warnings"])
+    # Requests this machine can never meet are refused at submit, with what it has; nothing is recorded.
+    before = len(JobStore.default().list())
+    for resources, message in (
+        ({"accelerators": "H100:1"}, r"asks for H100 GPUs .* has none \(0: T4 16 GB, 1: T4 16 GB, 2: A100-80GB 80 GB"),
+        ({"accelerators": "A100:2"}, r"asks for 2 A100 GPU\(s\) but this machine has 1 such"),
+        ({"accelerators": "T4:1", "gpu_memory": 24}, r"1 T4 GPU\(s\) with at least 24 GB each .* has 0 such"),
+    ):
+        with pytest.raises(ResourceUnavailable, match=message):
+            compute.submit(spec(tmp_path, run, name="never", resources=resources))
+    assert len(JobStore.default().list()) == before
+
+
+def test_typed_job_waits_for_its_gpu_type_while_others_backfill(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    compute = local_compute(monkeypatch, fake_gpus=MIXED)
+    gate = tmp_path / "release"
+    hold = f"echo gpus=$CUDA_VISIBLE_DEVICES; while [ ! -e {gate} ]; do sleep 0.05; done"
+    holder = compute.submit(spec(tmp_path, hold, name="holder", resources={"accelerators": "A100-80GB:1"}))
+    wait_state(compute, holder.id, JobState.RUNNING)
+    typed = compute.submit(spec(tmp_path, "echo gpus=$CUDA_VISIBLE_DEVICES", name="typed",
+                                resources={"accelerators": "A100:1"}))
+    any_gpu = compute.submit(spec(tmp_path, "echo gpus=$CUDA_VISIBLE_DEVICES", name="any",
+                                  resources={"accelerators": "T4:1"}))
+    done = compute.wait(any_gpu.id, 30)  # a T4 is free: it starts although the A100 job is older
+    assert done.state == JobState.SUCCEEDED and _gpus_of(compute, done) < {0, 1}
+    assert compute.get(typed.id).state == JobState.PENDING, "the A100 job must not take a free T4"
+    gate.touch()
+    typed_done = compute.wait(typed.id, 30)
+    assert _gpus_of(compute, typed_done) == {2} and typed_done.started_at >= compute.get(holder.id).ended_at
+
+
+def test_priority_decides_who_gets_a_freed_gpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    compute = local_compute(monkeypatch, fake_gpus="1")
+    gate = tmp_path / "release"
+    holder = compute.submit(spec(tmp_path, f"while [ ! -e {gate} ]; do sleep 0.05; done", name="holder",
+                                 resources={"accelerators": "FAKE:1"}))
+    wait_state(compute, holder.id, JobState.RUNNING)
+    low = compute.submit(spec(tmp_path, "sleep 0.2", name="low", resources={"accelerators": "FAKE:1"}))
+    high = compute.submit(spec(tmp_path, "sleep 0.2", name="high", resources={"accelerators": "FAKE:1",
+                                                                              "priority": 5}))
+    assert compute.get(high.id).extra["queue_position"] == 1 and compute.get(low.id).extra["queue_position"] == 2
+    with JobStore.default().connect() as conn:
+        row = conn.execute("SELECT priority, gpu_memory_gb, accelerator FROM local_queue WHERE job_id = ?",
+                           (high.id,)).fetchone()
+    assert tuple(row) == (5, 0.0, "FAKE")
+    gate.touch()
+    high_done, low_done = compute.wait(high.id, 30), compute.wait(low.id, 30)
+    assert high_done.state == low_done.state == JobState.SUCCEEDED
+    assert high_done.started_at < low_done.started_at, "the later, higher-priority job must start first"
+    assert low_done.started_at >= high_done.ended_at
+
+
+def test_a_version_1_store_gains_the_queue_columns(cb_home: Path) -> None:
+    import sqlite3
+
+    path = cb_home / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE jobs (id TEXT PRIMARY KEY, provider TEXT NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL,
+            native_id TEXT, spec TEXT, outputs_uri TEXT, metrics TEXT NOT NULL DEFAULT '{}', reason TEXT,
+            detail TEXT, exit_code INTEGER, created_at REAL NOT NULL, started_at REAL, ended_at REAL,
+            updated_at REAL NOT NULL, attempts TEXT NOT NULL DEFAULT '[]', extra TEXT NOT NULL DEFAULT '{}');
+        CREATE TABLE local_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL UNIQUE,
+            gpus INTEGER NOT NULL, enqueued_at REAL NOT NULL);
+        INSERT INTO local_queue (job_id, gpus, enqueued_at) VALUES ('local-old', 1, 0);
+        PRAGMA user_version = 1;
+    """)
+    conn.close()
+    store = JobStore(path)
+    with store.connect() as conn:
+        row = conn.execute("SELECT job_id, priority, gpu_memory_gb, accelerator FROM local_queue").fetchone()
+        assert tuple(row) == ("local-old", 0, 0.0, None)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] >= 2

@@ -72,6 +72,14 @@ def test_exclusions_are_grouped_with_examples() -> None:
     assert any(line.startswith(f"{reasons['accelerator'].count} wrong accelerator (e.g. ") for line in text)
 
 
+def test_gpu_memory_excludes_smaller_gpus() -> None:
+    report = plan_job(spec(accelerators="A100:8", gpu_memory="70+"), providers=["aws", "gcp", "azure"])
+    assert report.placements and all(p.row.gpu_memory_gb >= 70 for p in report.placements)
+    assert {p.accelerator for p in report.placements} == {"A100-80GB"}
+    memory = {e.reason: e for e in report.excluded}["gpu-memory"]
+    assert memory.count >= 3 and memory.examples[0].endswith("GB per GPU, needs 70")
+
+
 def test_spot_pinned_instance_and_multi_node() -> None:
     spot = plan_placements(spec(accelerators="T4", spot=True), providers=["aws"])
     assert spot[0].spot and spot[0].price_per_node == spot[0].row.spot_price_hour

@@ -200,4 +200,43 @@ def test_the_local_queue_uses_the_planner_policy(monkeypatch: pytest.MonkeyPatch
     assert local_queue_policy(queue, [0, 1, 2, 3], now=100.0) == [("a", [0, 1]), ("c", [2])]
     # Once b has waited 30 minutes it holds the GPUs: nothing else starts before it.
     assert local_queue_policy(queue[1:], [3], now=2.0 + 1800) == []
-    assert compute_queue.promote  # the real queue calls queue_policy(queue, free) in its transaction
+
+
+def test_promote_follows_priorities_types_and_memory(monkeypatch: pytest.MonkeyPatch, cb_home: object) -> None:
+    """The real queue (SQLite, ``promote``) with mixed GPUs: the policy sees each job's priority, GPU
+    type and memory as stored at enqueue time, and FIFO would have decided differently."""
+    from cloudbridge.jobs.store import JobStore
+    from cloudbridge.providers.local import compute_queue, gpus
+    from cloudbridge.records import Job, JobState
+
+    monkeypatch.setenv(gpus.FAKE_GPUS_ENV, "2:16:T4,2:40:A100")
+    monkeypatch.setattr(gpus, "_cache", {})
+    store = JobStore.default()
+    waiting = [("old-low", {}), ("typed", {"priority": 5, "accelerator": "A100"}),
+               ("roomy", {"priority": 2, "gpu_memory_gb": 30}), ("mid", {"priority": 1})]
+    for job_id, extra in waiting:
+        store.insert_job(Job(job_id, "local", job_id, JobState.PENDING),
+                         also=lambda conn, j=job_id, e=extra: compute_queue.enqueue(conn, j, 1, **e))
+    with store.transaction() as conn:  # GPUs 0 (T4) and 3 (A100) are busy
+        conn.executemany("INSERT INTO local_gpu_allocations (gpu, job_id, allocated_at) VALUES (?, 'busy', 0)",
+                         [(0,), (3,)])
+    with store.connect() as conn:
+        queued = compute_queue._state(conn)[1]
+    assert [(q.priority, q.gpu_memory_gb, q.accelerator) for q in queued] == [(0, 0, None), (5, 0, "A100"),
+                                                                             (2, 30, None), (1, 0, None)]
+    assert compute_queue.fifo_fits_first(queued, [1, 2]) == [("old-low", [1]), ("typed", [2])]
+    picks = compute_queue.promote(store, [0, 1, 2, 3])
+    # typed (priority 5) gets the free A100; roomy (2) needs >= 30 GB, so mid (1) backfills the free T4;
+    # old-low (0) waits.
+    assert picks == [("typed", [2]), ("mid", [1])]
+    with store.connect() as conn:
+        held = dict(conn.execute("SELECT gpu, job_id FROM local_gpu_allocations").fetchall())
+        left = [r[0] for r in conn.execute("SELECT job_id FROM local_queue ORDER BY seq")]
+    assert held == {0: "busy", 1: "mid", 2: "typed", 3: "busy"} and left == ["old-low", "roomy"]
+    assert compute_queue.queue_position(store, "roomy") == 1
+    with store.transaction() as conn:  # the busy T4 frees up: too small for roomy, old-low backfills it
+        conn.execute("DELETE FROM local_gpu_allocations WHERE gpu = 0")
+    assert compute_queue.promote(store, [0, 1, 2, 3]) == [("old-low", [0])]
+    with store.transaction() as conn:  # the busy A100 frees up: roomy gets it
+        conn.execute("DELETE FROM local_gpu_allocations WHERE gpu = 3")
+    assert compute_queue.promote(store, [0, 1, 2, 3]) == [("roomy", [3])]

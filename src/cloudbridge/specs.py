@@ -108,6 +108,9 @@ class Resources(_Strict):
     accelerators: str | None = Field(None, description="GPU type and count per node, e.g. 'A100:8' or 'T4'.")
     cpus: str | int | None = Field(None, description="vCPUs per node; '8+' means at least 8.")
     memory: str | int | None = Field(None, description="Memory per node in GB; '32+' means at least 32.")
+    gpu_memory: str | int | None = Field(
+        None, description="Memory per GPU in GB; '40+' means GPUs with at least 40 GB."
+    )
     nodes: int = Field(1, ge=1, le=512, description="Number of machines.")
     processes: int | None = Field(
         None, ge=1, le=256, description="Processes per node; default: one per GPU, or 1 on CPU."
@@ -121,6 +124,11 @@ class Resources(_Strict):
     max_cost: float | None = Field(None, gt=0, description="Budget in USD for the whole job.")
     max_hourly_cost: float | None = Field(None, gt=0, description="Budget in USD per hour.")
     instance_type: str | None = Field(None, description="Provider instance type; overrides the planner.")
+    priority: int = Field(
+        0, ge=0, le=1000,
+        description="Queue priority where jobs wait for GPUs (the local queue): higher runs first; "
+        "waiting jobs gain priority over time, so none starves.",
+    )
 
     @field_validator("accelerators")
     @classmethod
@@ -128,7 +136,7 @@ class Resources(_Strict):
         parse_accelerators(value)
         return value
 
-    @field_validator("cpus", "memory")
+    @field_validator("cpus", "memory", "gpu_memory")
     @classmethod
     def _check_quantity(cls, value: str | int | None) -> str | int | None:
         parse_min_quantity(value)
@@ -161,6 +169,11 @@ class Resources(_Strict):
     def min_memory_gb(self) -> float | None:
         """Minimum memory per node in GB, or ``None``."""
         return parse_min_quantity(self.memory)
+
+    @property
+    def min_gpu_memory_gb(self) -> float | None:
+        """Minimum memory per GPU in GB, or ``None``."""
+        return parse_min_quantity(self.gpu_memory)
 
     @property
     def max_runtime_seconds(self) -> int | None:

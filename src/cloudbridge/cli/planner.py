@@ -165,19 +165,23 @@ def _queue_rows() -> list[dict[str, Any]]:
     store = JobStore.default()
     with store.connect() as conn:
         rows = conn.execute(
-            "SELECT q.seq, q.job_id, q.gpus, q.enqueued_at, j.name, j.state, j.extra "
+            "SELECT q.seq, q.job_id, q.gpus, q.enqueued_at, q.priority, q.gpu_memory_gb, q.accelerator, "
+            "j.name, j.state "
             "FROM local_queue q LEFT JOIN jobs j ON j.id = q.job_id ORDER BY q.seq"
         ).fetchall()
         held = conn.execute("SELECT gpu, job_id FROM local_gpu_allocations ORDER BY gpu").fetchall()
-    import json
-
     result = []
     for row in rows:
-        extra = json.loads(row["extra"]) if row["extra"] else {}
         result.append({"id": row["job_id"], "name": row["name"], "state": row["state"], "gpus": row["gpus"],
-                       "enqueued_at": row["enqueued_at"], "priority": int(extra.get("priority", 0) or 0),
-                       "gpu_memory_gb": float(extra.get("gpu_memory_gb", 0) or 0)})
+                       "enqueued_at": row["enqueued_at"], "priority": row["priority"],
+                       "gpu_memory_gb": row["gpu_memory_gb"], "accelerator": row["accelerator"]})
     return result + [{"allocation": True, "gpu": h["gpu"], "job_id": h["job_id"]} for h in held]
+
+
+def _gpus_label(row: dict[str, Any]) -> str:
+    """``2xA100 >=40GB``: count, required type and minimum memory per GPU."""
+    label = f"{row['gpus']}x{row['accelerator']}" if row["accelerator"] else str(row["gpus"])
+    return label + (f" >={row['gpu_memory_gb']:g}GB" if row["gpu_memory_gb"] else "")
 
 
 def queue_command(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
@@ -191,7 +195,8 @@ def queue_command(json_output: bool = typer.Option(False, "--json", help="Print 
     held = [r for r in rows if r.get("allocation")]
     order = queue_order(queued, now)
     by_id = {r["id"]: r for r in queued}
-    data = [{"position": i + 1, "id": j.id, "name": by_id[j.id]["name"], "gpus": j.gpus, "priority": j.priority,
+    data = [{"position": i + 1, "id": j.id, "name": by_id[j.id]["name"], "gpus": j.gpus,
+             "accelerator": j.accelerator, "gpu_memory_gb": j.gpu_memory_gb, "priority": j.priority,
              "effective_priority": round(effective_priority(j, now), 3), "waiting_s": round(now - j.queued_at, 1),
              "reserving": now - j.queued_at >= DEFAULT_POLICY.reserve_after and i == 0}
             for i, j in enumerate(order)]
@@ -203,8 +208,8 @@ def queue_command(json_output: bool = typer.Option(False, "--json", help="Print 
         typer.echo("the local queue is empty", err=True)
     else:
         print_table(["#", "JOB", "NAME", "GPUS", "PRIORITY", "EFFECTIVE", "WAITING"],
-                    [[d["position"], d["id"], d["name"], d["gpus"], d["priority"], f"{d['effective_priority']:.2f}",
-                      format_duration(d["waiting_s"])] for d in data])
+                    [[d["position"], d["id"], d["name"], _gpus_label(d), d["priority"],
+                      f"{d['effective_priority']:.2f}", format_duration(d["waiting_s"])] for d in data])
     if allocations:
         typer.echo("GPUs in use: " + ", ".join(f"{a['gpu']}={a['job_id']}" for a in allocations), err=True)
 

@@ -15,7 +15,8 @@ Tables (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``):
 ``job_events``
     every state change, appended by the builtin ``cloudbridge_job_event`` observer.
 ``local_queue``, ``local_gpu_allocations``, ``local_runs``
-    the local backend's GPU queue (FIFO by ``seq``), which GPU belongs to which job (the primary
+    the local backend's GPU queue (arrival order ``seq``, with each job's priority, minimum GPU
+    memory and GPU type for the scheduler), which GPU belongs to which job (the primary
     key on ``gpu`` makes sharing a GPU impossible) and each job's supervisor (pid, process start
     time, process group, heartbeat, cancel flag).
 """
@@ -37,7 +38,14 @@ from cloudbridge.records import Job, JobState
 __all__ = ["DB_NAME", "SCHEMA_VERSION", "JobStore"]
 
 DB_NAME = "cloudbridge.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Changes from one schema version to the next, applied in order to older files (``CREATE ... IF NOT
+#: EXISTS`` adds whole tables; columns added to existing tables need these).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE local_queue ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE local_queue ADD COLUMN gpu_memory_gb REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE local_queue ADD COLUMN accelerator TEXT"),
+}
 BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA = """
@@ -77,7 +85,10 @@ CREATE TABLE IF NOT EXISTS local_queue (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL UNIQUE,
     gpus INTEGER NOT NULL,
-    enqueued_at REAL NOT NULL
+    enqueued_at REAL NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    gpu_memory_gb REAL NOT NULL DEFAULT 0,
+    accelerator TEXT
 );
 CREATE TABLE IF NOT EXISTS local_gpu_allocations (
     gpu INTEGER PRIMARY KEY,
@@ -153,6 +164,12 @@ class JobStore:
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # again, now that we hold the lock
+            has_tables = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'jobs'").fetchone() is not None
+            if has_tables and version < SCHEMA_VERSION:
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS.get(target, ()):
+                        conn.execute(statement)
             for statement in _SCHEMA.split(";"):  # not executescript(): it would COMMIT first
                 if statement.strip():
                     conn.execute(statement)

@@ -130,6 +130,7 @@ def requirements_for(resources: Resources, catalog: Catalog, *, spec: JobSpec | 
         nodes=resources.nodes,
         min_cpus=resources.min_cpus,
         min_memory_gb=resources.min_memory_gb,
+        min_gpu_memory_gb=resources.min_gpu_memory_gb,
         spot=resources.spot,
         instance_type=resources.instance_type,
         providers=frozenset(providers) if providers is not None else None,

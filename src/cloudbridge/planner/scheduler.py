@@ -23,9 +23,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cloudbridge.errors import ResourceUnavailable
 from cloudbridge.planner.accelerators import from_device_name, satisfies
 
-__all__ = ["DEFAULT_POLICY", "Decision", "FreeGPU", "QueuedJob", "SchedulerPolicy", "pick_next", "queue_order"]
+__all__ = ["DEFAULT_POLICY", "Decision", "FreeGPU", "GpuRequest", "QueuedJob", "SchedulerPolicy", "match_request",
+           "pick_next", "queue_order"]
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,62 @@ def best_fit(job: QueuedJob, free: list[FreeGPU]) -> tuple[int, ...] | None:
     return tuple(sorted(g.index for g in usable[: job.gpus]))
 
 
+@dataclass(frozen=True)
+class GpuRequest:
+    """What a job's GPUs must be on this machine: ``accelerator`` (canonical; ``None`` = any GPU) and
+    ``gpu_memory_gb`` each (0 = any); ``warnings`` for the job log."""
+
+    accelerator: str | None
+    gpu_memory_gb: float
+    warnings: tuple[str, ...] = ()
+
+
+def match_request(job: str, name: str | None, count: int, min_memory_gb: float | None,
+                  gpus: Iterable[Any]) -> GpuRequest:
+    """Resolve a job's ``resources.accelerators`` / ``gpu_memory`` against this machine's GPUs.
+
+    The type is enforced when some GPU here has it (``A100`` accepts the A100 family, ``A100-80GB``
+    only that part). A known GPU model that no GPU here has -- or too few GPUs of that type and
+    memory -- can never start: :class:`ResourceUnavailable`, naming what the machine has. A name
+    that is no known model and matches no GPU here (``GPU``, ``any``) accepts any GPU, with a warning.
+    """
+    from cloudbridge.planner.accelerators import (
+        KNOWN_ACCELERATORS,
+        UnknownAccelerator,
+        canonical_spelling,
+        normalize_accelerator,
+    )
+
+    free = [as_free_gpu(g) for g in gpus]
+    have = ", ".join(f"{g.index}: {g.accelerator or '?'} {g.memory_gb:g} GB" for g in free) or "no GPU"
+    minimum = float(min_memory_gb or 0.0)
+    accelerator, warnings = None, []
+    if name:
+        local = {g.accelerator for g in free if g.accelerator}
+        try:
+            wanted, known = normalize_accelerator(name, set(KNOWN_ACCELERATORS) | local), True
+        except UnknownAccelerator:
+            wanted, known = canonical_spelling(name), False
+        if any(satisfies(g.accelerator, wanted) for g in free):
+            accelerator = wanted
+        elif known:
+            raise ResourceUnavailable(
+                f"job {job!r} asks for {wanted} GPUs (resources.accelerators) but this machine has none ({have}), "
+                "so it could never start", hint="ask for a GPU type this machine has, or run it on a cloud provider")
+        else:
+            warnings.append(f"asked for {name} GPUs; no GPU here is called that, so any GPU is used ({have})")
+    request = QueuedJob(job, count, 0.0, gpu_memory_gb=minimum, accelerator=accelerator)
+    if count and best_fit(request, free) is None:
+        kind = f"{accelerator} " if accelerator else ""
+        memory = f" with at least {minimum:g} GB each" if minimum else ""
+        suitable = sum(1 for g in free if g.memory_gb + 1e-9 >= minimum
+                       and (accelerator is None or satisfies(g.accelerator, accelerator)))
+        raise ResourceUnavailable(
+            f"job {job!r} asks for {count} {kind}GPU(s){memory} but this machine has {suitable} such ({have}), "
+            "so it could never start", hint="lower the count or resources.gpu_memory, or run it on a cloud provider")
+    return GpuRequest(accelerator, minimum, tuple(warnings))
+
+
 def pick_next(queued_jobs: Iterable[Any], free_gpus: Iterable[Any], now: float, *,
               total_gpus: int | None = None, policy: SchedulerPolicy = DEFAULT_POLICY) -> Decision:
     """The job to start now and the GPUs to give it, or ``Decision(None, ...)`` with the reason.
@@ -175,7 +233,8 @@ def local_queue_policy(queue: Iterable[Any], free_gpus: Iterable[int], now: floa
 
     Calls :func:`pick_next` until nothing more can start, handing out GPUs as it goes. GPU memory
     and names come from the local probe (so best fit by memory works on mixed machines); queue
-    entries are records with ``job_id``, ``gpus``, ``enqueued_at`` (and optionally ``priority``).
+    entries are records with ``job_id``, ``gpus``, ``enqueued_at``, ``priority``, ``gpu_memory_gb``
+    and ``accelerator`` (:class:`cloudbridge.providers.local.compute_queue.QueuedJob`).
     """
     import time
 
@@ -184,7 +243,9 @@ def local_queue_policy(queue: Iterable[Any], free_gpus: Iterable[int], now: floa
     now = time.time() if now is None else now
     known = {g.index: g for g in probe_gpus()[0]}
     free = [as_free_gpu(known[i]) if i in known else FreeGPU(i) for i in free_gpus]
-    waiting = [as_queued_job(q) for q in queue]
+    everything = [as_free_gpu(g) for g in known.values()]
+    # A job no set of this machine's GPUs could ever satisfy (type, memory, count) must not block others.
+    waiting = [j for j in (as_queued_job(q) for q in queue) if not known or best_fit(j, everything) is not None]
     total = len(known) or None
     picks: list[tuple[str, list[int]]] = []
     while waiting:

@@ -39,6 +39,7 @@ from cloudbridge.providers.local.gpus import MachineInfo, machine_info
 from cloudbridge.records import Job, JobState
 
 if TYPE_CHECKING:
+    from cloudbridge.planner.scheduler import GpuRequest
     from cloudbridge.providers.local.settings import LocalSettings
     from cloudbridge.specs import JobSpec
 
@@ -68,7 +69,7 @@ class LocalCompute(Compute):
         """This machine's resources as the settings allow them."""
         return machine_info(self.settings.gpu_indices)
 
-    def _check_fit(self, spec: JobSpec, machine: MachineInfo) -> list[str]:
+    def _check_fit(self, spec: JobSpec, machine: MachineInfo) -> tuple[list[str], GpuRequest]:
         res = spec.resources
         if res.nodes > 1:
             raise ResourceUnavailable(
@@ -83,15 +84,17 @@ class LocalCompute(Compute):
                 f"machine has {have} usable ({found}; probed via {machine.gpu_source}), so it could never start",
                 hint="lower the count, or run it on a cloud provider (provider: aws)",
             )
-        warnings = []
-        name = res.accelerator_name
-        if name and machine.gpus and not any(name.lower() in g.name.lower() for g in machine.gpus):
-            warnings.append(f"asked for {name} GPUs; running on {machine.gpus[0].name} instead")
+        from cloudbridge.planner.scheduler import match_request
+
+        # GPU type and memory per GPU: enforced by the queue; a request no GPU here can meet is refused now.
+        request = match_request(spec.name, res.accelerator_name if need else None, need, res.min_gpu_memory_gb,
+                                machine.gpus)
+        warnings = list(request.warnings)
         if res.min_cpus and res.min_cpus > machine.cpus:
             warnings.append(f"asked for {res.min_cpus:g} CPUs; this machine has {machine.cpus}")
         if res.min_memory_gb and machine.memory_gb and res.min_memory_gb > machine.memory_gb:
             warnings.append(f"asked for {res.min_memory_gb:g} GB of memory; this machine has {machine.memory_gb:g}")
-        return warnings
+        return warnings, request
 
     def _check_budget(self, spec: JobSpec) -> tuple[list[str], float | None]:
         res, price = spec.resources, self.settings.price_per_hour
@@ -131,7 +134,7 @@ class LocalCompute(Compute):
             raise InvalidSpec("output channel name 'dir' is reserved (CB_OUTPUT_DIR)", source=spec.source,
                               field="outputs.dir")
         machine = self.machine()
-        warnings = self._check_fit(resolved, machine)
+        warnings, request = self._check_fit(resolved, machine)
         budget_warnings, estimate = self._check_budget(resolved)
         warnings += budget_warnings
         need = resolved.resources.accelerator_count
@@ -150,7 +153,8 @@ class LocalCompute(Compute):
             def also(conn: object, job_id: str = job_id) -> None:
                 runs.add_run(conn, job_id)  # type: ignore[arg-type]
                 if need:
-                    queue.enqueue(conn, job_id, need)  # type: ignore[arg-type]
+                    queue.enqueue(conn, job_id, need, priority=resolved.resources.priority,  # type: ignore[arg-type]
+                                  gpu_memory_gb=request.gpu_memory_gb, accelerator=request.accelerator)
 
             try:
                 self.store.insert_job(job, spec_data, also=also)

@@ -44,12 +44,20 @@ __all__ = [
 
 @dataclass(frozen=True)
 class QueuedJob:
-    """A job waiting for ``gpus`` GPUs; ``seq`` orders the queue (lower = earlier)."""
+    """A job waiting for ``gpus`` GPUs; ``seq`` is its arrival order (lower = earlier).
+
+    ``priority`` (higher runs first), ``gpu_memory_gb`` (minimum per GPU, 0 = any) and
+    ``accelerator`` (canonical GPU type its GPUs must have, ``None`` = any) come from the job's
+    ``resources`` and are what the scheduler's best fit and priorities work on.
+    """
 
     job_id: str
     gpus: int
     seq: int
     enqueued_at: float
+    priority: int = 0
+    gpu_memory_gb: float = 0.0
+    accelerator: str | None = None
 
 
 Policy = Callable[[Sequence[QueuedJob], Sequence[int]], list[tuple[str, list[int]]]]
@@ -90,10 +98,14 @@ def set_queue_policy(policy: Policy | None) -> None:
     queue_policy = policy or planner_policy
 
 
-def enqueue(conn: sqlite3.Connection, job_id: str, gpus: int) -> None:
-    """Put ``job_id`` at the end of the queue (call inside the transaction that creates the job)."""
+def enqueue(conn: sqlite3.Connection, job_id: str, gpus: int, *, priority: int = 0, gpu_memory_gb: float = 0.0,
+            accelerator: str | None = None) -> None:
+    """Put ``job_id`` in the queue (call inside the transaction that creates the job), with what the
+    scheduler needs: its priority, minimum memory per GPU and required GPU type (canonical name)."""
     conn.execute(
-        "INSERT INTO local_queue (job_id, gpus, enqueued_at) VALUES (?, ?, ?)", (job_id, gpus, time.time())
+        "INSERT INTO local_queue (job_id, gpus, enqueued_at, priority, gpu_memory_gb, accelerator) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (job_id, gpus, time.time(), priority, gpu_memory_gb, accelerator),
     )
 
 
@@ -106,8 +118,9 @@ def release(conn: sqlite3.Connection, job_id: str) -> None:
 def _state(conn: sqlite3.Connection) -> tuple[set[int], list[QueuedJob]]:
     used = {row[0] for row in conn.execute("SELECT gpu FROM local_gpu_allocations")}
     queue = [
-        QueuedJob(row[0], row[1], row[2], row[3])
-        for row in conn.execute("SELECT job_id, gpus, seq, enqueued_at FROM local_queue ORDER BY seq")
+        QueuedJob(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
+        for row in conn.execute("SELECT job_id, gpus, seq, enqueued_at, priority, gpu_memory_gb, accelerator "
+                                "FROM local_queue ORDER BY seq")
     ]
     return used, queue
 
@@ -144,9 +157,11 @@ def allocation(store: JobStore, job_id: str) -> list[int] | None:
 
 
 def queue_position(store: JobStore, job_id: str) -> int | None:
-    """1 for the oldest queued job; ``None`` when ``job_id`` is not queued."""
+    """``job_id``'s place in the order the scheduler considers the queue now (1 = next: highest
+    effective priority, then arrival); ``None`` when ``job_id`` is not queued."""
+    from cloudbridge.planner.scheduler import queue_order
+
     with store.connect() as conn:
-        row = conn.execute("SELECT seq FROM local_queue WHERE job_id = ?", (job_id,)).fetchone()
-        if row is None:
-            return None
-        return conn.execute("SELECT COUNT(*) FROM local_queue WHERE seq <= ?", (row[0],)).fetchone()[0]
+        _, queue = _state(conn)
+    order = [j.id for j in queue_order(queue, time.time())]
+    return order.index(job_id) + 1 if job_id in order else None

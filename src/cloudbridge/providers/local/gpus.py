@@ -4,7 +4,9 @@ GPUs are probed with nvidia-ml-py (``pynvml``), else ``nvidia-smi --query-gpu``,
 
 **Test hook** ``CLOUDBRIDGE_FAKE_GPUS``: set it to ``N`` or ``N:GB`` (e.g. ``2:24``) and the probe
 reports ``N`` fake GPUs of ``GB`` GiB each (default 16) named ``FAKE-GPU`` instead of looking at the
-hardware. Nothing runs on them -- jobs still get ``CUDA_VISIBLE_DEVICES`` -- but allocation, the
+hardware. A mixed machine is comma-separated groups ``N:GB:MODEL`` (e.g. ``2:16:T4,1:80:A100-80GB``:
+GPUs 0-1 are named ``FAKE T4``, GPU 2 ``FAKE A100-80GB``, which the planner reads as T4 and
+A100-80GB). Nothing runs on them -- jobs still get ``CUDA_VISIBLE_DEVICES`` -- but allocation, the
 queue and refusals behave exactly as they would with real GPUs, so they are tested for real on
 machines without one. Never set it outside tests.
 """
@@ -46,15 +48,23 @@ class MachineInfo:
 
 
 def _fake_gpus(value: str) -> tuple[GpuInfo, ...]:
-    count_text, _, mem_text = value.partition(":")
-    try:
-        count = int(count_text)
-        memory_gb = float(mem_text) if mem_text else 16.0
-    except ValueError:
-        raise InvalidSpec(f"{FAKE_GPUS_ENV}={value!r}: expected N or N:GB, e.g. '2' or '2:24'") from None
-    if count < 0 or memory_gb <= 0:
-        raise InvalidSpec(f"{FAKE_GPUS_ENV}={value!r}: the count must be >= 0 and the memory > 0")
-    return tuple(GpuInfo(i, "FAKE-GPU", int(memory_gb * 1024), f"FAKE-{i}") for i in range(count))
+    gpus: list[GpuInfo] = []
+    for group in value.split(","):
+        count_text, _, rest = group.strip().partition(":")
+        mem_text, _, model = rest.partition(":")
+        try:
+            count = int(count_text)
+            memory_gb = float(mem_text) if mem_text else 16.0
+        except ValueError:
+            raise InvalidSpec(f"{FAKE_GPUS_ENV}={value!r}: expected N, N:GB or N:GB:MODEL groups separated by "
+                              "commas, e.g. '2', '2:24' or '2:16:T4,1:80:A100-80GB'") from None
+        if count < 0 or memory_gb <= 0:
+            raise InvalidSpec(f"{FAKE_GPUS_ENV}={value!r}: the count must be >= 0 and the memory > 0")
+        name = f"FAKE {model.strip()}" if model.strip() else "FAKE-GPU"
+        for _ in range(count):
+            i = len(gpus)
+            gpus.append(GpuInfo(i, name, int(memory_gb * 1024), f"FAKE-{i}"))
+    return tuple(gpus)
 
 
 def _nvml_gpus() -> tuple[GpuInfo, ...] | None:
