@@ -130,3 +130,15 @@ def test_main_returns_status_when_given_argv(capsys: pytest.CaptureFixture[str])
     assert capsys.readouterr().out.strip() == f"cloudbridge-ai {__version__}"
     assert main(["run", "/nonexistent/job.yaml"]) == 2
     assert capsys.readouterr().err.strip() == "error: /nonexistent/job.yaml: file not found"
+
+
+def test_usage_errors_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    # through main() (the console script) and through the app itself (CliRunner, as plugins test it)
+    assert main(["run", "--no-such-flag"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["error: no such option: --no-such-flag (see: cloudbridge run --help)"]
+
+    result = CliRunner().invoke(build_app(plugins=False), ["status"], prog_name="cloudbridge")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == ["error: missing argument 'ID' (see: cloudbridge status --help)"]
+    assert result.stdout == ""

@@ -6,7 +6,9 @@ reported (stderr, and as failed by ``cloudbridge plugins``) and never breaks the
 
 Errors: a :class:`~cloudbridge.errors.CloudbridgeError` raised by any command becomes one red line
 on stderr (``error: <message>``) and the error's ``exit_code`` (2 for bad input); ``--debug`` (or
-``CLOUDBRIDGE_DEBUG=1``) prints the traceback too. Ctrl-C exits with status 130 and one line.
+``CLOUDBRIDGE_DEBUG=1``) prints the traceback too. A usage error (unknown option or command,
+missing or invalid argument) is one line too, ``error: <message> (see: cloudbridge <cmd> --help)``,
+exit 2. Ctrl-C exits with status 130 and one line.
 """
 
 from __future__ import annotations
@@ -103,17 +105,70 @@ def _handle_error(exc: BaseException) -> int:
     return 1
 
 
+#: click's ``UsageError`` as typer uses it (typer >= 0.20 vendors click as ``typer._click``).
+_UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def _is_help_request(exc: BaseException) -> bool:
+    # a bare group (``cloudbridge storage``) raises NoArgsIsHelpError to show its help: keep that
+    return type(exc).__name__ == "NoArgsIsHelpError"
+
+
+def _named_command(ctx: Any) -> str:
+    """The deepest (sub-)command named on the command line after ``ctx``'s own options."""
+    path, command = [ctx.command_path], ctx.command
+    for word in [*getattr(ctx, "_protected_args", []), *ctx.args]:
+        sub = command.get_command(ctx, word) if hasattr(command, "get_command") else None
+        if sub is None:
+            break
+        path.append(word)
+        command = sub
+    return " ".join(path)
+
+
+def _usage_error(exc: Any, command: str = "cloudbridge") -> typer.Exit:
+    """Print a usage error as ``error: <message> (see: cloudbridge <cmd> --help)``; exit status 2.
+
+    ``command`` names the command when the parser gave the error no context of its own.
+    """
+    message = _one_line(exc.format_message()).rstrip(".")
+    if message[:2].istitle():  # "No such option" -> "no such option", but keep "JOB.yaml"
+        message = message[0].lower() + message[1:]
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else command
+    print_error(f"{message} (see: {command} --help)")
+    return typer.Exit(2)
+
+
 class CloudbridgeGroup(TyperGroup):
-    """The root group: turns cloudbridge errors into one line and an exit status."""
+    """The root group: turns cloudbridge errors and usage errors into one line and an exit status."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        """Parse the root options; a usage error (``cloudbridge --bogus``) is one line, exit 2."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _UsageError as exc:
+            if _is_help_request(exc):
+                raise
+            raise _usage_error(exc) from exc
 
     def invoke(self, ctx: Any) -> Any:
-        """Run the command; map ``CloudbridgeError``/``KeyboardInterrupt`` to exit statuses."""
+        """Run the command; map ``CloudbridgeError``/``KeyboardInterrupt``/usage errors to exit statuses.
+
+        A bare group (``cloudbridge storage``) still shows its help; every other usage error of a
+        sub-command (unknown option or command, missing or bad argument) is one line and exit 2.
+        """
         from cloudbridge.errors import CloudbridgeError
 
+        named = _named_command(ctx)  # before click consumes the arguments
         try:
             return super().invoke(ctx)
         except (CloudbridgeError, KeyboardInterrupt) as exc:
             raise typer.Exit(_handle_error(exc)) from exc
+        except _UsageError as exc:
+            if _is_help_request(exc):
+                raise
+            raise _usage_error(exc, named) from exc
 
 
 def _version_callback(value: bool) -> None:
