@@ -152,6 +152,9 @@ def run_command(
     if refusal is not None:
         raise refusal  # over budget: one line, exit 2, nothing submitted
     _show_estimate(estimate, None)
+    import logging
+
+    logging.getLogger("cloudbridge.budget").setLevel(logging.ERROR)  # printed above; the SDK would repeat them
     job = sdk.run(spec)
     for warning in job.extra.get("warnings") or []:
         if estimate is None or warning not in estimate.warnings:

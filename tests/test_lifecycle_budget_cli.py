@@ -1,0 +1,113 @@
+"""The cost estimate before submit, budget warnings users see, and the log-follow timeout.
+
+Real CLI processes and the real local backend; a provider the catalog has no prices for is the
+small ``inline`` plugin of ``test_sdk.py`` (a real distribution found through its entry point).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from fixtures_cli import assert_one_error_line, make_plugin, run_cli
+from fixtures_local import local_compute
+from test_sdk import INLINE_PROVIDER, inline  # noqa: F401 - the fixture is used by name
+
+import cloudbridge as cb
+from cloudbridge.errors import StageTimeout
+from cloudbridge.planner.cost import ESTIMATE_LABEL
+from cloudbridge.records import JobState
+
+UNCHECKED = "the planner catalog has no prices for provider 'inline': cost cannot be estimated and the budget " \
+            "cannot be checked before submit"
+
+
+def write_job(tmp_path: Path, provider: str, run: str, resources: str) -> Path:
+    path = tmp_path / "job.yaml"
+    path.write_text(f"name: life\nprovider: {provider}\nworkdir: .\nrun: {run}\nresources: {resources}\n")
+    return path
+
+
+def test_a_budget_on_a_provider_without_prices_warns_on_the_job(inline: None, tmp_path: Path) -> None:  # noqa: F811
+    job = cb.run({"name": "b", "provider": "inline", "run": "echo hi",
+                  "resources": {"max_cost": 5, "max_runtime": "1h"}}, wait=True, timeout=30)
+    assert job.state is JobState.SUCCEEDED
+    budget = job.extra["budget"]
+    assert budget["estimate"] == "no price known for provider 'inline' (estimate unavailable)"
+    assert budget["warnings"] == [UNCHECKED] and budget["label"] == ESTIMATE_LABEL
+    assert cb.get_job(job.id).extra["budget"] == budget, "kept in the job store"
+
+
+def test_cli_run_prints_the_unchecked_budget_warning(tmp_path: Path) -> None:
+    site = make_plugin(tmp_path / "site", dist="cb-inline", entry_name="inline",
+                       modules={"cb_inline/plugin.py": INLINE_PROVIDER})
+    spec = write_job(tmp_path, "inline", "echo hi", "{max_cost: 5, max_runtime: 1h}")
+    result = run_cli("run", str(spec), paths=[site])
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    estimate = lines.index(f"cost estimate: no price known for provider 'inline' (estimate unavailable) "
+                           f"[{ESTIMATE_LABEL}]")
+    assert lines[estimate + 1] == f"warning: {UNCHECKED}"
+    assert lines[estimate + 2].startswith("submitted inline-"), "the estimate comes before submit"
+    assert result.stdout.strip() == "hi"
+
+
+def test_dry_run_shows_the_estimate_and_refuses_over_budget(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    local_compute(monkeypatch, price_per_hour=2.5)
+    spec = write_job(tmp_path, "local", "echo hi", "{max_runtime: 2h, max_cost: 10}")
+    shown = run_cli("run", str(spec), "--dry-run")
+    assert shown.returncode == 0, shown.stderr
+    assert f"# cost\ncost estimate: $2.50/h x 1 node x 2 h = $5.00 (local, estimate) [{ESTIMATE_LABEL}]" in shown.stdout
+    as_json = run_cli("run", str(spec), "--dry-run", "--json")
+    import json
+
+    estimate = json.loads(as_json.stdout)["estimate"]
+    assert (estimate["total"], estimate["hourly"], estimate["label"]) == (5.0, 2.5, ESTIMATE_LABEL)
+
+    spec.write_text(spec.read_text().replace("max_cost: 10", "max_cost: 1"))
+    refused = run_cli("run", str(spec), "--dry-run")
+    assert_one_error_line(refused, "estimated cost $5.00", "exceeds max_cost $1.00")
+    assert "# cost" in refused.stdout, "the spec and the estimate are still shown"
+    not_run = run_cli("run", str(spec))
+    assert_one_error_line(not_run, "exceeds max_cost $1.00")
+    assert cb.jobs() == [], "nothing submitted"
+
+
+def test_run_on_local_prints_the_estimate_and_the_no_price_warning_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    local_compute(monkeypatch)
+    spec = write_job(tmp_path, "local", "echo hi", "{max_runtime: 1m, max_cost: 3}")
+    result = run_cli("run", str(spec))
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"cost estimate: $0.00/h x 1 node x 0.0166667 h = $0.00 (local, estimate) [{ESTIMATE_LABEL}]"
+    assert lines[1].startswith("warning: the local machine has no price (0 USD/h)")
+    assert sum("no price" in line for line in lines) == 1
+    assert lines[2].startswith("submitted local-")
+
+
+def test_logs_follow_timeout_names_the_stage_and_leaves_the_job_running(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    local_compute(monkeypatch)
+    spec = write_job(tmp_path, "local", "python -u -c \"import time; print('started'); time.sleep(60)\"",
+                     "{max_runtime: 2m}")
+    job_id = run_cli("run", str(spec), "--detach").stdout.strip()
+    try:
+        started = time.monotonic()
+        followed = run_cli("logs", "-f", "--timeout", "2", job_id)
+        assert time.monotonic() - started < 30
+        line = assert_one_error_line(followed, "log follow timed out after 2s", f"job {job_id} is still RUNNING",
+                                     "keeps running", code=1)
+        assert line.startswith("error: log follow timed out")
+        assert "started" in followed.stdout
+        assert cb.get_job(job_id).state is JobState.RUNNING, "following stopped, the job did not"
+
+        with pytest.raises(StageTimeout) as info:
+            list(cb.logs(job_id, follow=True, timeout=1))
+        assert info.value.stage == "log follow"
+        assert_one_error_line(run_cli("logs", "-f", "--timeout", "soon", job_id), "--timeout", "'soon'")
+    finally:
+        cb.cancel(job_id)
