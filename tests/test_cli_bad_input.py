@@ -143,3 +143,18 @@ def test_bare_group_still_shows_its_help() -> None:
     result = run_cli("storage")
     assert result.returncode == 2 and "Usage: cloudbridge storage" in result.stdout + result.stderr
     assert "cp" in result.stdout + result.stderr and "error:" not in result.stderr
+
+
+@needs_sdk
+def test_jobs_with_unknown_provider(cb_home: Path) -> None:
+    import cloudbridge.sdk as sdk
+    from cloudbridge.errors import ProviderNotFound
+
+    line = assert_one_error_line(run_cli("jobs", "--provider", "nope"), "unknown provider 'nope'", "known providers: ")
+    assert "local" in line
+    assert_one_error_line(run_cli("jobs", "--provider", "locl", "--json"), "did you mean 'local'?")
+    with pytest.raises(ProviderNotFound, match="known providers: .*local"):
+        sdk.jobs(provider="nope")
+    assert sdk.jobs(provider="local") == []
+    listing = run_cli("jobs", "--provider", "local", "--json")
+    assert listing.returncode == 0 and listing.stdout.strip() == "[]"

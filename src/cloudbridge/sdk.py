@@ -262,8 +262,13 @@ def jobs(provider: str | None = None) -> list[Job]:
     """Recorded jobs of every provider (or one), newest first, read from the job store.
 
     Local jobs are checked against their supervisors first (a crashed one shows as ``FAILED``);
-    cloud jobs show their last known state -- ``get_job(id)`` asks the cloud.
+    cloud jobs show their last known state -- ``get_job(id)`` asks the cloud. An unknown
+    ``provider`` raises :class:`~cloudbridge.errors.ProviderNotFound` naming the known ones.
     """
+    if provider is not None:
+        from cloudbridge.plugins import provider_info
+
+        provider_info(provider)
     if provider in (None, "local"):
         try:
             from cloudbridge.providers import get_provider
