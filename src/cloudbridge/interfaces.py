@@ -6,7 +6,8 @@ A provider is one :class:`Provider` subclass exposing up to three capabilities:
   (:meth:`Storage.stat`, :meth:`Storage.list`, :meth:`Storage.open_read`,
   :meth:`Storage.write_stream`, :meth:`Storage.delete`); everything else (``read_bytes``,
   ``write_bytes``, ``upload``, ``download``, ``exists``, ``du``) is derived, and a backend overrides
-  ``upload``/``download`` only to use a faster native path (e.g. multipart transfers).
+  ``upload``/``download`` only to use a faster native path (e.g. multipart transfers). The optional
+  :meth:`Storage.abort_incomplete` (default: a no-op) cleans up interrupted multipart uploads.
 * :class:`Compute` -- jobs from a :class:`~cloudbridge.specs.JobSpec`.
 * :class:`Deploy` -- endpoints from an :class:`~cloudbridge.specs.EndpointSpec`.
 
@@ -140,6 +141,18 @@ class Storage(ABC):
             count += 1
             total += info.size
         return count, total
+
+    def abort_incomplete(self, uri: URILike, older_than_s: float = 3600.0) -> int:
+        """Optional: discard unfinished writes under the prefix ``uri`` started over ``older_than_s`` s ago.
+
+        An interrupted multipart upload (a process killed mid-transfer) is invisible to
+        :meth:`list` but keeps its parts stored -- and billed -- until aborted. Backends with such
+        hidden state override this to abort them and return how many they discarded;
+        :func:`cloudbridge.storage.sync` calls it on a remote destination prefix before copying.
+        The age limit spares uploads another process may still be running. The default does
+        nothing and returns 0, which is right for storages whose interrupted writes leave nothing.
+        """
+        return 0
 
 
 class Compute(ABC):

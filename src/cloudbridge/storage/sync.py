@@ -37,10 +37,12 @@ from cloudbridge.storage.retry import RetryPolicy, retry_call
 from cloudbridge.storage.transfer import copy_object
 from cloudbridge.uri import StorageURI
 
-__all__ = ["DEFAULT_WORKERS", "SyncFailure", "SyncResult", "sync", "transfer_tree"]
+__all__ = ["ABORT_INCOMPLETE_AFTER", "DEFAULT_WORKERS", "SyncFailure", "SyncResult", "sync", "transfer_tree"]
 
 #: Parallel transfers by default (I/O bound: many more than cores).
 DEFAULT_WORKERS = 16
+#: Unfinished uploads under a remote destination older than this (seconds) are aborted first.
+ABORT_INCOMPLETE_AFTER = 3600.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class SyncResult:
     retries: int = 0
     failures: list[SyncFailure] = field(default_factory=list)
     elapsed: float = 0.0
+    aborted_uploads: int = 0
 
     @property
     def ok(self) -> bool:
@@ -98,6 +101,8 @@ class SyncResult:
         text += f"{'would delete' if self.dry_run else 'deleted'} {n_del}, unchanged {self.unchanged}"
         if self.plan.excluded:
             text += f", excluded {self.plan.excluded}"
+        if self.aborted_uploads:
+            text += f", aborted {self.aborted_uploads} stale upload(s)"
         if self.failures:
             text += f", FAILED {len(self.failures)}"
         if not self.dry_run:
@@ -117,6 +122,7 @@ class SyncResult:
             "excluded": self.plan.excluded,
             "bytes_copied": self.bytes_copied,
             "retries": self.retries,
+            "aborted_uploads": self.aborted_uploads,
             "elapsed_s": round(self.elapsed, 3),
             "failures": [f.__dict__ for f in self.failures],
         }
@@ -192,12 +198,15 @@ def sync(
     workers: int | None = None,
     profile: str | None = None,
     retry: RetryPolicy | None = None,
+    abort_incomplete_after: float | None = ABORT_INCOMPLETE_AFTER,
 ) -> SyncResult:
     """Make the prefix ``dst`` hold what the prefix ``src`` holds (see the module docstring).
 
     Returns a :class:`SyncResult`; permanent per-object failures are in ``result.failures`` (call
     ``result.raise_for_errors()`` to turn them into an exception). Bad input raises a
-    :class:`~cloudbridge.errors.UserError` before anything is written.
+    :class:`~cloudbridge.errors.UserError` before anything is written. Before copying to a remote
+    destination, its unfinished uploads older than ``abort_incomplete_after`` seconds (left by a
+    killed sync) are aborted through :meth:`Storage.abort_incomplete` (``None``: leave them).
     """
     return transfer_tree(
         src,
@@ -211,6 +220,7 @@ def sync(
         workers=workers,
         profile=profile,
         retry=retry,
+        abort_incomplete_after=abort_incomplete_after,
     )
 
 
@@ -228,6 +238,7 @@ def transfer_tree(
     profile: str | None = None,
     retry: RetryPolicy | None = None,
     force: bool = False,
+    abort_incomplete_after: float | None = ABORT_INCOMPLETE_AFTER,
 ) -> SyncResult:
     """:func:`sync`, plus ``force=True`` to copy every object (``cp -r``)."""
     started = time.monotonic()
@@ -261,6 +272,8 @@ def transfer_tree(
     )
     result = SyncResult(src_shown, dst_shown, plan, dry_run=dry_run)
     if not dry_run:
+        if not dst_uri.is_local and abort_incomplete_after is not None:
+            result.aborted_uploads = _abort_incomplete(dst_storage, dst_uri, abort_incomplete_after, policy)
         if dst_uri.is_local and hasattr(dst_storage, "cleanup_partials"):
             dst_storage.cleanup_partials(dst_uri)
         if dst_uri.is_local:
@@ -272,6 +285,17 @@ def transfer_tree(
         _execute(result, src_storage, dst_storage, dst_uri, plan.to_copy, plan.to_delete, workers, policy, progress)
     result.elapsed = time.monotonic() - started
     return result
+
+
+def _abort_incomplete(storage: Storage, uri: StorageURI, older_than_s: float, policy: RetryPolicy) -> int:
+    """Abort stale unfinished uploads under ``uri``; a failure (say, no permission) only warns."""
+    try:
+        return retry_call(lambda: storage.abort_incomplete(uri, older_than_s=older_than_s), policy)
+    except CloudbridgeError as exc:
+        import logging
+
+        logging.getLogger("cloudbridge.storage").warning("could not abort stale uploads under %s: %s", uri, exc)
+        return 0
 
 
 def _execute(

@@ -9,6 +9,8 @@ Integrity (measured against moto 5.2, which stores but does not verify checksums
   ``FULL_OBJECT`` ``CRC32`` checksum; afterwards ``HeadObject`` must report the CRC32 of the whole
   content computed locally. The content's sha256 travels as metadata ``x-amz-meta-sha256``.
 * A mismatch deletes the object and raises :class:`~cloudbridge.errors.StorageError`.
+* ``abort_incomplete`` aborts multipart uploads orphaned by a killed transfer (invisible, but
+  billed); ``sync`` calls it on its destination prefix first.
 * Downloads are checked against the stored sha256 / CRC32 / MD5, whichever the object has, before
   the file is renamed into place; ``open_read`` asks S3 for the checksum so botocore verifies it.
 
@@ -215,6 +217,37 @@ class S3Storage(Storage):
         parsed = self._object(uri)
         with aws_errors("delete object", resource=str(parsed), bucket=parsed.bucket):
             self.client.delete_object(Bucket=parsed.bucket, Key=parsed.key)
+
+    def abort_incomplete(self, uri: URILike, older_than_s: float = 3600.0) -> int:
+        """Abort the multipart uploads under the prefix ``uri`` initiated over ``older_than_s`` s ago.
+
+        Their parts are invisible to :meth:`list` but stored and billed until aborted (a transfer
+        killed mid-upload leaves one). Returns how many were aborted.
+        """
+        from datetime import datetime, timedelta, timezone
+
+        parsed = as_uri(uri)
+        if parsed.scheme != "s3":
+            raise InvalidURI(f"{parsed} is not an s3:// URI")
+        prefix = parsed.key.rstrip("/") + "/" if parsed.key else ""
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_s)
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        with aws_errors("list unfinished uploads", resource=self._uri(parsed.bucket, prefix), bucket=parsed.bucket):
+            stale = [
+                (upload["Key"], upload["UploadId"])
+                for page in paginator.paginate(Bucket=parsed.bucket, Prefix=prefix)
+                for upload in page.get("Uploads", [])
+                if upload["Initiated"] <= cutoff
+            ]
+        aborted = 0
+        for key, upload_id in stale:
+            try:
+                with aws_errors("abort an unfinished upload", resource=self._uri(parsed.bucket, key)):
+                    self.client.abort_multipart_upload(Bucket=parsed.bucket, Key=key, UploadId=upload_id)
+            except NotFound:
+                continue  # completed or aborted meanwhile
+            aborted += 1
+        return aborted
 
     # ---- uploads ---------------------------------------------------------------------------------
     def _put_small(self, parsed: StorageURI, data: bytes, digests: Digests) -> ObjectInfo:
