@@ -45,6 +45,7 @@ class DiskCache:
                 self.conn = None
 
     def get(self, key: tuple[str, int, int, int]) -> str | None:
+        """The cached sha256 for ``(path, size, mtime_ns, inode)``, or ``None`` (a miss, or the cache is closed)."""
         if self.conn is None:
             return None
         import sqlite3
@@ -61,6 +62,7 @@ class DiskCache:
         return row[0] if row else None
 
     def put(self, key: tuple[str, int, int, int], digest: str) -> None:
+        """Remember ``digest`` for ``(path, size, mtime_ns, inode)``; a database error is ignored (it is a cache)."""
         if self.conn is None:
             return
         import sqlite3

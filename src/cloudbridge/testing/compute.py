@@ -110,6 +110,7 @@ class ComputeConformance:
 
     # ---- tests ----------------------------------------------------------------------------------
     def test_submit_returns_record(self, compute: Compute, simple_spec: JobSpec) -> None:
+        """``submit`` returns a ``Job`` with a ``<provider>-`` id, the provider, the spec's name and a state."""
         job = compute.submit(simple_spec)
         assert job.id.startswith(f"{self.provider_name}-"), job.id
         assert job.provider == self.provider_name
@@ -119,6 +120,7 @@ class ComputeConformance:
         self._wait(compute, job)
 
     def test_submit_wait_succeeds(self, compute: Compute, simple_spec: JobSpec) -> None:
+        """A simple job ends ``SUCCEEDED`` with no reason and exit code 0 (or unknown)."""
         job = self._wait(compute, compute.submit(simple_spec))
         assert job.state == JobState.SUCCEEDED, (job.state, job.reason, job.detail)
         assert job.reason is None
@@ -126,6 +128,7 @@ class ComputeConformance:
         assert compute.get(job.id).state == JobState.SUCCEEDED
 
     def test_failing_command_fails_with_reason(self, compute: Compute, make_spec: MakeSpec) -> None:
+        """A command exiting 3 ends ``FAILED`` with a ``reason`` and a ``detail`` (exit code 3 if reported)."""
         self._require("runs_commands")
         job = self._wait(compute, compute.submit(make_spec(self.failing_command, name="conformance-fail")))
         assert job.state == JobState.FAILED
@@ -135,6 +138,7 @@ class ComputeConformance:
             assert job.exit_code == 3
 
     def test_logs_contain_printed_lines(self, compute: Compute, simple_spec: JobSpec) -> None:
+        """``logs`` yields the printed lines, one string per line without newlines."""
         self._require("supports_logs")
         job = self._wait(compute, compute.submit(simple_spec))
         lines = list(compute.logs(job.id))
@@ -143,12 +147,14 @@ class ComputeConformance:
             assert any(expected in line for line in lines), (expected, lines)
 
     def test_failed_job_logs_are_kept(self, compute: Compute, make_spec: MakeSpec) -> None:
+        """A failed job's logs stay readable after it ended."""
         self._require("supports_logs")
         self._require("runs_commands")
         job = self._wait(compute, compute.submit(make_spec(self.failing_command, name="conformance-fail-logs")))
         assert any("cloudbridge-about-to-fail" in line for line in compute.logs(job.id))
 
     def test_follow_logs_end_when_job_ends(self, compute: Compute, make_spec: MakeSpec) -> None:
+        """``logs(follow=True)`` streams every line and returns once the job has ended."""
         self._require("supports_follow")
         job = compute.submit(make_spec(self.ticking_command, name="conformance-follow"))
         lines: list[str] = []
@@ -170,6 +176,7 @@ class ComputeConformance:
         assert ticks == [f"tick-{i}" for i in range(1, 6)], lines
 
     def test_cancel_running_job(self, compute: Compute, make_spec: MakeSpec) -> None:
+        """``cancel`` stops a running job promptly and it ends ``CANCELLED``."""
         self._require("supports_cancel")
         job = compute.submit(make_spec(self.long_command, name="conformance-cancel"))
         wait_for_state(compute, job.id, {JobState.RUNNING}, timeout=self.wait_timeout)
@@ -180,12 +187,14 @@ class ComputeConformance:
         assert time.monotonic() - started < self.wait_timeout
 
     def test_cancel_finished_job_keeps_state(self, compute: Compute, simple_spec: JobSpec) -> None:
+        """Cancelling a finished job is not an error and keeps its terminal state."""
         job = self._wait(compute, compute.submit(simple_spec))
         after = compute.cancel(job.id)
         assert after.state == job.state
         assert compute.get(job.id).state == job.state
 
     def test_wait_timeout_raises_stage_timeout(self, compute: Compute, make_spec: MakeSpec) -> None:
+        """``wait`` past its timeout raises ``StageTimeout`` with ``stage == 'wait'``."""
         self._require("runs_commands")
         self._require("supports_cancel")
         job = compute.submit(make_spec(self.long_command, name="conformance-wait-timeout"))
@@ -197,10 +206,12 @@ class ComputeConformance:
             compute.cancel(job.id)
 
     def test_get_unknown_id_not_found(self, compute: Compute, unknown_job_id: str) -> None:
+        """``get`` of an id that names no job raises ``NotFound``."""
         with pytest.raises(NotFound):
             compute.get(unknown_job_id)
 
     def test_list_contains_job(self, compute: Compute, simple_spec: JobSpec) -> None:
+        """``list`` contains a submitted job, and only jobs of this provider."""
         job = compute.submit(simple_spec)
         listed = compute.list()
         assert job.id in [j.id for j in listed]
@@ -208,6 +219,7 @@ class ComputeConformance:
         self._wait(compute, job)
 
     def test_job_record_is_json_ready(self, compute: Compute, simple_spec: JobSpec) -> None:
+        """``Job.to_dict()`` survives a JSON round trip with its id and state."""
         job = self._wait(compute, compute.submit(simple_spec))
         data = json.loads(json.dumps(job.to_dict()))
         assert data["id"] == job.id and data["state"] == job.state.value

@@ -57,9 +57,11 @@ class FailingStream(io.RawIOBase):
         self.left = good
 
     def readable(self) -> bool:
+        """Always ``True``: this is a readable stream."""
         return True
 
     def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` with ``x`` bytes until ``good`` bytes were given, then raise ``OSError``."""
         if self.left <= 0:
             raise OSError("simulated failure of the source stream")
         n = min(len(buffer), self.left, 64 * 1024)
@@ -88,6 +90,7 @@ class StorageConformance:
 
     # ---- basic objects ------------------------------------------------------------------------
     def test_write_read_roundtrip(self, storage: Storage, base_uri: str) -> None:
+        """``write_bytes`` then ``read_bytes`` and ``open_read`` (partial and rest) return the same bytes."""
         uri = join(base_uri, "hello.txt")
         info = storage.write_bytes(uri, b"hello world")
         assert info.size == 11
@@ -97,6 +100,7 @@ class StorageConformance:
             assert stream.read() == b" world"
 
     def test_overwrite_replaces(self, storage: Storage, base_uri: str) -> None:
+        """Writing an existing key replaces its content and its size, even with a shorter object."""
         uri = join(base_uri, "f.bin")
         storage.write_bytes(uri, b"first version, longer")
         storage.write_bytes(uri, b"second")
@@ -104,6 +108,7 @@ class StorageConformance:
         assert storage.stat(uri).size == 6
 
     def test_stat_size_and_identity(self, storage: Storage, base_uri: str) -> None:
+        """``stat`` reports the size, an etag or sha256 checksum, and an identity that changes with the content."""
         uri = join(base_uri, "data.bin")
         payload = os.urandom(1000)
         storage.write_bytes(uri, payload)
@@ -118,24 +123,28 @@ class StorageConformance:
         assert (again.etag, again.checksum) != (info.etag, info.checksum), "identity must change with content"
 
     def test_exists(self, storage: Storage, base_uri: str) -> None:
+        """``exists`` is False before a write and True after it."""
         uri = join(base_uri, "x")
         assert not storage.exists(uri)
         storage.write_bytes(uri, b"1")
         assert storage.exists(uri)
 
     def test_empty_object(self, storage: Storage, base_uri: str) -> None:
+        """A zero-byte object can be written, stat-ed (size 0) and read back."""
         uri = join(base_uri, "empty")
         storage.write_bytes(uri, b"")
         assert storage.stat(uri).size == 0
         assert storage.read_bytes(uri) == b""
 
     def test_binary_safety(self, storage: Storage, base_uri: str) -> None:
+        """Arbitrary bytes (NUL, CR/LF, every byte value) round-trip unchanged."""
         payload = bytes(range(256)) * 64 + b"\r\n\x00\r" + os.urandom(4096)
         uri = join(base_uri, "blob.bin")
         storage.write_bytes(uri, payload)
         assert storage.read_bytes(uri) == payload
 
     def test_unicode_keys(self, storage: Storage, base_uri: str) -> None:
+        """Non-ASCII, emoji, space, ``+`` and ``=`` keys round-trip and list in sorted order."""
         names = ["données/été.txt", "日本語/ファイル.txt", "emoji-🚀.txt", "space name.txt", "plus+and=eq.txt"]
         for i, name in enumerate(names):
             storage.write_bytes(join(base_uri, name), f"payload {i}".encode())
@@ -146,6 +155,7 @@ class StorageConformance:
 
     # ---- missing objects, deletes ---------------------------------------------------------------
     def test_not_found(self, storage: Storage, base_uri: str) -> None:
+        """``stat``, ``read_bytes`` and ``open_read`` of a missing object raise ``NotFound``."""
         uri = join(base_uri, "missing.txt")
         with pytest.raises(NotFound):
             storage.stat(uri)
@@ -155,10 +165,12 @@ class StorageConformance:
             storage.open_read(uri)
 
     def test_list_missing_prefix_is_empty(self, storage: Storage, base_uri: str) -> None:
+        """Listing a prefix that holds nothing yields nothing (no error), recursive or not."""
         assert list(storage.list(join(base_uri, "nothing-here"), recursive=True)) == []
         assert list(storage.list(join(base_uri, "nothing-here"), recursive=False)) == []
 
     def test_delete_idempotent(self, storage: Storage, base_uri: str) -> None:
+        """Deleting removes the object; deleting it again, or a key that never existed, is not an error."""
         uri = join(base_uri, "gone.txt")
         storage.write_bytes(uri, b"bye")
         storage.delete(uri)
@@ -168,6 +180,7 @@ class StorageConformance:
         assert list(storage.list(base_uri)) == []
 
     def test_delete_leaves_siblings(self, storage: Storage, base_uri: str) -> None:
+        """Deleting one object leaves the other objects under the same prefix alone."""
         storage.write_bytes(join(base_uri, "a/1"), b"1")
         storage.write_bytes(join(base_uri, "a/2"), b"2")
         storage.delete(join(base_uri, "a/1"))
@@ -187,6 +200,7 @@ class StorageConformance:
         return files
 
     def test_list_recursive(self, storage: Storage, base_uri: str) -> None:
+        """A recursive listing returns every object sorted by relative key, with sizes and child URIs."""
         files = self._populate(storage, base_uri)
         infos = list(storage.list(base_uri, recursive=True))
         assert [i.key for i in infos] == sorted(files)
@@ -195,17 +209,20 @@ class StorageConformance:
             assert parse_uri(info.uri) == parse_uri(join(base_uri, info.key))
 
     def test_list_trailing_slash_same(self, storage: Storage, base_uri: str) -> None:
+        """A prefix with or without a trailing ``/`` lists the same objects."""
         self._populate(storage, base_uri)
         plain = [i.key for i in storage.list(base_uri)]
         slashed = [i.key for i in storage.list(base_uri.rstrip("/") + "/")]
         assert plain == slashed
 
     def test_list_sub_prefix(self, storage: Storage, base_uri: str) -> None:
+        """A prefix is a directory: listing ``b`` never returns ``b-sibling.txt``."""
         self._populate(storage, base_uri)
         keys = [i.key for i in storage.list(join(base_uri, "b"), recursive=True)]
         assert keys == ["c.txt", "d/e.txt"], "a prefix is a directory: b-sibling.txt is not under b/"
 
     def test_list_non_recursive(self, storage: Storage, base_uri: str) -> None:
+        """A non-recursive listing returns direct objects plus one ``sub/`` entry per sub-prefix."""
         self._populate(storage, base_uri)
         infos = list(storage.list(base_uri, recursive=False))
         assert [i.key for i in infos] == ["a.txt", "b-sibling.txt", "b/", "z.bin"]
@@ -215,6 +232,7 @@ class StorageConformance:
         assert sub == ["c.txt", "d/"]
 
     def test_list_many_objects(self, storage: Storage, base_uri: str) -> None:
+        """Listings paginate: ``many_objects`` keys (over one S3 page) all come back, and ``du`` counts them."""
         keys = [f"many/{i:05d}.txt" for i in range(self.many_objects)]
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda k: storage.write_bytes(join(base_uri, k), k.encode()), keys))
@@ -224,6 +242,7 @@ class StorageConformance:
 
     # ---- large and streamed ---------------------------------------------------------------------
     def test_large_upload_download(self, storage: Storage, base_uri: str, tmp_path: Any) -> None:
+        """A ``large_size`` file (multipart on clouds) uploads and downloads intact, leaving no temp files."""
         source = tmp_path / "large.bin"
         block = os.urandom(1024 * 1024)
         with open(source, "wb") as handle:
@@ -242,6 +261,7 @@ class StorageConformance:
         assert leftovers == [], f"download left files behind: {leftovers}"
 
     def test_write_stream_unknown_size(self, storage: Storage, base_uri: str) -> None:
+        """``write_stream`` with ``size=None`` stores a large stream whose content reads back intact."""
         payload = os.urandom(self.large_size)
         uri = join(base_uri, "streamed.bin")
         info = storage.write_stream(uri, io.BufferedReader(io.BytesIO(payload)), size=None)
@@ -255,6 +275,7 @@ class StorageConformance:
     # ---- safety ---------------------------------------------------------------------------------
     @pytest.mark.parametrize("key", ["../escape.txt", "a/../../escape.txt", "a/\x00b"])
     def test_unsafe_keys_refused(self, storage: Storage, base_uri: str, key: str) -> None:
+        """Keys with ``..`` segments or NUL raise ``UnsafeKey`` on write and stat, and write nothing."""
         inside = join(base_uri, "inner")
         uri = inside + "/" + key
         with pytest.raises(UnsafeKey):
@@ -266,10 +287,12 @@ class StorageConformance:
         assert list(storage.list(base_uri)) == [], "nothing may be written for an unsafe key"
 
     def test_absolute_child_key_refused(self, storage: Storage, base_uri: str) -> None:
+        """An absolute child key (``/etc/passwd``) raises ``UnsafeKey``."""
         with pytest.raises(UnsafeKey):
             parse_uri(base_uri).child("/etc/passwd")
 
     def test_no_partial_object_visible(self, storage: Storage, base_uri: str) -> None:
+        """A write whose source stream fails leaves no object and nothing listed."""
         uri = join(base_uri, "partial.bin")
         with pytest.raises(Exception):  # noqa: B017 - any error type; the point is what is left behind
             storage.write_stream(uri, io.BufferedReader(FailingStream(3 * 1024 * 1024)), size=None)
@@ -277,6 +300,7 @@ class StorageConformance:
         assert list(storage.list(base_uri)) == []
 
     def test_failed_overwrite_keeps_old(self, storage: Storage, base_uri: str) -> None:
+        """A failed overwrite keeps the previous content of the object."""
         uri = join(base_uri, "keep.txt")
         storage.write_bytes(uri, b"old content")
         with pytest.raises(Exception):  # noqa: B017
