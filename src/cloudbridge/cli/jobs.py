@@ -127,10 +127,17 @@ def run_command(
     spec_path: str = typer.Argument(..., metavar="JOB.yaml", help="The job spec (YAML)."),
     provider: str = typer.Option(None, "--provider", "-p", help="Run on this provider instead of the spec's."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Submit, print the job id and return at once."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show the resolved spec; submit nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Validate; show the resolved spec, workdir package and cost estimate; submit nothing."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the job record as JSON (logs go to stderr)."),
 ) -> None:
-    """Run a job: submit it, stream its logs and exit with its status (0 succeeded, 1 failed)."""
+    """Run a job: show its cost estimate, submit it, stream its logs, exit with its status (0 succeeded, 1 failed).
+
+    The estimate (catalog list price x nodes x max_runtime; local: price_per_hour) is printed before
+    anything is submitted, with a warning when a budget cannot be checked; a job over its budget is
+    refused (exit 2).
+    """
     from cloudbridge.specs import load_job_spec
 
     spec = load_job_spec(spec_path)
