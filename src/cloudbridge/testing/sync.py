@@ -23,7 +23,7 @@ import string
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cloudbridge.errors import NotFound, UserError
@@ -203,6 +203,8 @@ class SyncConformance:
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         )
         @given(first=TREES, second=TREES)
+        @example(first={"a": b"1", "k": b"x"}, second={"a/b": b"2", "a/c": b"3", "k": b"y"})  # file -> directory
+        @example(first={"a/b/c": b"1"}, second={"a/b": b"2", "z": b"z"})  # directory -> file
         def run(first: dict[str, bytes], second: dict[str, bytes]) -> None:
             tag = uuid.uuid4().hex[:8]
             src, dst = _join(src_uri, tag), _join(dst_uri, tag)
