@@ -8,6 +8,8 @@ Modules (each imported on first use; ``import cloudbridge.planner`` is cheap):
 * :mod:`~cloudbridge.planner.placement` -- ``plan_placements``, ``choose_instance``, ``resolve_auto``;
 * :mod:`~cloudbridge.planner.cost` -- ``estimate_cost``, ``check_budget``, spend reports;
 * :mod:`~cloudbridge.planner.allocation` -- many tasks on a pool: MILP (HiGHS) and greedy;
+  the model and plan records in :mod:`~cloudbridge.planner.allocation_model`, the greedy baseline
+  in :mod:`~cloudbridge.planner.greedy`;
 * :mod:`~cloudbridge.planner.partition` -- split a global batch across unequal GPUs;
 * :mod:`~cloudbridge.planner.scheduler` -- ``pick_next`` for the local GPU queue.
 """
