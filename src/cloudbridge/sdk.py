@@ -214,10 +214,16 @@ def _compute_for(job_id: str, profile: str | None = None) -> Compute:
 
 
 def get_job(job_id: str, *, profile: str | None = None) -> Job:
-    """The job's current state from its provider (recorded in the store); :class:`NotFound` if unknown."""
+    """The job's current state from its provider (recorded in the store); :class:`NotFound` if unknown.
+
+    ``reason``, ``detail`` and ``attempts`` are the provider's; ``extra["events"]`` is the job's
+    state-change history (restarts included), as for local jobs.
+    """
     compute = _compute_for(job_id, profile)
     job = compute.get(job_id)
     _record(job, compute)
+    if not getattr(compute, "records_jobs", False):
+        job.extra["events"] = _store().events(job_id)
     return job.bind(compute)
 
 

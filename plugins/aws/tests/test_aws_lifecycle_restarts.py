@@ -87,6 +87,7 @@ def test_spot_interruption_resubmits_from_checkpoints_up_to_max_restarts(
     assert final.state is JobState.FAILED and final.reason == "spot reclaimed"
     assert "no restart left (max_restarts 2 used)" in final.detail
     assert [a["native_id"] for a in final.attempts] == [original, f"{original}-r1", f"{original}-r2"]
+    assert [e["extra"].get("attempt") for e in final.extra["events"] if e["extra"]] == [2, 3], "the SDK shows events"
 
     # cloudbridge status shows reason, detail, every attempt and the restart events.
     capsys.readouterr()
