@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 from fixtures_cli import assert_one_error_line, run_cli
@@ -72,3 +76,58 @@ def test_permanent_failure_exit_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "failed to copy a.txt" in result.stderr
     assert (tmp_path / "dst" / "sub" / "b.bin").exists(), "the rest of the transfer completes"
+
+
+def _run_on_a_terminal(*args: str) -> tuple[str, str, int]:
+    """Run the CLI with stderr on a pseudo-terminal (stdout a pipe); return (terminal text, stdout, rc)."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloudbridge.cli", *args], stdout=subprocess.PIPE, stderr=slave, env=env
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    stdout = proc.stdout.read().decode() if proc.stdout else ""
+    proc.wait(timeout=60)
+    raw = b"".join(chunks).decode(errors="replace")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", raw), stdout, proc.returncode
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    """On a TTY the rich bar shows files, bytes and bytes/s, in the same binary units as the summary."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        (src / f"f{i:02d}.bin").write_bytes(os.urandom(256 * 1024))
+    terminal, stdout, rc = _run_on_a_terminal("storage", "sync", str(src), str(tmp_path / "dst"), "--workers", "2")
+    assert rc == 0, terminal + stdout
+    assert "40/40 files" in terminal, terminal
+    assert "10.0/10.0 MiB" in terminal, terminal
+    assert re.search(r"\d+(\.\d)? (B|KiB|MiB|GiB)/s", terminal), terminal
+    assert not re.search(r"\d (kB|KB|MB|GB)\b", terminal), "no decimal or mislabelled units"
+    assert re.match(r"copied 40 object\(s\) \(10\.0 MiB\)", stdout), stdout
+
+
+def test_sizes_use_binary_units(tmp_path: Path) -> None:
+    """``du``, ``ls`` and the sync summary share the bar's binary units (1 KiB = 1024 B)."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "k.bin").write_bytes(b"k" * 1536)
+    (tmp_path / "d" / "m.bin").write_bytes(b"m" * (3 * 1024 * 1024))
+    du = run_cli("storage", "du", str(tmp_path / "d"))
+    assert du.stdout.startswith("2 objects, 3.0 MiB (3147264 bytes)"), du.stdout
+    sizes = [line.split()[0:2] for line in run_cli("storage", "ls", str(tmp_path / "d")).stdout.splitlines()[1:]]
+    assert sizes == [["1.5", "KiB"], ["3.0", "MiB"]]
+    sync = run_cli("storage", "sync", str(tmp_path / "d"), str(tmp_path / "e"))
+    assert sync.stdout.startswith("copied 2 object(s) (3.0 MiB)"), sync.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import string
 from pathlib import Path
 
@@ -158,3 +159,22 @@ def test_hypothesis_trees_converge(tmp_path_factory: pytest.TempPathFactory, bef
     assert second.ok, second.failures
     assert read_tree(dst) == after
     assert sync(src, dst, delete=True, progress=False).copied == []
+
+
+def test_rich_bar_renders_files_bytes_rate_and_failures(tmp_path: Path) -> None:
+    """The bar drawn on a (recorded) terminal console: files, binary byte counts, a rate, and a
+    red line per permanent failure while the rest completes."""
+    from rich.console import Console
+
+    from cloudbridge.storage.progress import RichReporter
+
+    put_tree(str(tmp_path / "src"), {f"f{i}.bin": os.urandom(64 * 1024) for i in range(16)} | {"bad": b"x"})
+    (tmp_path / "dst" / "bad").mkdir(parents=True)  # a directory where a file must go: permanent error
+    console = Console(record=True, force_terminal=True, width=160, color_system=None)
+    result = sync(tmp_path / "src", tmp_path / "dst", progress=RichReporter(console=console), workers=2)
+    text = console.export_text()
+    assert [f.key for f in result.failures] == ["bad"] and len(result.copied) == 16
+    assert "17/17 files, 1 failed" in text, text
+    assert "1.0/1.0 MiB" in text, text
+    assert re.search(r"\d+(\.\d)? (B|KiB|MiB|GiB)/s", text), text
+    assert re.search(r"failed bad: .+", text), text

@@ -103,9 +103,9 @@ class MigrationPlan:
 
 
 def _human(n: float) -> str:
-    from cloudbridge.storage.sync import _human as human
+    from cloudbridge.storage.progress import human_bytes
 
-    return human(n)
+    return human_bytes(n)
 
 
 def _load(job: JobSpec | dict[str, Any] | str | os.PathLike[str]) -> JobSpec:

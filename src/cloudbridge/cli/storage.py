@@ -16,9 +16,9 @@ storage_app = typer.Typer(
 
 
 def _human(n: float) -> str:
-    from cloudbridge.storage.sync import _human as human
+    from cloudbridge.storage.progress import human_bytes
 
-    return human(n)
+    return human_bytes(n)
 
 
 def _when(mtime: float | None) -> str:

@@ -4,6 +4,9 @@
 into a reporter: ``None`` means a rich bar when stderr is a terminal and silence otherwise,
 ``True``/``False`` force it on or off, and a callable receives one dict per event
 (``{"event": "start"|"bytes"|"done"|"error", ...}``).
+
+Sizes use one convention everywhere -- the bar, its rate, the summaries, ``ls``/``du`` and the
+workdir manifest: binary units with their IEC names (1 KiB = 1024 B), from :func:`human_bytes`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,19 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Reporter", "make_progress"]
+__all__ = ["BINARY_UNITS", "Reporter", "human_bytes", "make_progress"]
+
+#: Unit names of :func:`human_bytes`, in steps of 1024.
+BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes for people, in binary units: ``"512 B"``, ``"1.5 KiB"``, ``"64.0 MiB"``."""
+    for unit in BINARY_UNITS:
+        if abs(n) < 1024 or unit == BINARY_UNITS[-1]:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} {BINARY_UNITS[-1]}"  # pragma: no cover - the loop always returns
 
 
 class Reporter:
@@ -60,35 +75,45 @@ class CallbackReporter(Reporter):
 
 
 class RichReporter(Reporter):
-    """A rich progress bar on stderr: files done, bytes, bytes/s and ETA."""
+    """A rich progress bar on stderr: files done, bytes, bytes/s and ETA (binary units)."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
             DownloadColumn,
             Progress,
+            ProgressColumn,
             TextColumn,
             TimeRemainingColumn,
-            TransferSpeedColumn,
         )
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            """Bytes per second in the same binary units as the byte counts."""
+
+            def render(self, task: Any) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text("?" if speed is None else f"{human_bytes(speed)}/s", style="progress.data.speed")
 
         self.lock = threading.Lock()
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             TextColumn("{task.fields[files]}"),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            DownloadColumn(binary_units=True),
+            RateColumn(),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
+            console=console if console is not None else Console(stderr=True),
         )
         self.task: Any = None
         self.files_total = 0
         self.files_done = 0
+        self.files_failed = 0
 
     def _files(self) -> str:
-        return f"{self.files_done}/{self.files_total} files"
+        failed = f", {self.files_failed} failed" if self.files_failed else ""
+        return f"{self.files_done}/{self.files_total} files{failed}"
 
     def start(self, files: int, total_bytes: int, label: str = "") -> None:
         with self.lock:
@@ -109,6 +134,10 @@ class RichReporter(Reporter):
 
     def error(self, key: str, message: str) -> None:
         with self.lock:
+            self.files_done += 1  # finished, though not copied: the count still reaches the total
+            self.files_failed += 1
+            if self.task is not None:
+                self.progress.update(self.task, files=self._files())
             self.progress.console.print(f"[red]failed[/red] {key}: {message}", markup=True, highlight=False)
 
     def close(self) -> None:

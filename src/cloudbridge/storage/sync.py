@@ -31,7 +31,7 @@ from cloudbridge.interfaces import Storage, URILike
 from cloudbridge.records import ObjectInfo
 from cloudbridge.storage.filters import KeyFilter
 from cloudbridge.storage.plan import CopyItem, SyncPlan, build_plan
-from cloudbridge.storage.progress import Reporter, make_progress
+from cloudbridge.storage.progress import Reporter, human_bytes, make_progress
 from cloudbridge.storage.resolve import bucket_create_hint, is_within, resolve
 from cloudbridge.storage.retry import RetryPolicy, retry_call
 from cloudbridge.storage.transfer import copy_object
@@ -97,7 +97,7 @@ class SyncResult:
         n_copy = len(self.plan.to_copy) if self.dry_run else len(self.copied)
         n_del = len(self.plan.to_delete) if self.dry_run else len(self.deleted)
         size = self.plan.copy_bytes if self.dry_run else self.bytes_copied
-        text = f"{verb} {n_copy} object(s) ({_human(size)}), "
+        text = f"{verb} {n_copy} object(s) ({human_bytes(size)}), "
         text += f"{'would delete' if self.dry_run else 'deleted'} {n_del}, unchanged {self.unchanged}"
         if self.plan.excluded:
             text += f", excluded {self.plan.excluded}"
@@ -129,14 +129,6 @@ class SyncResult:
         if self.dry_run:
             data["plan"] = self.plan.to_dict()
         return data
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 # ---- input checks -------------------------------------------------------------------------------
