@@ -67,30 +67,57 @@ def resources_command(json_output: bool = typer.Option(False, "--json", help="Pr
         )
 
 
-def _plan_job(path: str, providers: str | None, max_price: float | None, limit: int, json_output: bool) -> None:
+def _vocabulary() -> set[str]:
+    """Every accelerator name the planner knows: builtin, catalog and this machine's GPUs."""
+    from cloudbridge.planner.accelerators import KNOWN_ACCELERATORS
+    from cloudbridge.planner.catalog import load_catalog
+    from cloudbridge.planner.probe import probe_local
+
+    vocabulary = set(KNOWN_ACCELERATORS) | load_catalog().accelerators()
+    return vocabulary | {g.accelerator for g in probe_local().gpus if g.accelerator}
+
+
+def _rates(text: str) -> dict[str, float]:
+    """``--throughput`` parsed (names normalised against :func:`_vocabulary`)."""
+    from cloudbridge.planner.throughput import parse_throughput
+
+    return parse_throughput(text, vocabulary=_vocabulary())
+
+
+def _plan_job(path: str, providers: str | None, max_price: float | None, limit: int, json_output: bool,
+              throughput: str | None = None, samples: float | None = None) -> None:
     from cloudbridge.cli._output import echo_json, print_table
-    from cloudbridge.errors import ResourceUnavailable
+    from cloudbridge.errors import ResourceUnavailable, UserError
     from cloudbridge.planner.placement import plan_job
     from cloudbridge.specs import load_job_spec
 
     spec = load_job_spec(path)
+    if (throughput is None) != (samples is None):
+        raise UserError("--throughput and --samples go together: the run time is samples / throughput")
+    rates = _rates(throughput) if throughput else None
     wanted = [p.strip() for p in providers.split(",") if p.strip()] if providers else None
-    report = plan_job(spec, providers=wanted, max_price=max_price)
+    report = plan_job(spec, providers=wanted, max_price=max_price, throughput=rates, samples=samples)
     if json_output:
         echo_json(report.to_dict())
     elif report.placements:
         shown = report.placements[:limit] if limit > 0 else report.placements
         if shown:
             print_table(
-                ["#", "PROVIDER", "REGION", "INSTANCE", "NODES", "GPUS/NODE", "$/H", "EST. TOTAL", "INSTALLED"],
+                ["#", "PROVIDER", "REGION", "INSTANCE", "NODES", "GPUS/NODE", "$/H", "EST. HOURS", "EST. TOTAL",
+                 "INSTALLED"],
                 [[i + 1, p.provider, p.region, p.instance_type, p.nodes,
-                  f"{p.gpus_per_node}x{p.accelerator}" if p.accelerator else "-",
-                  _money(p.hourly), _money(p.total_cost) or "(no max_runtime)", "yes" if p.installed else "no"]
+                  f"{p.gpus_per_node}x{p.accelerator}" if p.accelerator else "-", _money(p.hourly),
+                  "" if p.runtime_hours is None else f"{p.runtime_hours:.2f}",
+                  _money(p.total_cost) or ("(no rate)" if rates else "(no max_runtime)"),
+                  "yes" if p.installed else "no"]
                  for i, p in enumerate(shown)],
             )
         more = len(report.placements) - len(shown)
         typer.echo(f"{len(report.placements)} feasible of {report.considered} offerings"
                    + (f" ({more} more: --limit 0)" if more > 0 else "") + "; prices are estimates", err=True)
+        if rates:
+            typer.echo(f"run time = {samples:g} samples / measured throughput (linear in GPUs, capped at "
+                       "max_runtime); ranked by estimated total", err=True)
         for line in report.explain():
             typer.echo(f"excluded: {line}", err=True)
     if not report.placements:
@@ -134,6 +161,60 @@ def _plan_batch(tasks_path: str, pool_path: str | None, time_limit: float, json_
         typer.echo(f"note: {note}", err=True)
 
 
+def _partition(global_batch: int, throughput: str | None, gpus: str | None, json_output: bool) -> None:
+    from cloudbridge.cli._output import echo_json, print_table
+    from cloudbridge.errors import UserError
+    from cloudbridge.planner.partition import partition_batch
+    from cloudbridge.planner.throughput import rate_for
+
+    if not throughput:
+        raise UserError("--partition needs --throughput (samples/s per GPU), e.g. --throughput A100=1200,T4=300")
+    rates = _rates(throughput)
+    workers: list[tuple[str, str]] = []  # (name, accelerator)
+    if gpus is None:
+        workers = [(name, name) for name in rates]
+    elif gpus.strip().lower() == "local":
+        from cloudbridge.planner.probe import probe_local
+
+        workers = [(f"gpu{g.index}", g.accelerator) for g in probe_local().gpus]
+        if not workers:
+            raise UserError("--gpus local: this machine has no GPUs")
+    else:
+        from cloudbridge.planner.accelerators import UnknownAccelerator, normalize_accelerator
+        from cloudbridge.specs import parse_accelerators
+
+        vocabulary = _vocabulary()
+        for part in (p.strip() for p in gpus.split(",") if p.strip()):
+            try:
+                name, count = parse_accelerators(part) or ("", 0)
+                accel = normalize_accelerator(name, vocabulary)
+            except ValueError as exc:
+                raise UserError(f"--gpus: {exc}") from None
+            except UnknownAccelerator as exc:
+                raise UserError(f"--gpus: {exc.message}", hint=exc.hint) from None
+            workers += [(f"{accel}#{i}", accel) for i in range(count)]
+    speeds = {}
+    for name, accel in workers:
+        rate = rate_for(accel, rates)
+        if rate is None:
+            raise UserError(f"--throughput has no rate for {accel} (worker {name})",
+                            hint=f"add {accel}=SAMPLES_PER_SECOND to --throughput")
+        speeds[name] = rate
+    sizes: dict[str, int] = partition_batch(global_batch, speeds)  # type: ignore[assignment]
+    step = max(sizes[n] / speeds[n] for n in speeds)
+    equal = global_batch / len(speeds) / min(speeds.values())
+    data = {"global_batch": global_batch, "step_seconds": step, "equal_split_step_seconds": equal,
+            "workers": [{"name": n, "accelerator": a, "samples_per_second": speeds[n], "batch": sizes[n]}
+                        for n, a in workers]}
+    if json_output:
+        echo_json(data)
+        return
+    print_table(["WORKER", "ACCELERATOR", "SAMPLES/S", "BATCH"],
+                [[w["name"], w["accelerator"], f"{w['samples_per_second']:g}", w["batch"]] for w in data["workers"]])
+    typer.echo(f"global batch {global_batch}: a step takes ~{step:.3g}s at the measured rates "
+               f"(an equal split: ~{equal:.3g}s, waiting for the slowest GPU)", err=True)
+
+
 def plan_command(
     job: str = typer.Argument(None, help="Job spec YAML to place."),
     providers: str = typer.Option(None, "--providers", help="Comma-separated providers to consider, e.g. aws,gcp."),
@@ -142,11 +223,27 @@ def plan_command(
     batch: str = typer.Option(None, "--batch", help="Tasks YAML: allocate many tasks to --pool."),
     pool: str = typer.Option(None, "--pool", help="Pool YAML: local GPUs and cloud offerings with quotas."),
     time_limit: float = typer.Option(10.0, "--time-limit", min=0.1, help="MILP time limit in seconds."),
+    throughput: str = typer.Option(
+        None, "--throughput",
+        help="Measured samples/s per GPU: A100=1200,T4=300 (a number, a metrics.json path or a job id each)."),
+    samples: float = typer.Option(None, "--samples", min=1,
+                                  help="Samples the job processes (dataset x epochs); with --throughput."),
+    partition: int = typer.Option(None, "--partition", min=1,
+                                  help="Split this global batch across GPUs by --throughput (no JOB.yaml)."),
+    gpus: str = typer.Option(None, "--gpus", help="With --partition: A100:2,T4:1, or 'local' (this machine)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Where could a job run, cheapest first (and why not elsewhere); or allocate a batch of tasks."""
+    """Where could a job run, cheapest first (and why not elsewhere); allocate a batch of tasks; or split
+    a global batch across unequal GPUs."""
     from cloudbridge.errors import UserError
 
+    if gpus is not None and partition is None:
+        raise UserError("--gpus is used with --partition GLOBAL_BATCH")
+    if partition is not None:
+        if job or batch:
+            raise UserError("--partition stands alone: give no JOB.yaml or --batch with it")
+        _partition(partition, throughput, gpus, json_output)
+        return
     if batch:
         if job:
             raise UserError("give either JOB.yaml or --batch TASKS.yaml --pool POOL.yaml, not both")
@@ -156,7 +253,7 @@ def plan_command(
         raise UserError("missing JOB.yaml (or --batch TASKS.yaml --pool POOL.yaml)")
     if pool:
         raise UserError("--pool is used with --batch TASKS.yaml")
-    _plan_job(job, providers, max_price, limit, json_output)
+    _plan_job(job, providers, max_price, limit, json_output, throughput, samples)
 
 
 def _queue_rows() -> list[dict[str, Any]]:

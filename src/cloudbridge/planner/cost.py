@@ -3,8 +3,9 @@
 Every number here is an **estimate**: catalog list price x nodes x hours. It ignores storage,
 data transfer, discounts and the real spot price of the moment.
 
-* :func:`estimate_cost` -- what a job would cost: hourly x nodes x ``max_runtime`` (spot price when
-  ``spot: true``).
+* :func:`estimate_cost` -- what a job would cost: hourly x nodes x run time (spot price when
+  ``spot: true``); the run time is ``max_runtime``, or -- given a measured throughput and a sample
+  count (:mod:`~cloudbridge.planner.throughput`) -- samples / throughput, capped at ``max_runtime``.
 * :func:`check_budget` -- refuse a job whose estimate exceeds ``max_cost`` / ``max_hourly_cost``
   (:class:`~cloudbridge.errors.BudgetExceeded` with the numbers); a budget on a provider the
   catalog has no prices for is a warning, never a silent pass.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +55,8 @@ class CostEstimate:
     price_source: str | None = None
     price_date: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    #: Where ``runtime_hours`` comes from: ``max_runtime``, ``throughput`` or ``None`` (unknown).
+    runtime_source: str | None = None
 
     def describe(self) -> str:
         """``$37.69/h x 2 nodes x 4 h = $301.50 (aws us-east-1 ml.p4d.24xlarge, spot, estimate)``."""
@@ -63,7 +67,10 @@ class CostEstimate:
         per = f"${self.price_per_node:.2f}/h x {self.nodes} node{'s' if self.nodes != 1 else ''}"
         if self.total is None:
             return f"{per} = ${self.hourly:.2f}/h ({where}, {kind}estimate)"
-        return f"{per} x {self.runtime_hours:g} h = ${self.total:.2f} ({where}, {kind}estimate)"
+        hours = f"{self.runtime_hours:g} h"
+        if self.runtime_source == "throughput":
+            hours = f"{self.runtime_hours:.2f} h (from measured throughput)"
+        return f"{per} x {hours} = ${self.total:.2f} ({where}, {kind}estimate)"
 
     def cost_for(self, seconds: float) -> float | None:
         """The estimated cost of running ``seconds`` (``None`` when unpriced)."""
@@ -88,7 +95,8 @@ def _local_row(resources: Resources, catalog: Catalog) -> CatalogRow | None:
 
 
 def estimate_resources(resources: Resources, provider: str, *, catalog: Catalog | None = None,
-                       region: str | None = None, instance_type: str | None = None) -> CostEstimate:
+                       region: str | None = None, instance_type: str | None = None,
+                       throughput: Mapping[str, float] | None = None, samples: float | None = None) -> CostEstimate:
     """Estimate for ``resources`` on ``provider`` (see :func:`estimate_cost`)."""
     from cloudbridge.planner.placement import choose_instance
 
@@ -97,7 +105,8 @@ def estimate_resources(resources: Resources, provider: str, *, catalog: Catalog 
     budget = resources.max_cost is not None or resources.max_hourly_cost is not None
     runtime = resources.max_runtime_seconds
     runtime_hours = runtime / 3600 if runtime else None
-    if resources.max_cost is not None and runtime is None:
+    measured = bool(throughput and samples)
+    if resources.max_cost is not None and runtime is None and not measured:
         warnings.append("max_cost is set but max_runtime is not: the total cannot be estimated before submit; "
                         "the budget is enforced on the elapsed cost while the job runs")
     if instance_type and instance_type != resources.instance_type:
@@ -108,7 +117,8 @@ def estimate_resources(resources: Resources, provider: str, *, catalog: Catalog 
         if row is None:
             return CostEstimate("local", None, None, 1, False, 0.0, 0.0, runtime_hours,
                                 0.0 if runtime_hours is not None else None, True,
-                                "this machine (no charge)", None, tuple(warnings))
+                                "this machine (no charge)", None, tuple(warnings),
+                                "max_runtime" if runtime_hours is not None else None)
     elif not any(r.provider == provider for r in catalog.rows):
         warnings.append(f"the planner catalog has no prices for provider {provider!r}: cost cannot be estimated"
                         + (" and the budget cannot be checked before submit" if budget else ""))
@@ -123,19 +133,33 @@ def estimate_resources(resources: Resources, provider: str, *, catalog: Catalog 
         price = row.price_hour
     nodes = resources.nodes if provider != "local" else 1
     hourly = price * nodes
+    source = "max_runtime" if runtime_hours is not None else None
+    if measured:
+        from cloudbridge.planner.throughput import run_hours
+
+        gpus = (resources.accelerator_count or row.accelerator_count) * nodes
+        hours = run_hours(float(samples or 0), row.accelerator, gpus, throughput or {})
+        if hours is None:
+            warnings.append(f"no measured throughput for {row.accelerator or 'CPU'} ({row.label}): "
+                            + ("using max_runtime" if runtime_hours is not None else "the total cannot be estimated"))
+        elif runtime_hours is None or hours < runtime_hours:
+            runtime_hours, source = hours, "throughput"
     total = hourly * runtime_hours if runtime_hours is not None else None
     return CostEstimate(provider, row.instance_type, row.region, nodes, spot and row.spot_price_hour is not None,
-                        price, hourly, runtime_hours, total, True, row.price_source, row.price_date, tuple(warnings))
+                        price, hourly, runtime_hours, total, True, row.price_source, row.price_date, tuple(warnings),
+                        source)
 
 
 def estimate_cost(spec: JobSpec, provider: str | None = None, *, catalog: Catalog | None = None,
-                  region: str | None = None) -> CostEstimate:
+                  region: str | None = None, throughput: Mapping[str, float] | None = None,
+                  samples: float | None = None) -> CostEstimate:
     """Estimated cost of ``spec`` on ``provider`` (default: the spec's): catalog hourly price
     (spot price when ``spot``) x nodes x ``max_runtime``. ``provider: auto`` is resolved first.
 
     The instance is ``resources.instance_type`` when pinned, else the planner's choice
     (:func:`~cloudbridge.planner.placement.choose_instance`). The local machine costs 0 unless
-    a catalog row for provider ``local`` gives it a price.
+    a catalog row for provider ``local`` gives it a price. ``throughput`` (samples/s per GPU by
+    accelerator) and ``samples`` estimate the run time when ``max_runtime`` is unknown (or shorter).
     """
     name = provider or spec.provider
     if name == "auto":
@@ -143,15 +167,18 @@ def estimate_cost(spec: JobSpec, provider: str | None = None, *, catalog: Catalo
 
         spec = resolve_auto(spec, catalog=catalog)
         name = spec.provider
-    return estimate_resources(spec.resources, name, catalog=catalog, region=region)
+    return estimate_resources(spec.resources, name, catalog=catalog, region=region, throughput=throughput,
+                              samples=samples)
 
 
 def check_budget(spec: JobSpec, provider: str | None = None, *, catalog: Catalog | None = None,
-                 region: str | None = None, estimate: CostEstimate | None = None) -> CostEstimate:
+                 region: str | None = None, estimate: CostEstimate | None = None,
+                 throughput: Mapping[str, float] | None = None, samples: float | None = None) -> CostEstimate:
     """The estimate of ``spec``; :class:`~cloudbridge.errors.BudgetExceeded` (with the numbers)
     when it exceeds ``max_hourly_cost`` or ``max_cost``. Show ``estimate.warnings`` to the user:
-    they say when a budget could not be checked."""
-    est = estimate or estimate_cost(spec, provider, catalog=catalog, region=region)
+    they say when a budget could not be checked. ``throughput``/``samples``: see :func:`estimate_cost`."""
+    est = estimate or estimate_cost(spec, provider, catalog=catalog, region=region, throughput=throughput,
+                                    samples=samples)
     res = spec.resources
     if est.hourly is not None and res.max_hourly_cost is not None and est.hourly > res.max_hourly_cost + 1e-9:
         raise BudgetExceeded(f"job {spec.name!r}: estimated ${est.hourly:.2f}/h ({est.describe()}) exceeds "

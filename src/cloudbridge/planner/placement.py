@@ -9,13 +9,13 @@ placement.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cloudbridge.errors import ResourceUnavailable
 from cloudbridge.planner.catalog import Catalog, CatalogRow, load_catalog
-from cloudbridge.planner.ranking import REASONS, Requirements, rank
+from cloudbridge.planner.ranking import REASONS, Requirements, rank, row_runtimes
 
 if TYPE_CHECKING:
     from cloudbridge.specs import JobSpec, Resources
@@ -115,9 +115,12 @@ def _spec_where(spec: JobSpec | None, loc: tuple[str, ...]) -> str:
 
 
 def requirements_for(resources: Resources, catalog: Catalog, *, spec: JobSpec | None = None,
-                     providers: Iterable[str] | None = None, max_price: float | None = None) -> Requirements:
+                     providers: Iterable[str] | None = None, max_price: float | None = None,
+                     throughput: Mapping[str, float] | None = None, samples: float | None = None) -> Requirements:
     """Translate ``resources`` into :class:`Requirements`; an unknown accelerator is a one-line
-    error naming the spec file, line and field, with the nearest known names."""
+    error naming the spec file, line and field, with the nearest known names. ``throughput``
+    (samples/s per GPU by accelerator, :mod:`~cloudbridge.planner.throughput`) and ``samples``
+    give each offering an estimated run time and total."""
     accelerator = None
     if resources.accelerator_name:
         where = _spec_where(spec, ("resources", "accelerators"))
@@ -137,6 +140,8 @@ def requirements_for(resources: Resources, catalog: Catalog, *, spec: JobSpec | 
         max_hourly=min(limits) if limits else None,
         max_cost=resources.max_cost,
         runtime_hours=runtime / 3600 if runtime else None,
+        throughput=dict(throughput) if throughput else None,
+        samples=samples,
     )
 
 
@@ -178,10 +183,11 @@ def rank_rows(rows: list[CatalogRow], arrays: dict[str, Any], req: Requirements,
     import numpy as np
 
     order, reason, hourly = rank(arrays, req, installed if only_installed else None)
-    runtime = req.runtime_hours
+    runtimes = row_runtimes(arrays, req)
     placements = []
     for i in order:
         row = rows[int(i)]
+        runtime = None if np.isnan(runtimes[i]) else float(runtimes[i])
         total = float(hourly[i]) * runtime if runtime is not None else None
         placements.append(Placement(
             row.provider, row.region, row.instance_type, row.accelerator, row.accelerator_count, req.nodes,
@@ -203,12 +209,13 @@ def rank_rows(rows: list[CatalogRow], arrays: dict[str, Any], req: Requirements,
 
 
 def plan_job(spec: JobSpec, *, providers: Iterable[str] | None = None, max_price: float | None = None,
-             catalog: Catalog | None = None, include_local: bool = True,
-             only_installed: bool = False) -> PlacementReport:
+             catalog: Catalog | None = None, include_local: bool = True, only_installed: bool = False,
+             throughput: Mapping[str, float] | None = None, samples: float | None = None) -> PlacementReport:
     """Every feasible placement of ``spec`` cheapest first, and why the others were excluded.
 
     ``providers`` restricts the search; ``max_price`` caps the hourly price of the whole job
     (all nodes); ``only_installed`` drops providers whose plugin is not installed (for ``auto``).
+    ``throughput`` + ``samples`` estimate each placement's run time and total (then ranked by total).
     """
     catalog = catalog or load_catalog()
     providers = list(providers) if providers is not None else None
@@ -220,7 +227,8 @@ def plan_job(spec: JobSpec, *, providers: Iterable[str] | None = None, max_price
         merged = Catalog(rows, version=catalog.version, sources=catalog.sources)
     else:
         merged = catalog
-    req = requirements_for(spec.resources, merged, spec=spec, providers=providers, max_price=max_price)
+    req = requirements_for(spec.resources, merged, spec=spec, providers=providers, max_price=max_price,
+                           throughput=throughput, samples=samples)
     installed = installed_compute_providers()
     return rank_rows(list(merged.rows), merged.arrays(), req, job=spec.name, installed=installed,
                      only_installed=only_installed)

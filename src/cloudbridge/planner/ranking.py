@@ -7,7 +7,7 @@ fails (0 when feasible), feasible rows are sorted cheapest first. The codes are 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,7 @@ from cloudbridge.planner.accelerators import satisfies
 if TYPE_CHECKING:
     from cloudbridge.planner.catalog import CatalogRow
 
-__all__ = ["REASONS", "Requirements", "build_arrays", "rank"]
+__all__ = ["REASONS", "Requirements", "build_arrays", "rank", "row_runtimes"]
 
 #: Exclusion code -> (short key, description). Codes are checked in this order.
 REASONS: dict[int, tuple[str, str]] = {
@@ -54,6 +54,10 @@ class Requirements:
     max_hourly: float | None = None
     max_cost: float | None = None
     runtime_hours: float | None = None
+    #: Measured throughput (samples/s per GPU by accelerator) and the samples the job processes: with
+    #: both, each offering gets its own run time (see :func:`row_runtimes`).
+    throughput: Mapping[str, float] | None = None
+    samples: float | None = None
 
 
 def build_arrays(rows: Sequence[CatalogRow]) -> dict[str, np.ndarray]:
@@ -90,13 +94,39 @@ def _codes(names: np.ndarray, wanted: set[str] | frozenset[str]) -> np.ndarray:
     return np.array([i for i, name in enumerate(names) if name in wanted], dtype=np.int32)
 
 
+def row_runtimes(arrays: dict[str, np.ndarray], req: Requirements) -> np.ndarray:
+    """Estimated run time of the job on each row, in hours (NaN: unknown).
+
+    With ``req.throughput`` and ``req.samples``: ``samples / (rate x GPUs x nodes)`` for rows whose
+    accelerator has a measured rate (GPUs = what the job asks per node), capped at ``max_runtime``
+    (the job is stopped then); every other row: ``req.runtime_hours`` (``max_runtime``) or NaN.
+    """
+    from cloudbridge.planner.throughput import rate_for
+
+    n = arrays["provider"].shape[0]
+    base = np.full(n, np.nan if req.runtime_hours is None else float(req.runtime_hours))
+    if not req.throughput or not req.samples:
+        return base
+    names = arrays["codes_accelerator"]
+    rate_of_code = np.array([rate_for(str(name), req.throughput) or np.nan for name in names] + [np.nan])
+    rate = rate_of_code[arrays["accelerator"]]  # code -1 (no GPU) picks the trailing NaN
+    gpus = req.gpus if req.gpus else arrays["count"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        measured = req.samples / (rate * gpus * req.nodes) / 3600
+    if req.runtime_hours is not None:
+        measured = np.minimum(measured, req.runtime_hours)
+    return np.where(np.isnan(measured), base, measured)
+
+
 def rank(arrays: dict[str, np.ndarray], req: Requirements,
          installed: set[str] | frozenset[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Evaluate every row against ``req``.
 
     Returns ``(order, reason, hourly)``: ``order`` the indices of feasible rows, cheapest first
-    (ties: fewer surplus GPUs, then catalog order); ``reason`` the exclusion code of each row (0 =
-    feasible); ``hourly`` the price of each row for the whole job (price x nodes, spot when asked).
+    (ties: fewer surplus GPUs, then catalog order) -- by estimated total when a measured throughput
+    and a sample count are given (rows without a rate for their accelerator last); ``reason`` the
+    exclusion code of each row (0 = feasible); ``hourly`` the price of each row for the whole job
+    (price x nodes, spot when asked).
     ``installed`` (when given) names the providers that can run jobs here; others get code 2.
     """
     provider = arrays["provider"]
@@ -138,12 +168,18 @@ def rank(arrays: dict[str, np.ndarray], req: Requirements,
         checks.append((10, np.isnan(price)))
     if req.max_hourly is not None:
         checks.append((11, hourly > req.max_hourly + 1e-9))
-    if req.max_cost is not None and req.runtime_hours is not None:
-        checks.append((12, hourly * req.runtime_hours > req.max_cost + 1e-9))
+    runtime = row_runtimes(arrays, req)
+    total = hourly * runtime
+    if req.max_cost is not None:
+        checks.append((12, total > req.max_cost + 1e-9))  # NaN (unknown run time) compares False
     reason = np.zeros(n, dtype=np.int8)
     for code, mask in reversed(checks):
         reason[mask] = code
     feasible = np.flatnonzero(reason == 0)
     surplus = arrays["count"][feasible] - req.gpus
-    order = feasible[np.lexsort((feasible, surplus, hourly[feasible]))]
+    keys = [feasible, surplus, hourly[feasible]]
+    if req.throughput and req.samples:
+        # Measured throughput: cheapest estimated total first; rows without one after, by price.
+        keys.append(np.nan_to_num(total[feasible], nan=np.inf))
+    order = feasible[np.lexsort(tuple(keys))]
     return order, reason, hourly
