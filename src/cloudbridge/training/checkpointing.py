@@ -4,6 +4,13 @@ A checkpoint is ``<dir>/step-000040/``: ``accelerator.save_state`` output plus `
 first written to ``<dir>/.tmp-step-000040`` by every process, then renamed into place by each node's
 first process and sealed with a ``COMPLETE`` marker. Only sealed checkpoints are resume candidates;
 when the newest one cannot be loaded (a corrupt file) the previous one is tried, with a warning.
+
+Every node finalizes (on SageMaker each host has its own ``/opt/ml/checkpoints``), and the same steps
+are safe when the nodes share one directory (Vertex AI's ``/gcs`` mount, NFS): leftovers of the step
+(a half-written temp directory, a stale checkpoint of the same step) are removed *before* the first
+barrier, so after the save barrier nothing is ever deleted again; the rename is atomic and the
+loser of a rename race finds the directory already in place; sealing writes the same marker
+atomically, so doing it twice is harmless.
 """
 
 from __future__ import annotations
@@ -11,16 +18,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 import warnings
 from typing import Any
 
-from cloudbridge.errors import UserError
+from cloudbridge.errors import CloudbridgeError, UserError
 
-__all__ = ["CheckpointManager", "check_writable"]
+__all__ = ["CheckpointError", "CheckpointManager", "check_writable"]
 
 MARKER = "COMPLETE"
 STATE_FILE = "trainer_state.json"
 _PREFIX = "step-"
+
+
+class CheckpointError(CloudbridgeError):
+    """A checkpoint could not be finalized (its files disappeared while it was being saved)."""
 
 
 def check_writable(path: str, option: str) -> None:
@@ -60,6 +72,8 @@ class CheckpointManager:
         tmp = os.path.join(self.directory, f".tmp-{name}")
         final = os.path.join(self.directory, name)
         if accelerator.is_local_main_process:
+            # Before anyone writes: on a shared directory no node may delete after another renamed.
+            shutil.rmtree(final, ignore_errors=True)
             shutil.rmtree(tmp, ignore_errors=True)
             os.makedirs(tmp, exist_ok=True)
         accelerator.wait_for_everyone()
@@ -68,21 +82,29 @@ class CheckpointManager:
             with open(os.path.join(tmp, STATE_FILE), "w", encoding="utf-8") as handle:
                 json.dump(state, handle, indent=2)
         accelerator.wait_for_everyone()
-        if accelerator.is_local_main_process and os.path.isdir(tmp):
-            shutil.rmtree(final, ignore_errors=True)
-            try:
-                os.replace(tmp, final)
-            except FileNotFoundError:
-                pass  # another node's process renamed it on a shared filesystem
-            with open(os.path.join(final, MARKER), "w", encoding="utf-8") as handle:
-                handle.write(f"{step}\n")
-            self._prune()
+        if accelerator.is_local_main_process:
+            self._finalize(tmp, final, step)
+            self._prune(keep_path=final)
         accelerator.wait_for_everyone()
         return final
 
-    def _prune(self) -> None:
+    @staticmethod
+    def _finalize(tmp: str, final: str, step: int) -> None:
+        """Rename ``tmp`` to ``final`` and seal it; idempotent across nodes sharing the directory."""
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:
+            if not os.path.isdir(final):  # neither here nor renamed by another node: the save was lost
+                raise CheckpointError(f"checkpoint {final}: {tmp} vanished before it could be renamed") from None
+        marker = os.path.join(final, f".{MARKER}.{uuid.uuid4().hex}")  # unique across hosts sharing the dir
+        with open(marker, "w", encoding="utf-8") as handle:
+            handle.write(f"{step}\n")
+        os.replace(marker, os.path.join(final, MARKER))
+
+    def _prune(self, keep_path: str) -> None:
         for _, path in self.complete()[: -self.keep]:
-            shutil.rmtree(path, ignore_errors=True)
+            if path != keep_path:  # e.g. --no-resume beside newer checkpoints of an older run
+                shutil.rmtree(path, ignore_errors=True)
 
     def load_latest(self, accelerator: Any) -> dict[str, Any] | None:
         """Load the newest loadable checkpoint into ``accelerator``; its trainer state, or ``None``."""
