@@ -3,6 +3,7 @@
 * :mod:`cloudbridge.jobs.store` -- :class:`~cloudbridge.jobs.store.JobStore`, the SQLite file
   (``CLOUDBRIDGE_HOME/cloudbridge.db``) that keeps every job of every provider, its events and the
   local backend's GPU allocations and queue.
+* :mod:`cloudbridge.jobs.schema` -- the store's tables, schema version and migrations.
 * :mod:`cloudbridge.jobs.events` -- :func:`~cloudbridge.jobs.events.emit` fires the
   ``cloudbridge_job_event`` hook; the builtin observer in that module appends each event to the
   job's record.
