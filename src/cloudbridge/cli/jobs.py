@@ -135,8 +135,8 @@ def run_command(
     """Run a job: show its cost estimate, submit it, stream its logs, exit with its status (0 succeeded, 1 failed).
 
     The estimate (catalog list price x nodes x max_runtime; local: price_per_hour) is printed before
-    anything is submitted, with a warning when a budget cannot be checked; a job over its budget is
-    refused (exit 2).
+    anything is submitted when the job has a price or a budget, with a warning when a budget cannot be
+    checked; a job over its budget is refused (exit 2).
     """
     from cloudbridge.specs import load_job_spec
 
@@ -158,7 +158,9 @@ def run_command(
     estimate, refusal = _estimate(spec)
     if refusal is not None:
         raise refusal  # over budget: one line, exit 2, nothing submitted
-    _show_estimate(estimate, None)
+    res = spec.resources
+    if res.max_cost is not None or res.max_hourly_cost is not None or (estimate is not None and estimate.hourly):
+        _show_estimate(estimate, None)  # no budget and no price (a free local job): nothing to say
     import logging
 
     logging.getLogger("cloudbridge.budget").setLevel(logging.ERROR)  # printed above; the SDK would repeat them
