@@ -118,3 +118,15 @@ def test_option_table_matches_the_parser() -> None:
     documented = {flag for line in table for flag in re.findall(r"--[a-z-]+", line.split("|")[1])}
     known = _parser_options(build_parser()) - {"-h", "--help"}
     assert documented == known, (sorted(known - documented), sorted(documented - known))
+
+
+def test_public_objects_of_training_and_runtime_have_docstrings() -> None:
+    """pydocstyle's "missing docstring" rules (D1) over the training side, as STYLE.md asks."""
+    ruff = Path(sys.executable).parent / "ruff"
+    if not ruff.exists():
+        pytest.skip("ruff is not installed next to this Python")
+    paths = ["src/cloudbridge/training", "src/cloudbridge/runtime", "src/cloudbridge/emulate.py",
+             "src/cloudbridge/cli/emulate.py"]
+    proc = subprocess.run([str(ruff), "check", "--select", "D1", "--output-format", "concise", *paths], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -51,6 +51,7 @@ class CheckpointManager:
     """Writes, lists, prunes and loads the checkpoints in ``directory``."""
 
     def __init__(self, directory: str, keep: int = 2) -> None:
+        """Manage ``directory``, keeping the newest ``keep`` sealed checkpoints (at least one)."""
         self.directory = directory
         self.keep = max(keep, 1)
 

@@ -80,6 +80,7 @@ class FinetuneConfig:
     labels: list[str] = field(default_factory=list)
 
     def __getattr__(self, name: str) -> Any:
+        """Every command-line option is also an attribute: ``cfg.batch_size`` is ``cfg.args.batch_size``."""
         return getattr(self.__dict__["args"], name)
 
     def hparams(self) -> dict[str, Any]:

@@ -43,9 +43,15 @@ class Collator:
     """Pads a batch to its longest row: ``pad_id`` for ids, 0 for masks, ``-100`` for token labels."""
 
     def __init__(self, pad_id: int) -> None:
+        """Pad ``input_ids`` with ``pad_id`` (the tokenizer's pad token id)."""
         self.pad_id = pad_id
 
     def __call__(self, rows: list[dict]) -> dict:
+        """One batch of ``torch.long`` tensors from the rows of :func:`encode`, each padded to the longest.
+
+        Sequence-level labels (an int per row) become a 1-D tensor; token labels are padded with ``-100``
+        so the loss and the metrics ignore the padding.
+        """
         import torch
 
         width = max(len(row["input_ids"]) for row in rows)
@@ -67,6 +73,7 @@ class EpochSampler:
     """
 
     def __init__(self, size: int, seed: int) -> None:
+        """Orders of ``range(size)``, one per epoch, all derived from ``seed``; starts at epoch 0."""
         self.size = size
         self.seed = seed
         self.epoch = 0
@@ -76,10 +83,12 @@ class EpochSampler:
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
+        """The shuffled indices of the current epoch (the same on every process and every restart)."""
         import torch
 
         generator = torch.Generator().manual_seed(self.seed * 1000003 + self.epoch)
         return iter(torch.randperm(self.size, generator=generator).tolist())
 
     def __len__(self) -> int:
+        """The number of indices per epoch."""
         return self.size

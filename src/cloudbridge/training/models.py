@@ -41,12 +41,14 @@ class ModelSource:
     """Where the model comes from: ``kind`` is ``pretrained`` (path or hub id) or ``config``."""
 
     def __init__(self, kind: str, location: str, config: dict[str, Any] | None = None, name: str = "") -> None:
+        """``location``: the path or hub id; ``config``: BERT fields for ``config``; ``name``: shown in logs."""
         self.kind = kind
         self.location = location
         self.config = config or {}
         self.name = name or location
 
     def __repr__(self) -> str:
+        """``ModelSource('pretrained', 'minilm')``."""
         return f"ModelSource({self.kind!r}, {self.name!r})"
 
 

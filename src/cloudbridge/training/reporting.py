@@ -26,6 +26,7 @@ class Reporter:
     """Prints on the main process only; everything else is silent."""
 
     def __init__(self, is_main: bool, total_steps: int, initial_step: int = 0) -> None:
+        """Start a progress bar of ``total_steps`` at ``initial_step`` when this is the main process on a TTY."""
         self.is_main = is_main
         self._progress = None
         self._task = None
