@@ -198,13 +198,26 @@ def _provider_of(job_id: str) -> str:
     return job_id.split("-", 1)[0]
 
 
+def _usable_overrides(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Stored per-job overrides minus the secrets the store redacted.
+
+    Secrets are never stored, so a redacted value must not be handed back to a provider as if it
+    were a credential: it is dropped and the provider falls back to the profile or environment.
+    """
+    if not stored:
+        return stored
+    from cloudbridge.jobs.redact import REDACTED
+
+    return {key: value for key, value in stored.items() if value != REDACTED}
+
+
 def _compute_for(job_id: str, profile: str | None = None) -> Compute:
     from cloudbridge.errors import ProviderNotFound
     from cloudbridge.providers import get_provider
 
     name = _provider_of(job_id)
     stored_spec = _store().spec(job_id) or {}
-    overrides = (stored_spec.get("overrides") or {}).get(name)
+    overrides = _usable_overrides((stored_spec.get("overrides") or {}).get(name))
     try:
         return get_provider(name, profile=profile, overrides=overrides).compute
     except ProviderNotFound:

@@ -47,3 +47,45 @@ def test_cli_run_status_and_bad_input(aws_env: Any, bucket: str, tmp_path: Path)
     lines = [line for line in refused.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert f"{spec}:5: resources.max_runtime: max_runtime 30d is longer than SageMaker managed spot" in lines[0]
+
+
+def test_redacted_credentials_are_never_replayed(
+    aws_env: Any, bucket: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Keys given in ``overrides.aws`` are redacted in the store; later calls use the environment.
+
+    With moto's IAM checks on, a redacted value replayed as an access key would be refused
+    (InvalidClientTokenId), so ``get_job`` in a "new process" (empty provider cache) proves it.
+    """
+    from cloudbridge.jobs.store import JobStore
+    from cloudbridge.providers import clear_provider_cache
+
+    iam = aws_env.client("iam")
+    iam.create_user(UserName="trainer")
+    iam.put_user_policy(
+        UserName="trainer",
+        PolicyName="all",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        ),
+    )
+    key = iam.create_access_key(UserName="trainer")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    spec = write_job(tmp_path, bucket)
+    spec.write_text(
+        spec.read_text().replace(
+            "role_arn:", f"access_key_id: {key['AccessKeyId']}, secret_access_key: {key['SecretAccessKey']}, role_arn:"
+        )
+    )
+    previous = aws_env.set_iam_auth(0)
+    try:
+        job = cb.run(spec)
+        stored = json.dumps(JobStore.default().spec(job.id))
+        assert key["SecretAccessKey"] not in stored
+        clear_provider_cache()
+        again = cb.get_job(job.id)
+        assert again.id == job.id and again.state.value in ("RUNNING", "SUCCEEDED", "STARTING", "PENDING")
+    finally:
+        aws_env.set_iam_auth(previous)
