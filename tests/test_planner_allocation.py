@@ -4,6 +4,7 @@ satisfies every constraint; MILP never costs more than greedy) and one-line bad-
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from pathlib import Path
 
@@ -76,6 +77,51 @@ def test_provider_quota_is_respected() -> None:
     assert plan.best.cost == pytest.approx(40.0)
 
 
+def test_a_quota_is_gpus_at_once_not_on_average() -> None:
+    # Two 4-GPU instances, but aws may run 4 GPUs at once: the two 4-GPU 1h tasks run one after the
+    # other (0-1h, 1-2h), never both at 0 on 8 GPUs.
+    pool = Pool((Resource("r", "aws", "A100", 4, 2, 40, 10.0),), horizon_hours=2, quotas={"aws": 4})
+    tasks = [Task("a", 4, 1.0), Task("b", 4, 1.0)]
+    plan = allocate(tasks, pool)
+    spans = sorted((a.start, a.end) for a in plan.best.assignments)
+    assert spans == [(0.0, 1.0), (1.0, 2.0)] and plan.best.late == []
+    assert verify(tasks, pool, plan.best) == [] and verify(tasks, pool, plan.greedy) == []
+    # The verifier itself catches the old layout: both at once is 8 GPUs on a quota of 4.
+    both = AllocationResult("bad", [Assignment(t.name, "r", 1, 1.0, 10.0, True, 0.0, 1.0) for t in tasks],
+                            20.0, 20.0, [], "feasible", 0.0)
+    assert verify(tasks, pool, both) == ["provider aws runs 8 GPUs at once; its quota is 4"]
+    # A third task cannot fit the 2h horizon at 4 GPUs at once: it is reported late, not overlapped.
+    more = [*tasks, Task("c", 4, 0.5)]
+    over = allocate(more, Pool(pool.resources, 2.5, {"aws": 4}))
+    assert over.best.late == [] and verify(more, Pool(pool.resources, 2.5, {"aws": 4}), over.best) == []
+    tight = Pool(pool.resources, 2.0, {"aws": 4})
+    with pytest.raises(ResourceUnavailable):
+        allocate(more, tight)  # 10 GPU-hours > 4 GPUs x 2 h: even the fluid model cannot hold them
+
+
+def test_the_layout_backfills_gaps() -> None:
+    # 2 GPUs, 2h. s1 (due 1h) runs 0-1 on one GPU; big needs both, so it runs 1-2; s2 fills the GPU
+    # that is idle from 0 to 1 instead of waiting for big to finish (and ending late at 3h).
+    pool = Pool((local("box", 2),), horizon_hours=2)
+    tasks = [Task("s1", 1, 1.0, deadline_hours=1.0), Task("big", 2, 1.0, deadline_hours=2.0), Task("s2", 1, 1.0)]
+    plan = allocate(tasks, pool)
+    assert {a.task: (a.start, a.end) for a in plan.best.assignments} == {
+        "s1": (0.0, 1.0), "big": (1.0, 2.0), "s2": (0.0, 1.0)}
+    assert plan.best.late == [] and verify(tasks, pool, plan.best) == []
+
+
+def test_quota_deadlines_are_time_indexed() -> None:
+    # aws may run 2 GPUs at once. Two 2-GPU tasks of 1h both due at 1h: only one can be on time on aws
+    # (4 GPU-hours due by 1h > 2 x 1); the other goes to the dearer gcp instead of being late.
+    pool = Pool((cloud("aws2", 2, 2, 1.0), cloud("gcp2", 2, 1, 5.0, provider="gcp")), horizon_hours=4,
+                quotas={"aws": 2})
+    tasks = [Task("a", 2, 1.0, deadline_hours=1.0), Task("b", 2, 1.0, deadline_hours=1.0)]
+    plan = allocate(tasks, pool)
+    assert sorted(by_task(plan.best).values()) == ["aws2", "gcp2"] and plan.best.missed_deadlines == []
+    assert plan.best.late == [] and plan.best.cost == pytest.approx(1.0 + 5.0)  # $/instance-hour
+    assert plan.greedy.late == [] and verify(tasks, pool, plan.greedy) == []
+
+
 def test_faster_resources_shorten_runs() -> None:
     pool = Pool((cloud("slow", 1, 1, 1.0), cloud("fast", 1, 1, 1.5, speed=2.0)), horizon_hours=10)
     plan = allocate([Task("t", 1, 4.0)], pool)
@@ -88,10 +134,11 @@ def test_the_packing_margin_keeps_plans_layable_without_preemption() -> None:
     # non-preemptive layout finishes by 4h: the margin sends one task to the cloud instead.
     pool = Pool((local("box", 3), cloud("c", 1, 1, 1.0)), horizon_hours=4)
     tasks = [Task(f"t{i}", 1, 3.0) for i in range(4)]
-    fluid = allocate(tasks, pool, repair_rounds=0)
-    assert fluid.best.cost == 0 and len(fluid.best.late) == 1
-    packed = allocate(tasks, pool)
+    fluid = allocate(tasks, pool)  # the default: the model as is, lateness reported
+    assert fluid.best.cost == 0 and len(fluid.best.late) == 1 and fluid.notes == []
+    packed = allocate(tasks, pool, repair_rounds=3)
     assert packed.best.cost == pytest.approx(3.0) and packed.best.late == []
+    assert packed.notes[0].startswith("layout repair round 1: 1 late task(s)")
 
 
 def test_a_full_pool_is_one_clear_error() -> None:
@@ -178,6 +225,21 @@ def test_every_plan_satisfies_every_constraint_and_milp_never_costs_more(problem
     except ResourceUnavailable:
         return  # neither method could place every task: reported as one error
     assert verify(tasks, pool, plan.best) == []
+    # Peak concurrency, recomputed here from start/end: never more units than a resource has, never
+    # more GPUs at once than a provider's quota (whatever the horizon and deadlines).
+    res = {r.name: r for r in pool.resources}
+    for result in (plan.best, plan.milp, plan.greedy):
+        if not result.feasible:
+            continue
+        instants = {a.start for a in result.assignments}
+        for t in instants:
+            running = [a for a in result.assignments if a.start <= t < a.end]
+            for name, resource in res.items():
+                assert sum(a.units for a in running if a.resource == name) <= resource.units
+            for provider, quota in pool.quotas.items():
+                gpus = sum(a.units * res[a.resource].gpus_per_unit for a in running
+                           if res[a.resource].provider == provider)
+                assert gpus <= quota, f"{provider} runs {gpus} GPUs at {t}h, quota {quota}"
     if plan.greedy.feasible:
         assert verify(tasks, pool, plan.greedy) == []
         assert plan.best.objective <= plan.greedy.objective + 1e-6
@@ -306,3 +368,30 @@ def test_catalog_rows_missing_prices_stop_the_pool(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("CLOUDBRIDGE_CATALOG", bad)
     with pytest.raises(CatalogError, match=r"bad.csv:2: acme/r1/big: price_hour is missing"):
         load_pool(write(tmp_path, "pool.yaml", POOL))
+
+
+def test_plan_batch_cli_reports_late_tasks_and_repairs_on_request(tmp_path: Path) -> None:
+    from fixtures_cli import assert_one_error_line, run_cli
+
+    pool = write(tmp_path, "pool.yaml", "horizon: 4h\nquotas: {acme: 4}\nresources:\n"
+                 "  - {name: box, provider: local, gpus: 3}\n"
+                 "  - {name: c, provider: acme, accelerator: A100, gpus: 4, gpu_memory: 40, price: 1, quota: 2}\n")
+    tasks = write(tmp_path, "tasks.yaml", "tasks:\n" + "".join(
+        f"  - {{name: t{i}, duration: 3h}}\n" for i in range(4)) + "  - {name: w, gpus: 4, duration: 1h}\n")
+    default = run_cli("plan", "--batch", tasks, "--pool", pool, "--json")
+    assert default.returncode == 0, default.stderr
+    best = json.loads(default.stdout)["best"]
+    # Fluid model: the four 3h tasks fill box's 12 GPU-hours (w takes one $1/h instance for 1h); laid
+    # out without preemption, one of them ends late.
+    assert best["cost"] == pytest.approx(1.0) and len(best["late_in_timeline"]) == 1
+    text = run_cli("plan", "--batch", tasks, "--pool", pool)
+    assert "1 task(s) end late in the non-preemptive timeline" in text.stderr and "--repair N" in text.stderr
+    repaired = json.loads(run_cli("plan", "--batch", tasks, "--pool", pool, "--repair", "3",
+                                                "--json").stdout)
+    # Repaired: one 3h task moves to c ($3). The acme quota (4 GPUs at once) lets only one 4-GPU
+    # instance run at a time, so it and w run back to back on c: 0-3h and 3-4h, or the other way round.
+    assert repaired["best"]["late_in_timeline"] == [] and repaired["best"]["cost"] == pytest.approx(4.0)
+    assert any(n.startswith("layout repair round 1") for n in repaired["notes"])
+    on_c = sorted((a["start"], a["end"]) for a in repaired["best"]["assignments"] if a["resource"] == "c")
+    assert len(on_c) == 2 and on_c[0][1] <= on_c[1][0] and on_c[1][1] <= 4.0
+    assert_one_error_line(run_cli("plan", "--batch", tasks, "--pool", pool, "--repair", "-1"), "--repair")

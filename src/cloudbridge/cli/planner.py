@@ -125,7 +125,8 @@ def _plan_job(path: str, providers: str | None, max_price: float | None, limit: 
         raise ResourceUnavailable(f"no feasible placement for job {spec.name!r}: {reasons}")
 
 
-def _plan_batch(tasks_path: str, pool_path: str | None, time_limit: float, json_output: bool) -> None:
+def _plan_batch(tasks_path: str, pool_path: str | None, time_limit: float, json_output: bool,
+                repair: int = 0) -> None:
     from cloudbridge.cli._output import echo_json, print_table
     from cloudbridge.errors import UserError
     from cloudbridge.planner.allocation import allocate
@@ -135,7 +136,7 @@ def _plan_batch(tasks_path: str, pool_path: str | None, time_limit: float, json_
         raise UserError("--batch needs --pool POOL.yaml (the resources to allocate)")
     pool = load_pool(pool_path)
     tasks = load_tasks(tasks_path, pool)
-    plan = allocate(tasks, pool, time_limit=time_limit)
+    plan = allocate(tasks, pool, time_limit=time_limit, repair_rounds=repair)
     if json_output:
         echo_json(plan.to_dict())
         return
@@ -155,8 +156,9 @@ def _plan_batch(tasks_path: str, pool_path: str | None, time_limit: float, json_
     if best.missed_deadlines:
         typer.echo(f"deadlines that cannot be met: {', '.join(best.missed_deadlines)}", err=True)
     if best.late:
-        typer.echo(f"late in the non-preemptive timeline (need checkpoint/resume or more room): "
-                   f"{', '.join(best.late)}", err=True)
+        shown = ", ".join(best.late[:20]) + (f", ... ({len(best.late) - 20} more)" if len(best.late) > 20 else "")
+        typer.echo(f"{len(best.late)} task(s) end late in the non-preemptive timeline (on time only with "
+                   f"checkpoint/resume, more room, or --repair N): {shown}", err=True)
     for note in plan.notes:
         typer.echo(f"note: {note}", err=True)
 
@@ -223,6 +225,9 @@ def plan_command(
     batch: str = typer.Option(None, "--batch", help="Tasks YAML: allocate many tasks to --pool."),
     pool: str = typer.Option(None, "--pool", help="Pool YAML: local GPUs and cloud offerings with quotas."),
     time_limit: float = typer.Option(10.0, "--time-limit", min=0.1, help="MILP time limit in seconds."),
+    repair: int = typer.Option(
+        0, "--repair", min=0, max=20,
+        help="With --batch: re-solve up to N times with less capacity where tasks end late without preemption."),
     throughput: str = typer.Option(
         None, "--throughput",
         help="Measured samples/s per GPU: A100=1200,T4=300 (a number, a metrics.json path or a job id each)."),
@@ -247,7 +252,7 @@ def plan_command(
     if batch:
         if job:
             raise UserError("give either JOB.yaml or --batch TASKS.yaml --pool POOL.yaml, not both")
-        _plan_batch(batch, pool, time_limit, json_output)
+        _plan_batch(batch, pool, time_limit, json_output, repair)
         return
     if not job:
         raise UserError("missing JOB.yaml (or --batch TASKS.yaml --pool POOL.yaml)")

@@ -13,17 +13,20 @@ The model (``u`` = units of resource ``r`` a task uses: ``ceil(gpus / gpus_per_u
 * deadlines (EDF prefix form): for every deadline ``D`` < ``H``, the work of on-time tasks with
   deadlines ``<= D`` on ``r`` fits before ``D``: ``sum w[t,r] x[t,r] <= units_r * D - margin_r``; ``x[t,r]``
   exists only where ``h[t,r] <= deadline_t``;
-* provider quotas (GPUs at once): ``sum_{r of p} u*gpus_per_unit*h (x+y) <= quota_p * H``;
+* provider quotas (GPUs at once, shared by the provider's resources): GPU-hours over the horizon
+  ``sum_{r of p} u*gpus_per_unit*h (x+y) <= quota_p * H``, and the same EDF prefix form for every
+  deadline ``D``: on-time GPU-hours due by ``D`` ``<= quota_p * D``;
 * objective: ``sum c (x+y) + M * sum (1+priority_t) y``, with ``M`` larger than any total cost,
   so a deadline is given up only when no assignment keeps it, and low priorities go first.
 
-The capacity constraints treat a resource's unit-hours as divisible (a fluid relaxation of the
+The capacity constraints treat unit-hours and GPU-hours as divisible (a fluid relaxation of the
 timeline): a plan that satisfies them can be laid out earliest-deadline-first when tasks may be
 paused and resumed (checkpoints). Without preemption, multi-GPU tasks can fragment the timeline, so
-every plan is also laid out in time (list scheduling, EDF per resource, no preemption): each
-assignment gets ``start``/``end`` hours. When a task ends after its deadline or the horizon in that
-layout, :func:`allocate` cuts the capacity of that resource by the smallest late task's work and
-solves again (a few rounds); tasks still late are listed in ``late`` -- reported, never hidden.
+every plan is also laid out in time (list scheduling, EDF, no preemption, each resource's units
+and each provider's quota GPUs held by one task at a time -- never exceeded at any instant): each
+assignment gets ``start``/``end`` hours, and tasks that end after their deadline or the horizon in
+that layout are listed in ``late`` -- reported, never hidden. On request (``repair_rounds``),
+:func:`allocate` then cuts the capacity of the resources with late tasks and solves again.
 """
 
 from __future__ import annotations
@@ -106,8 +109,11 @@ def solve_milp(prob: Problem, *, time_limit: float = 10.0, mip_rel_gap: float = 
         prov = prov_of_res[pair_res[var_pair]]
         gpu_hours = (prob.units * prob.hours * np.array([prob.pool.resources[r].gpus_per_unit for r in pair_res]))
         q = len(quota_providers)
-        cap_q = np.array([prob.pool.quotas[p] * prob.pool.horizon_hours for p in quota_providers], dtype=float)
-        add(np.maximum(prov, 0), prov >= 0, gpu_hours[var_pair], q, np.zeros(q), cap_q)
+        quota = np.array([prob.pool.quotas[p] for p in quota_providers], dtype=float)
+        add(np.maximum(prov, 0), prov >= 0, gpu_hours[var_pair], q, np.zeros(q), quota * prob.pool.horizon_hours)
+        for level in prob.levels:  # the quota is GPUs at once: on-time work due by D fits in quota x D
+            mask = (prov >= 0) & var_on & (level_arr[var_pair] <= level)
+            add(np.maximum(prov, 0), mask, gpu_hours[var_pair], q, np.zeros(q), quota * level)
     matrix = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                         shape=(n_rows, n_var)).tocsr()
     constraint = LinearConstraint(matrix, np.concatenate(lo), np.concatenate(hi))
@@ -154,13 +160,15 @@ def _tightened(prob: Problem, late: list[Assignment]) -> Problem:
     return Problem(**{**prob.__dict__, "margin": margin})
 
 
-def allocate(tasks: list[Task], pool: Pool, *, time_limit: float = 10.0, repair_rounds: int = 3) -> AllocationPlan:
+def allocate(tasks: list[Task], pool: Pool, *, time_limit: float = 10.0, repair_rounds: int = 0) -> AllocationPlan:
     """Solve with the MILP and with greedy; keep the better (MILP unless a time limit left it worse).
 
-    Then lay the plan out in time (no preemption). While some task ends late in that layout, the
-    capacity of the resources concerned is cut by the smallest late task's work and the problem is
-    solved again (at most ``repair_rounds`` times; 0 keeps the pure fluid model, which is exact for
-    checkpointed, preemptible work). Tasks still late are reported in ``best.late``.
+    Every plan is laid out in time (no preemption, resource units and provider quotas never exceeded);
+    tasks that end late in that layout are reported in ``best.late``. By default that is all: the
+    model's cost is exact for checkpointed, preemptible work and a lower bound otherwise. With
+    ``repair_rounds`` N > 0, while some task ends late the capacity of the resources concerned is cut
+    by the smallest late task's work and the problem is solved again (at most N times): fewer late
+    tasks, at a higher cost and N more solves.
     """
     prob = build_problem(tasks, pool)
     best, m, g = _solve_once(prob, time_limit)

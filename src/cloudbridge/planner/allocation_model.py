@@ -1,6 +1,7 @@
 """The allocation model shared by the MILP and the greedy baseline: the plan records
 (:class:`Assignment`, :class:`AllocationResult`, :class:`AllocationPlan`), the :class:`Problem` built
-from tasks and a pool, the objective, and the non-preemptive timeline every plan is laid out on.
+from tasks and a pool, and the objective. Every plan is laid out in time without preemption by
+:func:`cloudbridge.planner.layout.timeline` (re-exported here).
 
 See :mod:`cloudbridge.planner.allocation` for the model's constraints and how plans are chosen.
 """
@@ -15,6 +16,7 @@ import numpy as np
 
 from cloudbridge.errors import ResourceUnavailable
 from cloudbridge.planner.batch import Pool, Task, fits
+from cloudbridge.planner.layout import timeline
 
 __all__ = [
     "MAX_DEADLINE_LEVELS",
@@ -205,27 +207,3 @@ def make_result(prob: Problem, method: str, chosen: list[tuple[int, bool]], stat
         if end > min(limit, prob.pool.horizon_hours) + 1e-9:
             late.append(task.name)
     return AllocationResult(method, assignments, cost, value, missed, status, seconds, bound, late)
-
-
-def timeline(prob: Problem, chosen: list[tuple[int, bool]]) -> dict[int, tuple[float, float]]:
-    """Lay the plan out in time without preemption: per resource, earliest deadline first, each task
-    starting when enough units are free at once (list scheduling). Returns pair -> (start, end)."""
-    per_res: dict[int, list[tuple[int, bool]]] = {}
-    for p, on in chosen:
-        per_res.setdefault(prob.pairs[p][1], []).append((p, on))
-    times: dict[int, tuple[float, float]] = {}
-    for r, items in per_res.items():
-        free = [0.0] * prob.pool.resources[r].units
-        def key(item: tuple[int, bool]) -> tuple[float, int, float]:
-            task = prob.tasks[prob.pairs[item[0]][0]]
-            deadline = task.deadline_hours if item[1] and task.deadline_hours is not None else math.inf
-            return (deadline, -task.priority, -prob.hours[item[0]])
-        for p, _ in sorted(items, key=key):
-            u = int(prob.units[p])
-            free.sort()
-            start = free[u - 1]
-            end = start + float(prob.hours[p])
-            for i in range(u):
-                free[i] = end
-            times[p] = (start, end)
-    return times

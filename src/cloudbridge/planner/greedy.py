@@ -20,6 +20,7 @@ def greedy(prob: Problem) -> AllocationResult:
     horizon_left = np.array([prob.capacity(r, prob.pool.horizon_hours) for r in range(len(res))])
     level_left = {lv: np.array([prob.capacity(r, lv) for r in range(len(res))]) for lv in prob.levels}
     quota_left = {p: q * prob.pool.horizon_hours for p, q in prob.pool.quotas.items()}
+    quota_level_left = {lv: {p: q * lv for p, q in prob.pool.quotas.items()} for lv in prob.levels}
     by_task: dict[int, list[int]] = {}
     for p, (t, _) in enumerate(prob.pairs):
         by_task.setdefault(t, []).append(p)
@@ -43,7 +44,9 @@ def greedy(prob: Problem) -> AllocationResult:
                 if want_on_time:
                     if not prob.on_time_ok[p]:
                         continue
-                    if level is not None and any(level_left[lv][r] < w - 1e-9 for lv in prob.levels if lv >= level):
+                    if level is not None and any(level_left[lv][r] < w - 1e-9
+                                                 or quota_level_left[lv].get(res[r].provider, math.inf) < gh - 1e-9
+                                                 for lv in prob.levels if lv >= level):
                         continue
                 placed = (p, want_on_time)
                 break
@@ -61,5 +64,7 @@ def greedy(prob: Problem) -> AllocationResult:
             for lv in prob.levels:
                 if lv >= level:
                     level_left[lv][r] -= w
+                    if res[r].provider in quota_level_left[lv]:
+                        quota_level_left[lv][res[r].provider] -= w * res[r].gpus_per_unit
         chosen.append(placed)
     return make_result(prob, "greedy", chosen, "feasible", time.perf_counter() - start)
