@@ -1,9 +1,11 @@
 """``sync(src, dst)``: make a destination prefix match a source prefix, on any two storages.
 
-1. **Check** the input: the source exists and is a prefix (a directory), the destination is not
-   inside the source (nor, with ``delete=True``, the source inside the destination), the
-   destination is not a file, its bucket exists (else :class:`~cloudbridge.errors.NotFound` with
-   the command that creates it).
+1. **Check** the input (:mod:`cloudbridge.storage.survey`, remote requests in parallel): the
+   source exists and is a prefix (a directory), the destination is not inside the source (nor,
+   with ``delete=True``, the source inside the destination), the destination is not a file, its
+   bucket exists (else :class:`~cloudbridge.errors.NotFound` with the command that creates it).
+   Then, for a remote destination, stale unfinished uploads under it are aborted
+   (:meth:`~cloudbridge.interfaces.Storage.abort_incomplete`) while the plan is built.
 2. **Plan** (:mod:`cloudbridge.storage.plan`): to copy / to delete / unchanged, by size and
    mtime/ETag, or by sha256 content checksum with ``checksum=True``.
 3. **Copy** in a thread pool, largest objects first, each through the fastest safe path
@@ -22,18 +24,19 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudbridge.errors import CloudbridgeError, NotFound, UserError
+from cloudbridge.errors import CloudbridgeError
 from cloudbridge.interfaces import Storage, URILike
 from cloudbridge.records import ObjectInfo
 from cloudbridge.storage.filters import KeyFilter
 from cloudbridge.storage.plan import CopyItem, SyncPlan, build_plan
 from cloudbridge.storage.progress import Reporter, human_bytes, make_progress
-from cloudbridge.storage.resolve import bucket_create_hint, is_within, resolve
+from cloudbridge.storage.resolve import resolve
 from cloudbridge.storage.retry import RetryPolicy, retry_call
+from cloudbridge.storage.survey import abort_stale, survey
 from cloudbridge.storage.transfer import copy_object
 from cloudbridge.uri import StorageURI
 
@@ -131,51 +134,6 @@ class SyncResult:
         return data
 
 
-# ---- input checks -------------------------------------------------------------------------------
-def _check_source(storage: Storage, uri: StorageURI, shown: str, policy: RetryPolicy) -> None:
-    if uri.is_local:
-        if os.path.isfile(uri.path):
-            raise UserError(
-                f"source {shown} is a file; sync works on directories/prefixes",
-                hint=f"copy one file with: cloudbridge storage cp {shown} DST",
-            )
-        if not os.path.isdir(uri.path):
-            raise NotFound(f"source {shown} does not exist")
-        return
-    if uri.key and not uri.key.endswith("/"):
-        try:
-            retry_call(lambda: storage.stat(uri), policy)
-        except NotFound:
-            return
-        raise UserError(
-            f"source {shown} is an object, not a prefix; sync works on prefixes",
-            hint=f"copy one object with: cloudbridge storage cp {shown} DST",
-        )
-
-
-def _check_destination(storage: Storage, uri: StorageURI, shown: str, policy: RetryPolicy) -> None:
-    if uri.is_local:
-        if os.path.exists(uri.path) and not os.path.isdir(uri.path):
-            raise UserError(f"destination {shown} is a file; sync needs a directory or prefix")
-        return
-    if uri.key and not uri.key.endswith("/"):
-        try:
-            retry_call(lambda: storage.stat(uri), policy)
-        except NotFound:
-            return
-        raise UserError(f"destination {shown} is an object; sync needs a prefix")
-
-
-def _list(storage: Storage, uri: StorageURI, role: str, shown: str, policy: RetryPolicy) -> list[ObjectInfo]:
-    try:
-        return retry_call(lambda: list(storage.list(uri, recursive=True)), policy)
-    except NotFound as exc:
-        if uri.is_local:
-            return []
-        hint = bucket_create_hint(uri) if role == "destination" else None
-        raise NotFound(f"{role} bucket of {shown} does not exist ({exc.message})", hint=hint) from exc
-
-
 # ---- the engine ---------------------------------------------------------------------------------
 def sync(
     src: URILike,
@@ -238,17 +196,15 @@ def transfer_tree(
     dst_storage, dst_uri = resolve(dst, profile=profile)
     src_shown, dst_shown = str(src_uri), str(dst_uri)
     policy = retry or RetryPolicy()
-    _check_source(src_storage, src_uri, src_shown, policy)
-    if is_within(dst_uri, src_uri):
-        raise UserError(f"destination {dst_shown} is inside the source {src_shown}; choose a destination outside it")
-    if delete and is_within(src_uri, dst_uri):
-        raise UserError(f"source {src_shown} is inside the destination {dst_shown}; --delete would remove it")
-    _check_destination(dst_storage, dst_uri, dst_shown, policy)
+    src_objects, dst_objects = survey(src_storage, src_uri, dst_storage, dst_uri, delete=delete, policy=policy)
     workers = max(1, workers or DEFAULT_WORKERS)
-    src_objects = _list(src_storage, src_uri, "source", src_shown, policy)
-    if not src_objects and not src_uri.is_local:
-        raise NotFound(f"source {src_shown} has no objects (is the prefix right?)")
-    dst_objects = _list(dst_storage, dst_uri, "destination", dst_shown, policy)
+    stale: Future[int] | None = None
+    if not dry_run and not dst_uri.is_local and abort_incomplete_after is not None:
+        # the checks passed: abort stale uploads while planning (done before any copy starts, so
+        # an upload of this sync can never be taken for a stale one)
+        aborter = ThreadPoolExecutor(1, thread_name_prefix="cb-abort")
+        stale = aborter.submit(abort_stale, dst_storage, dst_uri, abort_incomplete_after, policy)
+        aborter.shutdown(wait=False)
     plan = build_plan(
         src_storage,
         src_objects,
@@ -263,9 +219,9 @@ def transfer_tree(
         force=force,
     )
     result = SyncResult(src_shown, dst_shown, plan, dry_run=dry_run)
+    if stale is not None:
+        result.aborted_uploads = stale.result()
     if not dry_run:
-        if not dst_uri.is_local and abort_incomplete_after is not None:
-            result.aborted_uploads = _abort_incomplete(dst_storage, dst_uri, abort_incomplete_after, policy)
         if dst_uri.is_local and hasattr(dst_storage, "cleanup_partials"):
             dst_storage.cleanup_partials(dst_uri)
         if dst_uri.is_local:
@@ -277,17 +233,6 @@ def transfer_tree(
         _execute(result, src_storage, dst_storage, dst_uri, plan.to_copy, plan.to_delete, workers, policy, progress)
     result.elapsed = time.monotonic() - started
     return result
-
-
-def _abort_incomplete(storage: Storage, uri: StorageURI, older_than_s: float, policy: RetryPolicy) -> int:
-    """Abort stale unfinished uploads under ``uri``; a failure (say, no permission) only warns."""
-    try:
-        return retry_call(lambda: storage.abort_incomplete(uri, older_than_s=older_than_s), policy)
-    except CloudbridgeError as exc:
-        import logging
-
-        logging.getLogger("cloudbridge.storage").warning("could not abort stale uploads under %s: %s", uri, exc)
-        return 0
 
 
 def _execute(
