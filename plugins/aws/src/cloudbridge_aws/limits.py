@@ -22,7 +22,15 @@ from typing import Any
 
 from cloudbridge.errors import BudgetExceeded
 
-__all__ = ["DEFAULT_MAX_RUNTIME", "LIMITS_TAG", "MIN_BUDGET_SECONDS", "Limits", "fmt_duration", "limits_for"]
+__all__ = [
+    "DEFAULT_MAX_RUNTIME",
+    "LIMITS_TAG",
+    "MIN_BUDGET_SECONDS",
+    "SAGEMAKER_MAX_RUNTIME",
+    "Limits",
+    "fmt_duration",
+    "limits_for",
+]
 
 #: SageMaker's own default when no ``max_runtime`` is given (1 day).
 DEFAULT_MAX_RUNTIME = 24 * 3600

@@ -1,7 +1,15 @@
-"""One boto3 session per provider and the clients made from it (adaptive retries everywhere)."""
+"""One boto3 session per provider and the clients made from it (adaptive retries everywhere).
+
+Start-up cost is what a short CLI call (``cloudbridge storage ls s3://...``) mostly pays, so:
+nothing here imports boto3 until the first client is made; every session of the process reads
+botocore's JSON data (service models, endpoint rules: ~0.1 s per session) through one shared
+:func:`shared_loader`, so a second provider (another profile, a job's ``overrides.aws``) builds its
+clients from the already parsed models; and each session caches one client per service.
+"""
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -11,9 +19,22 @@ from cloudbridge_aws.settings import AwsSettings
 if TYPE_CHECKING:
     import boto3
 
-__all__ = ["AwsSession"]
+__all__ = ["AwsSession", "shared_loader"]
 
 _USER_AGENT = "cloudbridge-aws/0.1.0"
+_loaders: dict[str, Any] = {}
+_loaders_lock = threading.Lock()
+
+
+def shared_loader() -> Any:
+    """The process-wide ``botocore.loaders.Loader`` (one per ``AWS_DATA_PATH``; it caches what it parsed)."""
+    key = os.environ.get("AWS_DATA_PATH", "")
+    with _loaders_lock:
+        if key not in _loaders:
+            from botocore.loaders import create_loader
+
+            _loaders[key] = create_loader(key or None)
+        return _loaders[key]
 
 
 class AwsSession:
@@ -37,18 +58,25 @@ class AwsSession:
         """The underlying ``boto3.session.Session`` (created on first use)."""
         if self._session is None:
             import boto3
+            import botocore.session
 
             from cloudbridge_aws.errors import aws_errors
 
             s = self.settings
+            core = botocore.session.Session()
+            core.register_component("data_loader", shared_loader())
             with aws_errors("open the AWS profile"):
                 self._session = boto3.session.Session(
+                    botocore_session=core,
                     aws_access_key_id=s.access_key_id.get_secret_value() if s.access_key_id else None,
                     aws_secret_access_key=s.secret_access_key.get_secret_value() if s.secret_access_key else None,
                     aws_session_token=s.session_token.get_secret_value() if s.session_token else None,
                     region_name=s.region,
                     profile_name=s.profile,
                 )
+            with _loaders_lock:  # boto3 appends its data directory to the shared loader each time
+                paths = core.get_component("data_loader").search_paths
+                paths[:] = list(dict.fromkeys(paths))
         return self._session
 
     @property

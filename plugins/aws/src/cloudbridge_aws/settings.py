@@ -19,26 +19,50 @@ from pydantic_settings import SettingsConfigDict
 
 from cloudbridge.settings import ProviderSettings
 
-__all__ = ["AwsSettings", "known_regions"]
+__all__ = ["SAGEMAKER_REGIONS", "AwsSettings", "is_known_region", "known_regions"]
 
 _ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _INSTANCE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9-]+$")
 
-#: SageMaker's hard limit on ``MaxRuntimeInSeconds`` and ``MaxWaitTimeInSeconds`` (28 days).
-SAGEMAKER_MAX_RUNTIME = 28 * 24 * 3600
+#: Regions where SageMaker is offered (botocore's endpoint data, checked by the tests). Most
+#: regions are validated against this set alone: loading botocore's ``endpoints.json`` costs about
+#: 0.1 s, which every CLI call that touches ``s3://`` used to pay. A region missing here (one that AWS
+#: opened after this list was written) is looked up in botocore's data, so it is still accepted.
+SAGEMAKER_REGIONS = frozenset(
+    {
+        "af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+        "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+        "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-central-1", "ca-west-1", "cn-north-1",
+        "cn-northwest-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2",
+        "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1",
+        "sa-east-1", "us-east-1", "us-east-2", "us-gov-east-1", "us-gov-west-1", "us-west-1", "us-west-2",
+    }
+)
 
 
 @lru_cache(maxsize=1)
 def known_regions() -> frozenset[str]:
-    """Every region where botocore's bundled endpoint data lists SageMaker (offline, no call)."""
-    import boto3
+    """Every region where SageMaker is offered: :data:`SAGEMAKER_REGIONS` plus botocore's endpoint data.
 
-    session = boto3.session.Session()
-    regions: set[str] = set()
+    Reads botocore's bundled data (offline, no call) through the shared loader of
+    :mod:`cloudbridge_aws.session`; only needed for a region that is not in the static list.
+    """
+    import botocore.session
+
+    from cloudbridge_aws.session import shared_loader
+
+    session = botocore.session.Session()
+    session.register_component("data_loader", shared_loader())
+    regions: set[str] = set(SAGEMAKER_REGIONS)
     for partition in session.get_available_partitions():
         regions.update(session.get_available_regions("sagemaker", partition_name=partition))
     return frozenset(regions)
+
+
+def is_known_region(region: str) -> bool:
+    """True when SageMaker is offered in ``region`` (botocore's data is read only off the static list)."""
+    return region in SAGEMAKER_REGIONS or region in known_regions()
 
 
 class AwsSettings(ProviderSettings):
@@ -82,8 +106,8 @@ class AwsSettings(ProviderSettings):
     def _check_region(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        known = known_regions()
-        if value not in known:
+        if not is_known_region(value):
+            known = known_regions()
             close = difflib.get_close_matches(value, sorted(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(f"{value!r} is not an AWS region where SageMaker is offered{hint}")

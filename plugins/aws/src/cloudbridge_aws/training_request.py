@@ -26,8 +26,8 @@ from cloudbridge.errors import InvalidSpec, ResourceUnavailable
 from cloudbridge.specs import JobSpec
 from cloudbridge.uri import parse_uri
 from cloudbridge_aws.images import training_image_uri
-from cloudbridge_aws.limits import DEFAULT_MAX_RUNTIME, LIMITS_TAG, Limits, limits_for
-from cloudbridge_aws.settings import SAGEMAKER_MAX_RUNTIME, AwsSettings
+from cloudbridge_aws.limits import DEFAULT_MAX_RUNTIME, LIMITS_TAG, SAGEMAKER_MAX_RUNTIME, Limits, limits_for
+from cloudbridge_aws.settings import AwsSettings
 
 __all__ = [
     "CHECKPOINT_LOCAL_PATH",
