@@ -7,6 +7,7 @@ import json
 import os
 import tarfile
 import uuid
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from cloudbridge_aws.settings import AwsSettings
 from cloudbridge.errors import InvalidSpec, NotFound
 from cloudbridge.planner.catalog import load_catalog
 from cloudbridge.specs import EndpointSpec
+from cloudbridge.testing.emulators import FAKE_ACCOUNT_ID
 
 GOLDEN = Path(__file__).parent / "golden"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/cloudbridge-serve:0.1.0"
@@ -109,9 +111,12 @@ def test_autoscaling_registered_and_everything_deleted(provider: Any, model_dir:
     model = sagemaker.describe_model(ModelName=endpoint.extra["model_name"])
     assert config["ProductionVariants"][0]["ModelName"] == endpoint.extra["model_name"]
     assert model["PrimaryContainer"]["ModelDataUrl"] == endpoint.model
-    assert model["PrimaryContainer"]["Image"] == IMAGE.replace(
-        "0.1.0", model["PrimaryContainer"]["Image"].split(":")[-1]
+    # the default serving image: moto's account, the region, the installed core's version as the tag
+    expected_image = (
+        f"{FAKE_ACCOUNT_ID}.dkr.ecr.us-east-1.amazonaws.com/cloudbridge-serve:{version('cloudbridge-ai')}"
     )
+    assert model["PrimaryContainer"]["Image"] == expected_image
+    assert endpoint.extra["image"] == expected_image
 
     provider.deploy.delete(name)
     assert sagemaker.list_endpoints()["Endpoints"] == []
@@ -119,6 +124,39 @@ def test_autoscaling_registered_and_everything_deleted(provider: Any, model_dir:
     assert sagemaker.list_models()["Models"] == []
     assert aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
     assert aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"] == []
+
+
+def test_refused_scaling_policy_deregisters_the_target(provider: Any, model_dir: Path, aws_env: Any) -> None:
+    """The scalable target is registered, then moto refuses the policy: nothing is left behind."""
+    name = f"cb-{uuid.uuid4().hex[:8]}"
+    client = provider.session.client("application-autoscaling")
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    def unknown_policy_type(params: dict[str, Any], **_: Any) -> None:
+        params["PolicyType"] = "NoSuchScaling"  # moto answers ValidationException, as AWS does
+
+    client.meta.events.register("before-call.application-autoscaling", record)
+    client.meta.events.register("before-parameter-build.application-autoscaling.PutScalingPolicy", unknown_policy_type)
+    try:
+        with pytest.raises(InvalidSpec, match=r"'NoSuchScaling' at 'policyType' failed to satisfy constraint"):
+            provider.deploy.deploy(EndpointSpec(name=name, model=str(model_dir), min_replicas=1, max_replicas=3))
+    finally:
+        client.meta.events.unregister("before-call.application-autoscaling", record)
+        client.meta.events.unregister(
+            "before-parameter-build.application-autoscaling.PutScalingPolicy", unknown_policy_type
+        )
+    assert calls[:2] == ["RegisterScalableTarget", "PutScalingPolicy"]
+    assert calls[-1] == "DeregisterScalableTarget"
+    aas = aws_env.client("application-autoscaling")
+    assert aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
+    assert aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"] == []
+    sagemaker = aws_env.client("sagemaker")
+    assert sagemaker.list_endpoints()["Endpoints"] == []
+    assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
+    assert sagemaker.list_models()["Models"] == []
 
 
 def test_model_archive_is_content_addressed_with_handler(provider: Any, model_dir: Path, tmp_path: Path) -> None:

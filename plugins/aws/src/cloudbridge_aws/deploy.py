@@ -170,7 +170,7 @@ class SageMakerDeploy(Deploy):
                 self.sagemaker.create_endpoint(**to_endpoint_request(spec, self.settings, names=names))
             created.append(("endpoint", names.endpoint))
             desc = self._wait_in_service(spec.name)
-            self._register_scaling(spec, names)
+            self._register_scaling(spec, names, created)
         except BaseException:
             self._cleanup(names, created)
             raise
@@ -237,8 +237,7 @@ class SageMakerDeploy(Deploy):
                 config = {}
             models = [v["ModelName"] for v in config.get("ProductionVariants", []) if v.get("ModelName")]
         names = EndpointNames(endpoint=name, model="", config=config_name)
-        self._deregister_scaling(names)
-        created = [("endpoint", name)]
+        created = [("scaling", names.scaling_resource_id), ("endpoint", name)]
         if _OURS in config_name:
             created.append(("config", config_name))
         created += [("model", m) for m in models if _OURS in m]
@@ -287,7 +286,9 @@ class SageMakerDeploy(Deploy):
                 )
             time.sleep(self.poll_interval)
 
-    def _register_scaling(self, spec: EndpointSpec, names: EndpointNames) -> None:
+    def _register_scaling(self, spec: EndpointSpec, names: EndpointNames, created: list[tuple[str, str]]) -> None:
+        """Register the scalable target, then its policy; the target goes into ``created`` at once,
+        so a refused policy still gets the target deregistered by :meth:`_cleanup`."""
         requests = scaling_requests(spec, names)
         if requests is None:
             return
@@ -295,6 +296,8 @@ class SageMakerDeploy(Deploy):
         client = self.session.client("application-autoscaling")
         with aws_errors("register endpoint auto scaling", resource=names.scaling_resource_id):
             client.register_scalable_target(**target)
+        created.append(("scaling", names.scaling_resource_id))
+        with aws_errors("put the endpoint scaling policy", resource=names.scaling_resource_id):
             client.put_scaling_policy(**policy)
 
     def _deregister_scaling(self, names: EndpointNames) -> None:
@@ -323,14 +326,17 @@ class SageMakerDeploy(Deploy):
     def _cleanup(self, names: EndpointNames, created: list[tuple[str, str]], *, strict: bool = False) -> None:
         """Delete ``created`` resources, newest first; errors are raised only when ``strict``."""
         calls = {
+            "scaling": lambda n: self._deregister_scaling(names),
             "endpoint": lambda n: self.sagemaker.delete_endpoint(EndpointName=n),
             "config": lambda n: self.sagemaker.delete_endpoint_config(EndpointConfigName=n),
             "model": lambda n: self.sagemaker.delete_model(ModelName=n),
         }
-        order = {"endpoint": 0, "config": 1, "model": 2}
+        order = {"scaling": 0, "endpoint": 1, "config": 2, "model": 3}
+        labels = {"scaling": "endpoint auto scaling", "endpoint": "endpoint", "config": "endpoint config",
+                  "model": "model"}
         for kind, name in sorted(created, key=lambda item: order[item[0]]):
             try:
-                with aws_errors(f"delete the {kind}", resource=name):
+                with aws_errors(f"delete the {labels[kind]}", resource=name):
                     calls[kind](name)
             except NotFound:
                 continue
