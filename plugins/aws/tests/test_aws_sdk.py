@@ -89,3 +89,38 @@ def test_redacted_credentials_are_never_replayed(
         assert again.id == job.id and again.state.value in ("RUNNING", "SUCCEEDED", "STARTING", "PENDING")
     finally:
         aws_env.set_iam_auth(previous)
+
+
+def test_secret_looking_env_warns_once_at_submit(aws_env: Any, bucket: str, tmp_path: Path) -> None:
+    """SageMaker keeps ``Environment`` in plain text: ``cloudbridge run`` says so in one warning line
+    naming the variables (never their values); a Secrets Manager ARN is a reference, not a secret."""
+    spec = write_job(tmp_path, bucket)
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:cloudbridge/wandb-AbCdEf"
+    spec.write_text(
+        spec.read_text()
+        + f"env: {{HF_TOKEN: hf_sEcReTvAlUe, DB_PASSWORD: pw-sEcReT, WANDB_API_KEY_ARN: '{arn}', LOG_LEVEL: info}}\n"
+    )
+    cli = [sys.executable, "-m", "cloudbridge.cli"]
+    submitted = subprocess.run([*cli, "run", str(spec), "--detach"], capture_output=True, text=True, timeout=120)
+    assert submitted.returncode == 0, submitted.stderr
+    warnings = [line for line in submitted.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: env DB_PASSWORD, HF_TOKEN look secret: SageMaker keeps the job's environment in plain text, "
+        "readable by anyone allowed sagemaker:DescribeTrainingJob; pass a Secrets Manager ARN instead "
+        "(docs/providers/aws.md#secrets)"
+    ]
+    assert "sEcReT" not in submitted.stdout + submitted.stderr
+
+    # the SDK: the same single line on the job; what it warns about is the value sent to SageMaker
+    from cloudbridge.providers import get_provider
+
+    sent: list[dict[str, Any]] = []
+    overrides = {"bucket": bucket, "role_arn": "arn:aws:iam::123456789012:role/sm"}
+    get_provider("aws", overrides=overrides).session.client("sagemaker").meta.events.register(
+        "before-send.sagemaker.CreateTrainingJob", lambda request, **_: sent.append(json.loads(request.body))
+    )
+    job = cb.run(spec)
+    assert sent[0]["Environment"]["HF_TOKEN"] == "hf_sEcReTvAlUe"  # moto drops it from Describe; AWS does not
+    assert [w for w in job.extra["warnings"] if w.startswith("env ")] == [warnings[0].removeprefix("warning: ")]
+    spec.write_text(spec.read_text().replace("HF_TOKEN: hf_sEcReTvAlUe, DB_PASSWORD: pw-sEcReT, ", ""))
+    assert not [w for w in cb.run(spec).extra.get("warnings", []) if w.startswith("env ")], "no secret, no warning"

@@ -27,7 +27,13 @@ from cloudbridge_aws.logs import read_logs
 from cloudbridge_aws.session import AwsSession
 from cloudbridge_aws.states import job_from_description, map_state
 from cloudbridge_aws.storage import S3Storage
-from cloudbridge_aws.training_request import job_name_for, launcher_package, launcher_uri, to_training_job_request
+from cloudbridge_aws.training_request import (
+    job_name_for,
+    launcher_package,
+    launcher_uri,
+    secret_env_warning,
+    to_training_job_request,
+)
 
 __all__ = ["SageMakerCompute", "native_name"]
 
@@ -123,6 +129,9 @@ class SageMakerCompute(SageMakerLifecycle, Compute):
         job = self.get(f"aws-{job_name}")
         job.extra["code_uri"] = code_uri
         job.extra["uploaded_bytes"] = self.last_upload_bytes
+        secret_env = secret_env_warning(spec)
+        if secret_env:
+            job.extra.setdefault("warnings", []).append(secret_env)
         if spec.resources.max_cost is not None and job.extra.get("budget_cap_seconds") is None:
             job.extra.setdefault("warnings", []).append(
                 f"no catalog price for {job.extra.get('instance_type')}: max_cost cannot be enforced by SageMaker"

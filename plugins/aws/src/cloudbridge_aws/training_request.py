@@ -40,6 +40,7 @@ __all__ = [
     "launcher_package",
     "bucket_prefix",
     "launcher_uri",
+    "secret_env_warning",
     "to_training_job_request",
 ]
 
@@ -51,6 +52,8 @@ JOB_NAME_MAX = 63
 ENV_VALUE_MAX = 512
 _NAME_BAD = re.compile(r"[^A-Za-z0-9-]+")
 _INSTANCE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9-]+$")
+#: Values that name a secret instead of holding one (Secrets Manager / SSM Parameter Store ARNs).
+_SECRET_REFERENCE = re.compile(r"^arn:aws[a-z-]*:(secretsmanager|ssm):")
 
 
 def job_name_for(spec_name: str, suffix: str, reserve: int = 0) -> str:
@@ -206,6 +209,25 @@ def _environment(spec: JobSpec, job_id: str, processes: int | None) -> dict[str,
                 hint="put the command in a script inside the workdir and run that" if key == "CB_RUN" else None,
             )
     return dict(sorted(env.items()))
+
+
+def secret_env_warning(spec: JobSpec) -> str | None:
+    """One warning line when ``spec.env`` holds values whose names look secret, else ``None``.
+
+    SageMaker stores ``Environment`` in plain text: anyone allowed ``DescribeTrainingJob`` reads it.
+    Names only, never values; a value that is a Secrets Manager or SSM parameter ARN is a reference
+    (the recommended way, see ``docs/providers/aws.md``) and is not flagged.
+    """
+    from cloudbridge.jobs.redact import is_secret_name
+
+    names = sorted(k for k, v in spec.env.items() if is_secret_name(k) and v and not _SECRET_REFERENCE.match(v))
+    if not names:
+        return None
+    return (
+        f"env {', '.join(names)} look{'s' if len(names) == 1 else ''} secret: SageMaker keeps the job's "
+        "environment in plain text, readable by anyone allowed sagemaker:DescribeTrainingJob; pass a "
+        "Secrets Manager ARN instead (docs/providers/aws.md#secrets)"
+    )
 
 
 def to_training_job_request(
