@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from typing import Any
@@ -108,3 +109,53 @@ def test_no_region_anywhere(aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> No
     assert not region.ok and "AWS_REGION" in (region.fix or "")
     with pytest.raises(InvalidSpec, match="settings.aws.region: no AWS region is set"):
         provider.storage.stat("s3://bucket-x/key")
+
+
+def table_rows(stdout: str) -> dict[str, tuple[str, str]]:
+    """``check``'s table as {check: (status, detail and fix)}."""
+    rows = {}
+    for line in stdout.splitlines()[1:]:
+        match = re.match(r"^aws\s+(region|credentials|identity|execution role|bucket)\s+(ok|failed)\s+(.*)$", line)
+        assert match, line
+        rows[match.group(1)] = (match.group(2), match.group(3).rstrip())
+    return rows
+
+
+def test_cli_check_aws(aws_env: Any, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cloudbridge check aws`` as a user runs it: nothing configured -> exit 1, each failed check named
+    once with its fix (a fix never repeated in DETAIL); everything configured -> exit 0."""
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    cli = [sys.executable, "-m", "cloudbridge.cli", "check", "aws"]
+    failed = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1, failed.stderr
+    assert failed.stderr.strip() == "error: 3 check(s) failed: aws: region; aws: execution role; aws: bucket"
+    rows = table_rows(failed.stdout)
+    assert list(rows) == ["region", "credentials", "execution role", "bucket"]
+    fixes = {
+        "region": "set region in the [aws] table of config.toml, CLOUDBRIDGE_AWS_REGION or AWS_REGION",
+        "execution role": "set role_arn in the [aws] table of config.toml (or CLOUDBRIDGE_AWS_ROLE_ARN)",
+        "bucket": "set bucket in the [aws] table of config.toml or CLOUDBRIDGE_AWS_BUCKET",
+    }
+    for name, fix in fixes.items():
+        assert rows[name][0] == "failed" and rows[name][1].count(fix) == 1, rows[name]
+        assert failed.stdout.count(fix) == 1, f"{name}: the fix is printed once, not in DETAIL too"
+    assert rows["region"][1].startswith("settings.aws.region: no AWS region is set  ")
+    assert rows["credentials"] == ("ok", "from env")
+
+    as_json = subprocess.run([*cli, "--json"], capture_output=True, text=True, timeout=120)
+    items = {i["name"]: i for i in json.loads(as_json.stdout)[0]["items"]}
+    assert [n for n, i in items.items() if not i["ok"]] == ["region", "execution role", "bucket"]
+    assert all(i["fix"] not in i["detail"] for i in items.values() if not i["ok"])
+
+    config_path().write_text(
+        f'[aws]\nregion = "us-east-1"\nbucket = "{bucket}"\n'
+        'role_arn = "arn:aws:iam::123456789012:role/cloudbridge-sagemaker"\n',
+        encoding="utf-8",
+    )
+    passed = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    rows = table_rows(passed.stdout)
+    assert list(rows) == ["region", "credentials", "identity", "execution role", "bucket"]
+    assert {status for status, _ in rows.values()} == {"ok"} and passed.stderr == ""
+    assert rows["identity"][1].startswith("account 123456789012 as arn:aws:")

@@ -19,6 +19,14 @@ ROLE_FIX = (
 )
 
 
+def _detail_and_fix(exc: CloudbridgeError, default_fix: str) -> tuple[str, str]:
+    """The error as DETAIL without its hint, and the hint as FIX: each said once, not in both columns."""
+    text, hint = str(exc), exc.hint
+    if hint and text.endswith(f" ({hint})"):
+        text = text[: -len(hint) - 3]
+    return text, hint or default_fix
+
+
 def run_checks(provider: AwsProvider) -> CheckReport:
     """Check region, credentials, identity (STS), execution role and default bucket, in that order."""
     report = CheckReport(provider.name)
@@ -27,7 +35,7 @@ def run_checks(provider: AwsProvider) -> CheckReport:
     try:
         region = session.region
     except CloudbridgeError as exc:
-        report.add("region", False, str(exc), "set region in config.toml [aws], CLOUDBRIDGE_AWS_REGION or AWS_REGION")
+        report.add("region", False, *_detail_and_fix(exc, "set region in the [aws] table of config.toml or AWS_REGION"))
         region = None
     else:
         report.add("region", True, region)
@@ -36,7 +44,7 @@ def run_checks(provider: AwsProvider) -> CheckReport:
     try:
         credentials = session.boto_session.get_credentials()
     except CloudbridgeError as exc:
-        report.add("credentials", False, str(exc), "check `profile` in config.toml or AWS_PROFILE")
+        report.add("credentials", False, *_detail_and_fix(exc, "check `profile` in config.toml or AWS_PROFILE"))
     else:
         if credentials is None:
             report.add(
@@ -54,7 +62,7 @@ def run_checks(provider: AwsProvider) -> CheckReport:
             with aws_errors("verify AWS credentials (sts:GetCallerIdentity)"):
                 identity = session.client("sts").get_caller_identity()
         except CloudbridgeError as exc:
-            report.add("identity", False, str(exc), exc.hint or "refresh or replace your credentials")
+            report.add("identity", False, *_detail_and_fix(exc, "refresh or replace your credentials"))
         else:
             report.add("identity", True, f"account {identity['Account']} as {identity['Arn']}")
 
@@ -79,7 +87,7 @@ def run_checks(provider: AwsProvider) -> CheckReport:
             detail = f"S3 bucket {settings.bucket!r} does not exist"
             report.add("bucket", False, detail, f"aws s3 mb s3://{settings.bucket} --region {region}")
         except CloudbridgeError as exc:
-            report.add("bucket", False, str(exc), exc.hint or "check the bucket name and your permissions on it")
+            report.add("bucket", False, *_detail_and_fix(exc, "check the bucket name and your permissions on it"))
         else:
             report.add("bucket", True, f"s3://{settings.bucket}")
     return report
