@@ -119,7 +119,7 @@ def test_ls_cp_rm_du_on_s3(aws_env, s3_bucket, tmp_path) -> None:  # noqa: F811
 
 def test_sync_aborts_orphaned_multipart_uploads(aws_env, s3_bucket, tmp_path) -> None:  # noqa: F811
     """A multipart upload left by a killed sync is invisible to listings but billed: the next sync
-    to that prefix aborts it (when older than the age limit), and nothing outside the prefix."""
+    that copies to that prefix aborts it first (when older than the age limit), nothing outside."""
     client = aws_env.client("s3")
 
     def pending(prefix: str) -> list[str]:
@@ -137,9 +137,12 @@ def test_sync_aborts_orphaned_multipart_uploads(aws_env, s3_bucket, tmp_path) ->
     # moto reports every upload as initiated on 2010-11-10: an age limit of ~317 years spares it,
     # the default (1 h) does not -- both sides of the age test, on the real list/abort calls.
     young = sync(tmp_path / "src", dst, abort_incomplete_after=1e10, progress=False)
-    assert young.aborted_uploads == 0 and pending("dst/") == ["dst/big.bin"], "uploads younger than the limit stay"
+    assert young.copied == ["a.txt"] and young.aborted_uploads == 0
+    assert pending("dst/") == ["dst/big.bin"], "uploads younger than the limit stay"
+    assert sync(tmp_path / "src", dst, progress=False).aborted_uploads == 0, "a no-op sync sends no abort"
+    put_tree(str(tmp_path / "src"), {"b.txt": b"2"})
     result = sync(tmp_path / "src", dst, progress=False)
-    assert result.ok and result.aborted_uploads == 1 and result.to_dict()["aborted_uploads"] == 1
+    assert result.ok and result.copied == ["b.txt"] and result.aborted_uploads == 1
+    assert result.to_dict()["aborted_uploads"] == 1 and "aborted 1 stale upload(s)" in result.summary()
     assert pending("dst/") == []
     assert pending("dst-sibling/") == ["dst-sibling/big.bin"], "never outside the destination prefix"
-    assert "aborted 1 stale upload(s)" in result.summary()

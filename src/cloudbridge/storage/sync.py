@@ -4,8 +4,8 @@
    source exists and is a prefix (a directory), the destination is not inside the source (nor,
    with ``delete=True``, the source inside the destination), the destination is not a file, its
    bucket exists (else :class:`~cloudbridge.errors.NotFound` with the command that creates it).
-   Then, for a remote destination, stale unfinished uploads under it are aborted
-   (:meth:`~cloudbridge.interfaces.Storage.abort_incomplete`) while the plan is built.
+   Before the first copy to a remote destination, stale unfinished uploads under it are aborted
+   (:meth:`~cloudbridge.interfaces.Storage.abort_incomplete`); a no-op sync sends no such request.
 2. **Plan** (:mod:`cloudbridge.storage.plan`): to copy / to delete / unchanged, by size and
    mtime/ETag, or by sha256 content checksum with ``checksum=True``.
 3. **Copy** in a thread pool, largest objects first, each through the fastest safe path
@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,9 +154,9 @@ def sync(
 
     Returns a :class:`SyncResult`; permanent per-object failures are in ``result.failures`` (call
     ``result.raise_for_errors()`` to turn them into an exception). Bad input raises a
-    :class:`~cloudbridge.errors.UserError` before anything is written. Before copying to a remote
-    destination, its unfinished uploads older than ``abort_incomplete_after`` seconds (left by a
-    killed sync) are aborted through :meth:`Storage.abort_incomplete` (``None``: leave them).
+    :class:`~cloudbridge.errors.UserError` before anything is written. Before copying anything to a
+    remote destination, its unfinished uploads older than ``abort_incomplete_after`` seconds (left
+    by a killed sync) are aborted through :meth:`Storage.abort_incomplete` (``None``: leave them).
     """
     return transfer_tree(
         src,
@@ -198,13 +198,6 @@ def transfer_tree(
     policy = retry or RetryPolicy()
     src_objects, dst_objects = survey(src_storage, src_uri, dst_storage, dst_uri, delete=delete, policy=policy)
     workers = max(1, workers or DEFAULT_WORKERS)
-    stale: Future[int] | None = None
-    if not dry_run and not dst_uri.is_local and abort_incomplete_after is not None:
-        # the checks passed: abort stale uploads while planning (done before any copy starts, so
-        # an upload of this sync can never be taken for a stale one)
-        aborter = ThreadPoolExecutor(1, thread_name_prefix="cb-abort")
-        stale = aborter.submit(abort_stale, dst_storage, dst_uri, abort_incomplete_after, policy)
-        aborter.shutdown(wait=False)
     plan = build_plan(
         src_storage,
         src_objects,
@@ -219,9 +212,10 @@ def transfer_tree(
         force=force,
     )
     result = SyncResult(src_shown, dst_shown, plan, dry_run=dry_run)
-    if stale is not None:
-        result.aborted_uploads = stale.result()
     if not dry_run:
+        if plan.to_copy and not dst_uri.is_local and abort_incomplete_after is not None:
+            # before the first copy, so an upload of this sync is never taken for a stale one
+            result.aborted_uploads = abort_stale(dst_storage, dst_uri, abort_incomplete_after, policy)
         if dst_uri.is_local and hasattr(dst_storage, "cleanup_partials"):
             dst_storage.cleanup_partials(dst_uri)
         if dst_uri.is_local:
