@@ -9,6 +9,12 @@ PUTs from the reply, a HEAD with the full-object CRC32 after each multipart uplo
 its default CRC32 checksums.
 
     python benchmarks/s3_transfer.py [--repeat 3] [--json]
+
+``--startup`` measures start-up instead: ``cloudbridge storage ls s3://...`` vs ``aws s3 ls s3://...``
+on a prefix holding one object (what every short S3 command pays before its first byte moves),
+``--repeat`` runs each, alternating; medians and the same ratio.
+
+    python benchmarks/s3_transfer.py --startup --repeat 15
 """
 
 from __future__ import annotations
@@ -61,16 +67,58 @@ def listing(client: object, prefix: str) -> dict[str, int]:
     return found
 
 
+def startup(args: argparse.Namespace, aws: str, cloudbridge: str) -> None:
+    """``storage ls`` vs ``aws s3 ls`` of a one-object prefix: start-up plus one listing request."""
+    from cloudbridge.testing.emulators import moto_server
+
+    times: dict[str, list[float]] = {"cloudbridge": [], "aws": []}
+    with tempfile.TemporaryDirectory(prefix="cb-s3-bench-") as tmp, moto_server() as server:
+        env = {**os.environ, **server.env(), "CLOUDBRIDGE_HOME": tmp}
+        client = server.client("s3")
+        client.create_bucket(Bucket=BUCKET)
+        client.put_object(Bucket=BUCKET, Key="ls/one.txt", Body=b"1")
+        commands = {
+            "cloudbridge": [cloudbridge, "storage", "ls", f"s3://{BUCKET}/ls/"],
+            "aws": [aws, "s3", "ls", f"s3://{BUCKET}/ls/"],
+        }
+        for round_ in range(args.repeat):
+            for tool in (["cloudbridge", "aws"] if round_ % 2 == 0 else ["aws", "cloudbridge"]):
+                times[tool].append(timed(commands[tool], env))
+    cb, ref = statistics.median(times["cloudbridge"]), statistics.median(times["aws"])
+    result = {
+        "repeat": args.repeat,
+        "cloudbridge_ls_s": round(cb, 3),
+        "aws_ls_s": round(ref, 3),
+        "ratio_aws_over_cloudbridge": round(ref / cb, 2),
+        "all_cloudbridge_s": [round(t, 3) for t in times["cloudbridge"]],
+        "all_aws_s": [round(t, 3) for t in times["aws"]],
+        "load_average": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"start-up: list a one-object prefix on moto ({args.repeat} runs each, median)")
+    print(f"  cloudbridge storage ls      {cb:7.3f} s")
+    print(f"  aws s3 ls                   {ref:7.3f} s")
+    print(f"  ratio aws / cloudbridge     {ref / cb:7.2f}x  (above 1: cloudbridge is faster)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--startup", action="store_true", help="measure `storage ls` start-up instead")
     args = parser.parse_args()
 
     from cloudbridge.testing.emulators import moto_server
 
     aws = shutil.which("aws") or str(Path(sys.executable).with_name("aws"))
     cloudbridge = shutil.which("cloudbridge") or str(Path(sys.executable).with_name("cloudbridge"))
+    if args.startup:
+        startup(args, aws, cloudbridge)
+        return
     times: dict[str, list[float]] = {"cloudbridge": [], "aws": []}
     with tempfile.TemporaryDirectory(prefix="cb-s3-bench-") as tmp, moto_server() as server:
         data = Path(tmp) / "data"
