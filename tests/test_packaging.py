@@ -84,6 +84,15 @@ _patterns = st.sampled_from(
 
 
 @pytest.mark.skipif(GIT is None, reason="git is not installed")
+def test_excluded_directory_not_reincluded_by_a_parent_match(tmp_path: Path) -> None:
+    """``b`` excludes ``d.txt/b``; ``!*.txt`` matches its parent ``d.txt``, not ``d.txt/b`` itself, so
+    nothing under ``d.txt/b`` comes back (found by the generated-tree test; checked against git)."""
+    _write(tmp_path, {"d.txt/b/a": "a", "d.txt/keep": "k", ".gitignore": "b\n!*.txt\n"})
+    ours = {e.path for e in scan_workdir(tmp_path, hash_files=False).entries}
+    assert ours == _git_included(tmp_path) == {".gitignore", "d.txt/keep"}
+
+
+@pytest.mark.skipif(GIT is None, reason="git is not installed")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     files=st.lists(_paths, min_size=1, max_size=14),

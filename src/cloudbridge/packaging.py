@@ -186,13 +186,34 @@ def _read_ignores(directory: Path) -> Any:
 
 
 def _decide(stack: list[tuple[str, Any]], rel: str, is_dir: bool) -> bool:
-    """True when ``rel`` is ignored: the deepest ignore file with a matching pattern decides."""
+    """True when ``rel`` is ignored: the deepest ignore file with a pattern matching ``rel`` itself
+    decides, its last such pattern winning (git's rule, applied while walking the tree)."""
     for base, spec in reversed(stack):
         sub = rel[len(base) + 1 :] if base else rel
-        result = spec.check_file(sub + "/" if is_dir else sub)
-        if result.include is not None:
-            return bool(result.include)
+        text = sub + "/" if is_dir else sub
+        for pattern in reversed(spec.patterns):
+            if pattern.include is not None and _matches_itself(pattern.regex, text, is_dir):
+                return bool(pattern.include)
     return False
+
+
+def _matches_itself(regex: Any, text: str, is_dir: bool) -> bool:
+    """Whether a compiled pathspec pattern matches the path ``text`` itself.
+
+    pathspec's regexes also match everything below a matching directory (``*.txt`` matches
+    ``d.txt/b``). Walking the tree, a directory's own match was decided when it was visited -- an
+    excluded one is never entered -- so here only the path's own match counts: git's rule that
+    ``!*.txt`` cannot re-include ``d.txt/b/a`` when ``b`` excluded ``d.txt/b``.
+    """
+    if regex is None:
+        return False
+    found = regex.match(text)
+    if found is None:
+        return False
+    if "ps_d" in regex.groupindex:
+        return found.group("ps_d") is None or found.end() == len(text)
+    # "x/**" compiles to "^x/": it matches what is inside x, not the directory x itself
+    return not (is_dir and regex.pattern.endswith("/") and found.end() == len(text))
 
 
 # ---- scanning -------------------------------------------------------------------------------------
