@@ -111,3 +111,23 @@ def test_logs_follow_timeout_names_the_stage_and_leaves_the_job_running(
         assert_one_error_line(run_cli("logs", "-f", "--timeout", "soon", job_id), "--timeout", "'soon'")
     finally:
         cb.cancel(job_id)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("max_cost", "-5", "greater than 0"),
+        ("max_cost", "lots", "valid number"),
+        ("max_hourly_cost", "0", "greater than 0"),
+        ("max_hourly_cost", "'ten dollars'", "valid number"),
+    ],
+)
+def test_negative_or_non_numeric_budgets_are_one_line(
+    tmp_path: Path, field: str, value: str, message: str
+) -> None:
+    """Bad budgets name the file, line and field, exit 2, and nothing is recorded."""
+    spec = write_job(tmp_path, "local", "echo hi", f"{{{field}: {value}}}")
+    for extra in ((), ("--dry-run",)):
+        result = run_cli("run", str(spec), *extra)
+        assert_one_error_line(result, f"{spec}:5: resources.{field}:", message)
+    assert cb.jobs() == [], "nothing recorded"
