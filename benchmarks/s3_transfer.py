@@ -22,40 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shutil
-import statistics
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
-SMALL_FILES, SMALL_SIZE = 500, 4 * 1024
-LARGE_FILES, LARGE_SIZE = 2, 32 * 1024 * 1024
+from _common import LARGE_FILES, SMALL_FILES, console_script, make_data, timed, versus
+
 BUCKET = "cb-bench"
-
-
-def make_data(root: Path) -> int:
-    """Write the benchmark tree; return its size in bytes."""
-    for i in range(SMALL_FILES):
-        sub = root / f"shard{i % 10}"
-        sub.mkdir(parents=True, exist_ok=True)
-        (sub / f"file{i:04d}.bin").write_bytes(os.urandom(SMALL_SIZE))
-    for i in range(LARGE_FILES):
-        (root / f"large{i}.bin").write_bytes(os.urandom(LARGE_SIZE))
-    return SMALL_FILES * SMALL_SIZE + LARGE_FILES * LARGE_SIZE
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    """Seconds one command takes; it must succeed."""
-    started = time.perf_counter()
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
-    return elapsed
 
 
 def listing(client: object, prefix: str) -> dict[str, int]:
@@ -84,18 +57,8 @@ def startup(args: argparse.Namespace, aws: str, cloudbridge: str) -> None:
         for round_ in range(args.repeat):
             for tool in (["cloudbridge", "aws"] if round_ % 2 == 0 else ["aws", "cloudbridge"]):
                 times[tool].append(timed(commands[tool], env))
-    cb, ref = statistics.median(times["cloudbridge"]), statistics.median(times["aws"])
-    result = {
-        "repeat": args.repeat,
-        "cloudbridge_ls_s": round(cb, 3),
-        "aws_ls_s": round(ref, 3),
-        "ratio_aws_over_cloudbridge": round(ref / cb, 2),
-        "all_cloudbridge_s": [round(t, 3) for t in times["cloudbridge"]],
-        "all_aws_s": [round(t, 3) for t in times["aws"]],
-        "load_average": round(os.getloadavg()[0], 2),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-    }
+    cb, ref, fields = versus(times, "_ls_s")
+    result = {"repeat": args.repeat, **fields}
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -114,8 +77,7 @@ def main() -> None:
 
     from cloudbridge.testing.emulators import moto_server
 
-    aws = shutil.which("aws") or str(Path(sys.executable).with_name("aws"))
-    cloudbridge = shutil.which("cloudbridge") or str(Path(sys.executable).with_name("cloudbridge"))
+    aws, cloudbridge = console_script("aws"), console_script("cloudbridge")
     if args.startup:
         startup(args, aws, cloudbridge)
         return
@@ -141,20 +103,8 @@ def main() -> None:
                 uploaded = listing(client, prefix)
                 if len(uploaded) != SMALL_FILES + LARGE_FILES or sum(uploaded.values()) != total:
                     raise SystemExit(f"{tool} uploaded {len(uploaded)} objects, {sum(uploaded.values())} bytes")
-    cb, ref = statistics.median(times["cloudbridge"]), statistics.median(times["aws"])
-    result = {
-        "files": SMALL_FILES + LARGE_FILES,
-        "bytes": total,
-        "repeat": args.repeat,
-        "cloudbridge_s": round(cb, 3),
-        "aws_s": round(ref, 3),
-        "ratio_aws_over_cloudbridge": round(ref / cb, 2),
-        "all_cloudbridge_s": [round(t, 3) for t in times["cloudbridge"]],
-        "all_aws_s": [round(t, 3) for t in times["aws"]],
-        "load_average": round(os.getloadavg()[0], 2),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-    }
+    cb, ref, fields = versus(times, "_s")
+    result = {"files": SMALL_FILES + LARGE_FILES, "bytes": total, "repeat": args.repeat, **fields}
     if args.json:
         print(json.dumps(result, indent=2))
         return

@@ -18,39 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
-SMALL_FILES, SMALL_SIZE = 500, 4 * 1024
-LARGE_FILES, LARGE_SIZE = 2, 32 * 1024 * 1024
-
-
-def make_data(root: Path) -> int:
-    """Write the benchmark tree; return its size in bytes."""
-    for i in range(SMALL_FILES):
-        sub = root / f"shard{i % 10}"
-        sub.mkdir(parents=True, exist_ok=True)
-        (sub / f"file{i:04d}.bin").write_bytes(os.urandom(SMALL_SIZE))
-    for i in range(LARGE_FILES):
-        (root / f"large{i}.bin").write_bytes(os.urandom(LARGE_SIZE))
-    return SMALL_FILES * SMALL_SIZE + LARGE_FILES * LARGE_SIZE
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    """Seconds one command takes; it must succeed."""
-    started = time.perf_counter()
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
-    return elapsed
-
+from _common import LARGE_FILES, LARGE_SIZE, SMALL_FILES, SMALL_SIZE, console_script, make_data, timed
 
 WARM = """
 import json, sys, time
@@ -82,7 +57,7 @@ def main() -> None:
 
     from cloudbridge.testing.emulators import moto_server
 
-    aws = shutil.which("aws") or str(Path(sys.executable).with_name("aws"))
+    aws = console_script("aws")
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as tmp, moto_server() as moto:
         data = Path(tmp) / "data"
         total = make_data(data)
