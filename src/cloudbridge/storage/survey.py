@@ -25,6 +25,17 @@ __all__ = ["abort_stale", "check_destination", "check_source", "list_objects", "
 log = logging.getLogger("cloudbridge.storage")
 
 
+def _is_object(storage: Storage, uri: StorageURI, policy: RetryPolicy) -> bool:
+    """Whether a remote ``uri`` names an existing object (one ``HEAD``; a key ending in ``/`` never does)."""
+    if not uri.key or uri.key.endswith("/"):
+        return False
+    try:
+        retry_call(lambda: storage.stat(uri), policy)
+    except NotFound:
+        return False
+    return True
+
+
 def check_source(storage: Storage, uri: StorageURI, policy: RetryPolicy) -> None:
     """The source must be an existing directory, or a prefix that is not an object."""
     shown = str(uri)
@@ -37,11 +48,7 @@ def check_source(storage: Storage, uri: StorageURI, policy: RetryPolicy) -> None
         if not os.path.isdir(uri.path):
             raise NotFound(f"source {shown} does not exist")
         return
-    if uri.key and not uri.key.endswith("/"):
-        try:
-            retry_call(lambda: storage.stat(uri), policy)
-        except NotFound:
-            return
+    if _is_object(storage, uri, policy):
         raise UserError(
             f"source {shown} is an object, not a prefix; sync works on prefixes",
             hint=f"copy one object with: cloudbridge storage cp {shown} DST",
@@ -55,11 +62,7 @@ def check_destination(storage: Storage, uri: StorageURI, policy: RetryPolicy) ->
         if os.path.exists(uri.path) and not os.path.isdir(uri.path):
             raise UserError(f"destination {shown} is a file; sync needs a directory or prefix")
         return
-    if uri.key and not uri.key.endswith("/"):
-        try:
-            retry_call(lambda: storage.stat(uri), policy)
-        except NotFound:
-            return
+    if _is_object(storage, uri, policy):
         raise UserError(f"destination {shown} is an object; sync needs a prefix")
 
 
