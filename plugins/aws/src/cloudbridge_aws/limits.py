@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from cloudbridge.errors import BudgetExceeded
+from cloudbridge.reasons import fmt_duration
 
 __all__ = [
     "DEFAULT_MAX_RUNTIME",
@@ -43,19 +44,6 @@ STOPPED_BY_TAG = "cloudbridge:stopped-by"
 #: A budget that buys less run time than this is refused at submit (the job could not even start).
 MIN_BUDGET_SECONDS = 60
 _PAIR = re.compile(r"^([a-z_]+)=([0-9.]+|budget|max_runtime)$")
-
-
-def fmt_duration(seconds: float) -> str:
-    """``900`` -> ``15m``, ``5400`` -> ``1h30m``, ``86400`` -> ``1d`` (the local backend's wording)."""
-    total = int(round(seconds))
-    if total <= 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if total >= size:
-            parts.append(f"{total // size}{unit}")
-            total %= size
-    return "".join(parts)
 
 
 @dataclass(frozen=True)

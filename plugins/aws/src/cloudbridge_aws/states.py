@@ -9,8 +9,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cloudbridge.reasons import (
+    BUDGET_EXCEEDED,
+    OUT_OF_MEMORY,
+    fmt_duration,
+    runtime_timeout_reason,
+    start_timeout_reason,
+)
 from cloudbridge.records import Job, JobState
-from cloudbridge_aws.limits import DEFAULT_MAX_RUNTIME, Limits, fmt_duration
+from cloudbridge_aws.limits import DEFAULT_MAX_RUNTIME, Limits
 
 __all__ = [
     "PRIMARY_STATES",
@@ -49,14 +56,12 @@ SECONDARY_STATES: dict[str, JobState] = {
     "Updating": JobState.RUNNING,
 }
 
-OUT_OF_MEMORY = "out of memory"
 SPOT_RECLAIMED = "spot reclaimed"
 NO_SPOT_CAPACITY = "no spot capacity"
 QUOTA_EXCEEDED = "quota exceeded"
 NO_CAPACITY = "no capacity"
 IMAGE_PULL_FAILED = "image pull failed"
 NON_ZERO_EXIT = "non-zero exit"
-BUDGET_EXCEEDED = "budget exceeded"
 BAD_CONFIGURATION = "bad configuration"
 FAILED = "failed"
 _TIMEOUT = "timeout"  # refined by the job's limits: run time or budget
@@ -78,16 +83,6 @@ _REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 _EXIT_CODE = re.compile(r"exit(?:ed with)?(?: non-zero)? code[: ]+(\d+)", re.IGNORECASE)
-
-
-def runtime_timeout_reason(seconds: float) -> str:
-    """The reason of a job stopped by ``max_runtime`` (the local backend's wording)."""
-    return f"timed out: running stage exceeded max_runtime {fmt_duration(seconds)}"
-
-
-def start_timeout_reason(seconds: float) -> str:
-    """The reason of a job that was still provisioning after ``start_timeout``."""
-    return f"timed out: provisioning exceeded start_timeout {fmt_duration(seconds)}"
 
 
 def failure_reason(message: str | None, secondary: str | None = None) -> str | None:

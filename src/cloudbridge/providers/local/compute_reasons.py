@@ -1,7 +1,8 @@
 """Why a local job ended: short provider-neutral reasons, details, durations and budget numbers.
 
-Reasons (``Job.reason``) are fixed sentences so scripts can match them; the details
-(``Job.detail``) carry the specifics (exit code, last log lines, numbers).
+Reasons (``Job.reason``) are fixed sentences so scripts can match them (the shared vocabulary is
+:mod:`cloudbridge.reasons`, re-exported here); the details (``Job.detail``) carry the specifics
+(exit code, last log lines, numbers).
 """
 
 from __future__ import annotations
@@ -11,6 +12,15 @@ import re
 import signal
 from collections import deque
 from pathlib import Path
+
+from cloudbridge.reasons import (
+    BUDGET_EXCEEDED,
+    CANCELLED_BY_USER,
+    OUT_OF_MEMORY,
+    fmt_duration,
+    queued_timeout_reason,
+    runtime_timeout_reason,
+)
 
 __all__ = [
     "CANCELLED_BY_USER",
@@ -27,39 +37,13 @@ __all__ = [
 ]
 
 LOG_PREFIX = "[cloudbridge] "
-OUT_OF_MEMORY = "out of memory"
 SUPERVISOR_DIED = "supervisor died"
-BUDGET_EXCEEDED = "budget exceeded"
-CANCELLED_BY_USER = "cancelled by user"
 TAIL_LINES = 20
 
 _OOM_RE = re.compile(
     r"out of memory|MemoryError|Cannot allocate memory|std::bad_alloc|OutOfMemoryError|oom[-_ ]kill",
     re.IGNORECASE,
 )
-
-
-def fmt_duration(seconds: float) -> str:
-    """``30`` -> ``30s``, ``90`` -> ``1m30s``, ``5400`` -> ``1h30m``, ``86400`` -> ``1d``."""
-    total = int(round(seconds))
-    if total <= 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if total >= size:
-            parts.append(f"{total // size}{unit}")
-            total %= size
-    return "".join(parts)
-
-
-def runtime_timeout_reason(max_runtime: float) -> str:
-    """The reason of a job stopped by ``resources.max_runtime``."""
-    return f"timed out: running stage exceeded max_runtime {fmt_duration(max_runtime)}"
-
-
-def queued_timeout_reason(start_timeout: float) -> str:
-    """The reason of a job that waited in the queue longer than ``resources.start_timeout``."""
-    return f"timed out: queued for more than start_timeout {fmt_duration(start_timeout)}"
 
 
 def tail_lines(path: str | os.PathLike[str], count: int = TAIL_LINES) -> list[str]:
