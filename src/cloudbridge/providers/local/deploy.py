@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from cloudbridge.deploy.client import invoke_url, ping_url
 from cloudbridge.deploy.registry import EndpointRecord, EndpointRegistry
 from cloudbridge.errors import ConflictError, NotFound, ProviderError, StageTimeout
 from cloudbridge.interfaces import Deploy, Endpoint
+from cloudbridge.providers.local.compute_process import kill_group
 
 if TYPE_CHECKING:
     from cloudbridge.specs import EndpointSpec
@@ -239,18 +239,7 @@ class LocalDeploy(Deploy):
     def _kill(self, pid: int) -> None:
         """SIGTERM the process group, then SIGKILL after ``kill_grace`` seconds; reap our child."""
         if _alive(pid):
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
-            deadline = time.monotonic() + self.kill_grace
-            while time.monotonic() < deadline and _alive(pid):
-                time.sleep(0.05)
-            if _alive(pid):
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            kill_group(pid, self.kill_grace)
         child = _children.pop(pid, None)
         if child is not None:
             try:
