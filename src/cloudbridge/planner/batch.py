@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -42,6 +42,7 @@ from cloudbridge.specs import parse_duration
 __all__ = ["Pool", "Resource", "Task", "load_pool", "load_tasks", "make_pool", "make_tasks"]
 
 DEFAULT_HORIZON_HOURS = 24.0
+_M = TypeVar("_M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -155,23 +156,34 @@ def _err(message: str, source: str | None, lines: dict | None, loc: tuple[Any, .
                        hint=hint)
 
 
-def make_pool(data: Any, *, source: str | None = None, lines: dict | None = None,
-              catalog: Catalog | None = None) -> Pool:
-    """Validate pool ``data`` (the parsed YAML) into a :class:`Pool`."""
+def _validated(model: type[_M], data: Any, source: str | None, lines: dict | None) -> _M:
+    """``model`` validated from ``data``; a validation error names the file, line and field."""
     from cloudbridge.spec_loading import validation_to_invalid_spec
 
     try:
-        raw = _PoolFile.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise validation_to_invalid_spec(exc, _PoolFile, source=source, lines=lines) from exc
+        raise validation_to_invalid_spec(exc, model, source=source, lines=lines) from exc
+
+
+def _claim_name(name: str, seen: set[str], kind: str, source: str | None, lines: dict | None,
+                loc: tuple[Any, ...]) -> None:
+    """Add ``name`` to ``seen``; a second ``kind`` of the same name is an error at ``loc``."""
+    if name in seen:
+        raise _err(f"duplicate {kind} name {name!r}", source, lines, (*loc, "name"))
+    seen.add(name)
+
+
+def make_pool(data: Any, *, source: str | None = None, lines: dict | None = None,
+              catalog: Catalog | None = None) -> Pool:
+    """Validate pool ``data`` (the parsed YAML) into a :class:`Pool`."""
+    raw = _validated(_PoolFile, data, source, lines)
     catalog = catalog or load_catalog()
     resources: list[Resource] = []
     names: set[str] = set()
     for i, item in enumerate(raw.resources):
         loc: tuple[Any, ...] = ("resources", i)
-        if item.name in names:
-            raise _err(f"duplicate resource name {item.name!r}", source, lines, (*loc, "name"))
-        names.add(item.name)
+        _claim_name(item.name, names, "resource", source, lines, loc)
         resources.append(_resource(item, catalog, source, lines, loc))
     for provider, gpus in raw.quotas.items():
         if gpus < 0:
@@ -249,20 +261,13 @@ def _probed(item: _ResourceIn) -> Resource:
 def make_tasks(data: Any, pool: Pool, *, source: str | None = None, lines: dict | None = None) -> list[Task]:
     """Validate tasks ``data`` against ``pool``: every task must be placeable somewhere, and its
     deadline reachable; otherwise one line names the task, the file line and why."""
-    from cloudbridge.spec_loading import validation_to_invalid_spec
-
-    try:
-        raw = _TasksFile.model_validate(data)
-    except ValidationError as exc:
-        raise validation_to_invalid_spec(exc, _TasksFile, source=source, lines=lines) from exc
+    raw = _validated(_TasksFile, data, source, lines)
     vocab = {r.accelerator for r in pool.resources if r.accelerator}
     tasks: list[Task] = []
     seen: set[str] = set()
     for i, item in enumerate(raw.tasks):
         loc: tuple[Any, ...] = ("tasks", i)
-        if item.name in seen:
-            raise _err(f"duplicate task name {item.name!r}", source, lines, (*loc, "name"))
-        seen.add(item.name)
+        _claim_name(item.name, seen, "task", source, lines, loc)
         accel = None
         if item.accelerator:
             try:
