@@ -12,10 +12,9 @@ the local machine exactly when it has two A100s.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from cloudbridge.planner.accelerators import from_device_name
 from cloudbridge.planner.catalog import CatalogRow
@@ -52,30 +51,14 @@ class LocalResources:
                 "cpus": self.cpus, "memory_gb": self.memory_gb}
 
 
-def _nvml_usage() -> dict[int, tuple[float, float]] | None:
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - NVMLError when no driver is present
-        return None
-    try:
-        usage: dict[int, tuple[float, float]] = {}
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            free = pynvml.nvmlDeviceGetMemoryInfo(handle).free / 1024**3
-            util = float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-            usage[index] = (util, free)
-        return usage
-    except Exception:  # noqa: BLE001
-        return None
-    finally:
-        try:
-            pynvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001
-            pass
+def _nvml_read_usage(pynvml: Any) -> dict[int, tuple[float, float]]:
+    usage: dict[int, tuple[float, float]] = {}
+    for index in range(pynvml.nvmlDeviceGetCount()):
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        free = pynvml.nvmlDeviceGetMemoryInfo(handle).free / 1024**3
+        util = float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+        usage[index] = (util, free)
+    return usage
 
 
 def parse_smi_usage(text: str) -> dict[int, tuple[float, float]]:
@@ -93,22 +76,17 @@ def parse_smi_usage(text: str) -> dict[int, tuple[float, float]]:
 
 
 def _smi_usage() -> dict[int, tuple[float, float]] | None:
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return None
-    try:
-        out = subprocess.run(
-            [smi, "--query-gpu=index,utilization.gpu,memory.free", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=20, check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return parse_smi_usage(out)
+    from cloudbridge.providers.local.gpus import smi_query
+
+    out = smi_query("index,utilization.gpu,memory.free")
+    return None if out is None else parse_smi_usage(out)
 
 
 def gpu_usage() -> dict[int, tuple[float, float]]:
     """GPU index -> ``(utilisation %, free memory GB)``, live; empty when nothing can be read."""
-    return _nvml_usage() or _smi_usage() or {}
+    from cloudbridge.providers.local.gpus import nvml_query
+
+    return nvml_query(_nvml_read_usage) or _smi_usage() or {}
 
 
 def probe_local() -> LocalResources:

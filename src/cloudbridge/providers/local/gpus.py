@@ -16,13 +16,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from cloudbridge.errors import InvalidSpec
 
-__all__ = ["FAKE_GPUS_ENV", "GpuInfo", "MachineInfo", "machine_info", "probe_gpus"]
+__all__ = ["FAKE_GPUS_ENV", "GpuInfo", "MachineInfo", "machine_info", "nvml_query", "probe_gpus", "smi_query"]
 
 FAKE_GPUS_ENV = "CLOUDBRIDGE_FAKE_GPUS"
+_T = TypeVar("_T")
 _cache: dict[str, tuple[tuple[GpuInfo, ...], str]] = {}
 
 
@@ -67,7 +70,9 @@ def _fake_gpus(value: str) -> tuple[GpuInfo, ...]:
     return tuple(gpus)
 
 
-def _nvml_gpus() -> tuple[GpuInfo, ...] | None:
+def nvml_query(read: Callable[[Any], _T]) -> _T | None:
+    """``read(pynvml)`` between ``nvmlInit`` and ``nvmlShutdown``; ``None`` when nvidia-ml-py is not
+    installed, no driver answers, or ``read`` fails."""
     try:
         import pynvml
     except ImportError:
@@ -77,21 +82,7 @@ def _nvml_gpus() -> tuple[GpuInfo, ...] | None:
     except Exception:  # noqa: BLE001 - NVMLError when no driver is present
         return None
     try:
-        gpus = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            name = pynvml.nvmlDeviceGetName(handle)
-            uuid = pynvml.nvmlDeviceGetUUID(handle)
-            memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total
-            gpus.append(
-                GpuInfo(
-                    index,
-                    name.decode() if isinstance(name, bytes) else str(name),
-                    int(memory // (1024 * 1024)),
-                    uuid.decode() if isinstance(uuid, bytes) else str(uuid),
-                )
-            )
-        return tuple(gpus)
+        return read(pynvml)
     except Exception:  # noqa: BLE001
         return None
     finally:
@@ -101,16 +92,42 @@ def _nvml_gpus() -> tuple[GpuInfo, ...] | None:
             pass
 
 
-def _smi_gpus() -> tuple[GpuInfo, ...] | None:
+def smi_query(fields: str) -> str | None:
+    """What ``nvidia-smi --query-gpu=<fields> --format=csv,noheader,nounits`` prints; ``None`` when
+    ``nvidia-smi`` is not on ``PATH`` or fails (e.g. no driver loaded)."""
     smi = shutil.which("nvidia-smi")
     if not smi:
         return None
     try:
-        out = subprocess.run(
-            [smi, "--query-gpu=index,name,memory.total,uuid", "--format=csv,noheader,nounits"],
+        return subprocess.run(
+            [smi, f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
             capture_output=True, text=True, timeout=20, check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _nvml_read_gpus(pynvml: Any) -> tuple[GpuInfo, ...]:
+    gpus = []
+    for index in range(pynvml.nvmlDeviceGetCount()):
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        name = pynvml.nvmlDeviceGetName(handle)
+        uuid = pynvml.nvmlDeviceGetUUID(handle)
+        memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total
+        gpus.append(
+            GpuInfo(
+                index,
+                name.decode() if isinstance(name, bytes) else str(name),
+                int(memory // (1024 * 1024)),
+                uuid.decode() if isinstance(uuid, bytes) else str(uuid),
+            )
+        )
+    return tuple(gpus)
+
+
+def _smi_gpus() -> tuple[GpuInfo, ...] | None:
+    out = smi_query("index,name,memory.total,uuid")
+    if out is None:
         return None
     gpus = []
     for line in out.splitlines():
@@ -130,7 +147,7 @@ def probe_gpus() -> tuple[tuple[GpuInfo, ...], str]:
     if fake:
         result: tuple[tuple[GpuInfo, ...], str] = (_fake_gpus(fake), "fake")
     else:
-        nvml = _nvml_gpus()
+        nvml = nvml_query(_nvml_read_gpus)
         if nvml is not None:
             result = (nvml, "nvml")
         else:
