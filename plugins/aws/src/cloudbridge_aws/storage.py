@@ -106,6 +106,9 @@ class S3Storage(Storage):
             multipart_threshold=s.multipart_threshold,
             multipart_chunksize=s.multipart_chunksize,
             max_concurrency=s.max_concurrency,
+            # Downloads queue at most 32 x 256 KiB (8 MiB) of parts waiting for the disk, not
+            # s3transfer's default 100 (25 MiB): keeps a sync's memory bounded on a slow disk.
+            max_io_queue=32,
             use_threads=True,
         )
 
