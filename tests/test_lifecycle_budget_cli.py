@@ -131,3 +131,51 @@ def test_negative_or_non_numeric_budgets_are_one_line(
         result = run_cli("run", str(spec), *extra)
         assert_one_error_line(result, f"{spec}:5: resources.{field}:", message)
     assert cb.jobs() == [], "nothing recorded"
+
+
+def _cost_of(job_id: str) -> dict:
+    import json
+
+    report = run_cli("cost", "--since", "1h", "--json")
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    return {"job": next(j for j in data["jobs"] if j["job_id"] == job_id), "by_provider": data["by_provider"]}
+
+
+def test_a_local_job_stopped_for_budget_shows_what_it_cost(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`cloudbridge cost` prices a local job with the price its budget was enforced with."""
+    local_compute(monkeypatch, price_per_hour=3600)  # one dollar per second
+    spec = write_job(tmp_path, "local", "sleep 300", "{max_cost: 1.5}")
+    ran = run_cli("run", str(spec))
+    assert ran.returncode == 1 and "FAILED: budget exceeded" in ran.stderr.splitlines()[-1], ran.stderr
+    (job,) = cb.jobs()
+    assert job.reason == "budget exceeded" and "at $3600/h" in (job.detail or "")
+    spent = _cost_of(job.id)
+    assert spent["job"]["hourly"] == 3600.0
+    assert 1.4 <= spent["job"]["cost"] < 30, spent  # stopped at $1.50 (plus the time SIGTERM took)
+    assert spent["by_provider"]["local"] == pytest.approx(spent["job"]["cost"], abs=0.01)
+
+
+def test_a_catalog_price_for_local_is_enforced_and_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No price_per_hour setting: a catalog row for provider local (CLOUDBRIDGE_CATALOG) is the price,
+    for the estimate, the refusal at submit, the budget stop and the spend report alike."""
+    from cloudbridge import sdk
+    from cloudbridge.errors import BudgetExceeded
+    from cloudbridge.planner.catalog import COLUMNS
+
+    catalog = tmp_path / "local.csv"
+    catalog.write_text(",".join(COLUMNS) + "\nlocal,localhost,localhost,,0,0,2,8,3600,,injected,2025-01-01\n")
+    monkeypatch.setenv("CLOUDBRIDGE_CATALOG", str(catalog))
+    compute = local_compute(monkeypatch)
+    job_spec = {"name": "cat", "provider": "local", "workdir": str(tmp_path), "run": "sleep 300"}
+    estimate = sdk.budget_estimate({**job_spec, "resources": {"max_runtime": "1m", "max_cost": 100}})
+    assert (estimate.hourly, estimate.total, estimate.warnings) == (3600.0, pytest.approx(60.0), ())
+    with pytest.raises(BudgetExceeded, match=r"estimated cost \$3600\.00 \(max_runtime 1h at \$3600/h\)"):
+        cb.run({**job_spec, "resources": {"max_runtime": "1h", "max_cost": 5}})
+    assert cb.jobs() == [], "refused before anything was recorded"
+    job = cb.run({**job_spec, "resources": {"max_cost": 1.5}})
+    job = compute.wait(job.id, 60)
+    assert (job.state, job.reason) == (JobState.FAILED, "budget exceeded")
+    assert "at $3600/h" in (job.detail or "") and job.extra["price_per_hour"] == 3600.0
+    spent = _cost_of(job.id)
+    assert spent["job"]["hourly"] == 3600.0 and 1.4 <= spent["job"]["cost"] < 30

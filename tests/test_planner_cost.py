@@ -182,3 +182,20 @@ def test_plan_batch_cli(tmp_path: Path) -> None:
     assert_one_error_line(run_cli("plan", "--batch", str(tasks), "--pool", str(pool)),
                           f"{tasks}:5: tasks[1].deadline: task 'rush' has deadline 1h but needs at least 5h")
     assert_one_error_line(run_cli("plan", "--batch", str(tasks)), "--batch needs --pool")
+
+
+def test_spend_report_uses_the_price_recorded_at_submit(cb_home: Path) -> None:
+    """A job's recorded price (what its budget was enforced with) beats today's catalog."""
+    store = JobStore.default()
+    now = time.time()
+    _insert(store, "local-paid", "local", now - 3600, now, {}, extra={"price_per_hour": 2.0})
+    _insert(store, "aws-est", "aws", now - 3600, now, {"accelerators": "T4:1"},
+            extra={"instance_type": "ml.g4dn.xlarge", "budget": {"hourly": 9.5, "instance_type": "ml.g4dn.xlarge"}})
+    _insert(store, "aws-moved", "aws", now - 3600, now, {"accelerators": "A10G:1"},
+            extra={"instance_type": "ml.g5.2xlarge", "budget": {"hourly": 9.5, "instance_type": "ml.g4dn.xlarge"}})
+    by_id = {j.job_id: j for j in spend_report(since=now - 7200, now=now, store=store).jobs}
+    assert (by_id["local-paid"].hourly, by_id["local-paid"].cost) == (2.0, pytest.approx(2.0))
+    assert "recorded at submit" in by_id["local-paid"].note
+    assert by_id["aws-est"].cost == pytest.approx(9.5)
+    # the estimate was for another instance than the one that ran: the catalog price of the one that ran
+    assert by_id["aws-moved"].cost == pytest.approx(1.515)

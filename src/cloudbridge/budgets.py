@@ -2,7 +2,8 @@
 
 Every number is an **estimate** (:data:`cloudbridge.planner.cost.ESTIMATE_LABEL`). Clouds are
 priced from the planner catalog (:func:`cloudbridge.planner.cost.check_budget`); the local
-machine from the local backend's ``price_per_hour`` setting, which is what it enforces. A budget
+machine by :func:`cloudbridge.planner.cost.local_price` (its ``price_per_hour`` setting, else a
+catalog row for ``local``, else 0) -- the function the local backend enforces its budgets with. A budget
 that cannot be checked (no price) is a warning, never a silent pass. While a job runs, budgets
 are enforced by its provider: the local supervisor stops it, the AWS plugin caps SageMaker's
 ``MaxRuntimeInSeconds`` at what ``max_cost`` buys.
@@ -56,9 +57,10 @@ def budget_estimate(spec: JobSpec, provider: str | None = None) -> CostEstimate:
     (with the numbers) when it is over ``max_cost`` / ``max_hourly_cost``.
 
     Clouds: the planner catalog's list price x nodes x ``max_runtime``
-    (:func:`cloudbridge.planner.cost.check_budget`). ``local``: the local backend's
-    ``price_per_hour`` setting, which is what it enforces. A budget that cannot be checked (no
-    price) gives a warning in ``estimate.warnings``, never a silent pass.
+    (:func:`cloudbridge.planner.cost.check_budget`). ``local``: :func:`cloudbridge.planner.cost.local_price`
+    (the ``price_per_hour`` setting with the spec's ``overrides.local``, else a catalog row for
+    ``local``, else 0) -- the same price the local backend enforces. A budget that cannot be
+    checked (no price) gives a warning in ``estimate.warnings``, never a silent pass.
     """
     from cloudbridge.planner.cost import check_budget
 
@@ -68,27 +70,4 @@ def budget_estimate(spec: JobSpec, provider: str | None = None) -> CostEstimate:
 
         spec = resolve_auto(spec)
         name = spec.provider
-    if name != "local":
-        return check_budget(spec, name)
-    return check_budget(spec, "local", estimate=_local_estimate(spec))
-
-
-def _local_estimate(spec: JobSpec) -> CostEstimate:
-    """The local machine's estimate from its ``price_per_hour`` setting (0 unless set)."""
-    from cloudbridge.planner.cost import CostEstimate
-    from cloudbridge.providers import get_provider
-
-    res = spec.resources
-    price = float(getattr(get_provider("local", overrides=spec.overrides.get("local")).settings,
-                          "price_per_hour", 0.0) or 0.0)
-    hours = res.max_runtime_seconds / 3600 if res.max_runtime_seconds else None
-    warnings = []
-    if (res.max_cost is not None or res.max_hourly_cost is not None) and price == 0:
-        warnings.append("the local machine has no price (0 USD/h), so max_cost/max_hourly_cost can never be "
-                        "reached; set CLOUDBRIDGE_LOCAL_PRICE_PER_HOUR to enforce them")
-    elif res.max_cost is not None and hours is None:
-        warnings.append("max_cost is set but max_runtime is not: the total cannot be estimated before submit; "
-                        "the budget is enforced on the elapsed cost while the job runs")
-    return CostEstimate("local", None, None, 1, False, price, price, hours,
-                        price * hours if hours is not None else None, True,
-                        "price_per_hour setting" if price else "this machine (no charge)", None, tuple(warnings))
+    return check_budget(spec, name)

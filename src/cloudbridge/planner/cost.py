@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from cloudbridge.jobs.store import JobStore
     from cloudbridge.specs import JobSpec, Resources
 
-__all__ = ["CostEstimate", "JobSpend", "SpendReport", "check_budget", "elapsed_cost", "estimate_cost",
-           "estimate_resources", "spend_report"]
+__all__ = ["LOCAL_NO_PRICE", "CostEstimate", "JobSpend", "SpendReport", "check_budget", "elapsed_cost",
+           "estimate_cost", "estimate_resources", "local_price", "local_settings", "spend_report"]
 
 ESTIMATE_LABEL = "estimate: catalog list price x nodes x hours; excludes storage, transfer and discounts"
 
@@ -94,10 +94,55 @@ def _local_row(resources: Resources, catalog: Catalog) -> CatalogRow | None:
         return max(rows, key=lambda r: r.price_hour)
 
 
+#: The warning of a budget on a local machine that has no price.
+LOCAL_NO_PRICE = ("the local machine has no price (0 USD/h), so max_cost/max_hourly_cost can never be reached; "
+                  "set CLOUDBRIDGE_LOCAL_PRICE_PER_HOUR to enforce them")
+
+
+def local_settings(overrides: Mapping[str, Any] | None = None) -> Any:
+    """The local backend's settings (config, environment, a job's ``overrides.local``)."""
+    from cloudbridge.providers import get_provider
+
+    return get_provider("local", overrides=dict(overrides) if overrides else None).settings
+
+
+def local_price(resources: Resources | None = None, *, settings: Any = None,
+                catalog: Catalog | None = None) -> tuple[float, str, CatalogRow | None]:
+    """What an hour of the local machine costs: ``(USD per hour, where it comes from, catalog row)``.
+
+    The one source of truth for the local price -- the estimate before submit, the local
+    backend's budget refusal, its budget stop (the supervisor gets the price recorded at submit)
+    and ``cloudbridge cost`` all use it:
+
+    1. the local backend's ``price_per_hour`` setting when it is set (``CLOUDBRIDGE_LOCAL_PRICE_PER_HOUR``,
+       ``[local]`` in ``config.toml`` or the job's ``overrides.local``); the row is ``None``;
+    2. else a planner catalog row for provider ``local`` (e.g. injected with ``CLOUDBRIDGE_CATALOG``):
+       the row that fits ``resources``, else the dearest one;
+    3. else 0 (this machine, no charge).
+
+    ``settings`` defaults to :func:`local_settings` with no overrides.
+    """
+    from cloudbridge.specs import Resources as _Resources
+
+    if settings is None:
+        settings = local_settings()
+    configured = float(getattr(settings, "price_per_hour", 0.0) or 0.0)
+    if configured > 0 or "price_per_hour" in getattr(settings, "model_fields_set", ()):
+        return configured, "price_per_hour setting", None
+    row = _local_row(resources or _Resources(), catalog or load_catalog())
+    if row is not None:
+        return row.price_hour, row.price_source or "planner catalog", row
+    return 0.0, "this machine (no charge)", None
+
+
 def estimate_resources(resources: Resources, provider: str, *, catalog: Catalog | None = None,
                        region: str | None = None, instance_type: str | None = None,
-                       throughput: Mapping[str, float] | None = None, samples: float | None = None) -> CostEstimate:
-    """Estimate for ``resources`` on ``provider`` (see :func:`estimate_cost`)."""
+                       throughput: Mapping[str, float] | None = None, samples: float | None = None,
+                       local: Any = None) -> CostEstimate:
+    """Estimate for ``resources`` on ``provider`` (see :func:`estimate_cost`).
+
+    ``local``: the local backend's settings, for provider ``local`` (default: :func:`local_settings`).
+    """
     from cloudbridge.planner.placement import choose_instance
 
     catalog = catalog or load_catalog()
@@ -113,12 +158,14 @@ def estimate_resources(resources: Resources, provider: str, *, catalog: Catalog 
         resources = resources.model_copy(update={"instance_type": instance_type})
     row: CatalogRow | None
     if provider == "local":
-        row = _local_row(resources, catalog)
-        if row is None:
-            return CostEstimate("local", None, None, 1, False, 0.0, 0.0, runtime_hours,
-                                0.0 if runtime_hours is not None else None, True,
-                                "this machine (no charge)", None, tuple(warnings),
-                                "max_runtime" if runtime_hours is not None else None)
+        price, source, local_row = local_price(resources, settings=local, catalog=catalog)
+        if local_row is None:
+            if budget and price == 0:
+                warnings = [LOCAL_NO_PRICE]  # the budget can never be reached: the one thing to say
+            return CostEstimate("local", None, None, 1, False, price, price, runtime_hours,
+                                price * runtime_hours if runtime_hours is not None else None, True,
+                                source, None, tuple(warnings), "max_runtime" if runtime_hours is not None else None)
+        row = local_row
     elif not any(r.provider == provider for r in catalog.rows):
         warnings.append(f"the planner catalog has no prices for provider {provider!r}: cost cannot be estimated"
                         + (" and the budget cannot be checked before submit" if budget else ""))
@@ -152,14 +199,16 @@ def estimate_resources(resources: Resources, provider: str, *, catalog: Catalog 
 
 def estimate_cost(spec: JobSpec, provider: str | None = None, *, catalog: Catalog | None = None,
                   region: str | None = None, throughput: Mapping[str, float] | None = None,
-                  samples: float | None = None) -> CostEstimate:
+                  samples: float | None = None, local: Any = None) -> CostEstimate:
     """Estimated cost of ``spec`` on ``provider`` (default: the spec's): catalog hourly price
     (spot price when ``spot``) x nodes x ``max_runtime``. ``provider: auto`` is resolved first.
 
     The instance is ``resources.instance_type`` when pinned, else the planner's choice
-    (:func:`~cloudbridge.planner.placement.choose_instance`). The local machine costs 0 unless
-    a catalog row for provider ``local`` gives it a price. ``throughput`` (samples/s per GPU by
-    accelerator) and ``samples`` estimate the run time when ``max_runtime`` is unknown (or shorter).
+    (:func:`~cloudbridge.planner.placement.choose_instance`). The local machine's price is
+    :func:`local_price` (its ``price_per_hour`` setting with the spec's ``overrides.local``, else a
+    catalog row for provider ``local``, else 0); ``local`` passes its settings explicitly.
+    ``throughput`` (samples/s per GPU by accelerator) and ``samples`` estimate the run time when
+    ``max_runtime`` is unknown (or shorter).
     """
     name = provider or spec.provider
     if name == "auto":
@@ -167,27 +216,34 @@ def estimate_cost(spec: JobSpec, provider: str | None = None, *, catalog: Catalo
 
         spec = resolve_auto(spec, catalog=catalog)
         name = spec.provider
+    if name == "local" and local is None:
+        local = local_settings(spec.overrides.get("local"))
     return estimate_resources(spec.resources, name, catalog=catalog, region=region, throughput=throughput,
-                              samples=samples)
+                              samples=samples, local=local)
 
 
 def check_budget(spec: JobSpec, provider: str | None = None, *, catalog: Catalog | None = None,
                  region: str | None = None, estimate: CostEstimate | None = None,
-                 throughput: Mapping[str, float] | None = None, samples: float | None = None) -> CostEstimate:
+                 throughput: Mapping[str, float] | None = None, samples: float | None = None,
+                 local: Any = None) -> CostEstimate:
     """The estimate of ``spec``; :class:`~cloudbridge.errors.BudgetExceeded` (with the numbers)
     when it exceeds ``max_hourly_cost`` or ``max_cost``. Show ``estimate.warnings`` to the user:
-    they say when a budget could not be checked. ``throughput``/``samples``: see :func:`estimate_cost`."""
+    they say when a budget could not be checked. ``throughput``/``samples``/``local``: see
+    :func:`estimate_cost`."""
     est = estimate or estimate_cost(spec, provider, catalog=catalog, region=region, throughput=throughput,
-                                    samples=samples)
+                                    samples=samples, local=local)
     res = spec.resources
+    on_local = est.provider == "local"
     if est.hourly is not None and res.max_hourly_cost is not None and est.hourly > res.max_hourly_cost + 1e-9:
         raise BudgetExceeded(f"job {spec.name!r}: estimated ${est.hourly:.2f}/h ({est.describe()}) exceeds "
                              f"max_hourly_cost ${res.max_hourly_cost:.2f}/h",
-                             hint="raise the budget, use spot: true, or fewer/smaller nodes")
+                             hint="raise max_hourly_cost or lower CLOUDBRIDGE_LOCAL_PRICE_PER_HOUR" if on_local
+                             else "raise the budget, use spot: true, or fewer/smaller nodes")
     if est.total is not None and res.max_cost is not None and est.total > res.max_cost + 1e-9:
         raise BudgetExceeded(f"job {spec.name!r}: estimated cost ${est.total:.2f} ({est.describe()}) exceeds "
                              f"max_cost ${res.max_cost:.2f}",
-                             hint="raise max_cost, shorten max_runtime, or use spot: true")
+                             hint="raise max_cost or shorten max_runtime" if on_local
+                             else "raise max_cost, shorten max_runtime, or use spot: true")
     return est
 
 
@@ -247,13 +303,33 @@ class SpendReport:
                 "unpriced": self.unpriced, "jobs": [asdict(j) for j in self.jobs]}
 
 
+def _recorded_hourly(job: Any, instance: str | None) -> tuple[float, str] | None:
+    """The hourly price recorded on the job at submit (what its budget was enforced with), if any.
+
+    ``local`` jobs keep ``extra["price_per_hour"]`` (see :func:`local_price`); jobs submitted
+    through the SDK keep their pre-submit estimate in ``extra["budget"]`` -- used when it was made
+    for the instance the provider then recorded.
+    """
+    extra = job.extra if isinstance(job.extra, dict) else {}
+    price = extra.get("price_per_hour")
+    if job.provider == "local" and isinstance(price, (int, float)) and not isinstance(price, bool):
+        return float(price), "price recorded at submit"
+    budget = extra.get("budget")
+    if isinstance(budget, dict) and isinstance(budget.get("hourly"), (int, float)):
+        if instance is None or budget.get("instance_type") in (None, instance):
+            return float(budget["hourly"]), "estimate recorded at submit"
+    return None
+
+
 def spend_report(*, since: float | None = None, now: float | None = None, store: JobStore | None = None,
                  catalog: Catalog | None = None) -> SpendReport:
     """Spend of every job that ran after ``since``: run time inside the window x estimated hourly price.
 
-    Run time is ``started_at`` .. ``ended_at`` (now for running jobs); the instance is the one the
-    provider recorded (``extra["instance_type"]``), else the stored spec's ``instance_type``, else
-    the planner's choice for the stored spec's resources.
+    Run time is ``started_at`` .. ``ended_at`` (now for running jobs). The hourly price is the one
+    recorded on the job at submit when there is one (so reported spend matches what budgets
+    enforced: a local job's ``price_per_hour``, a cloud job's pre-submit estimate); otherwise the
+    catalog's, for the instance the provider recorded (``extra["instance_type"]``), else the stored
+    spec's ``instance_type``, else the planner's choice for the stored spec's resources.
     """
     from pydantic import ValidationError
 
@@ -281,6 +357,14 @@ def spend_report(*, since: float | None = None, now: float | None = None, store:
             resources = Resources()
         instance = job.extra.get("instance_type") if isinstance(job.extra, dict) else None
         note = "" if job.ended_at is not None else "still running"
+        recorded = _recorded_hourly(job, instance)
+        if recorded is not None:
+            hourly, where = recorded
+            nodes = 1 if job.provider == "local" else resources.nodes
+            spends.append(JobSpend(job.id, job.name, job.provider, job.state.value, round(hours, 4), instance, nodes,
+                                   resources.spot and job.provider != "local", hourly, hourly * hours,
+                                   "; ".join(filter(None, [note, where]))))
+            continue
         try:
             est = estimate_resources(resources, job.provider, catalog=catalog, instance_type=instance)
         except ResourceUnavailable as exc:

@@ -96,8 +96,12 @@ class LocalCompute(Compute):
             warnings.append(f"asked for {res.min_memory_gb:g} GB of memory; this machine has {machine.memory_gb:g}")
         return warnings, request
 
-    def _check_budget(self, spec: JobSpec) -> tuple[list[str], float | None]:
-        res, price = spec.resources, self.settings.price_per_hour
+    def _check_budget(self, spec: JobSpec) -> tuple[list[str], float | None, float]:
+        """``(warnings, estimated cost, USD/h)``; the price is :func:`cloudbridge.planner.cost.local_price`."""
+        from cloudbridge.planner.cost import local_price
+
+        res = spec.resources
+        price = local_price(res, settings=self.settings)[0]
         if res.max_hourly_cost is not None and price > res.max_hourly_cost:
             raise BudgetExceeded(
                 f"job {spec.name!r}: the local machine costs ${price:g}/h, above resources.max_hourly_cost "
@@ -120,7 +124,7 @@ class LocalCompute(Compute):
                 "the local machine has no price (0 USD/h), so max_cost/max_hourly_cost can never be reached; "
                 "set CLOUDBRIDGE_LOCAL_PRICE_PER_HOUR to enforce them"
             )
-        return warnings, estimate
+        return warnings, estimate, price
 
     def submit(self, spec: JobSpec) -> Job:
         """Check, record and start (or queue) the job; returns at once with its record.
@@ -135,7 +139,7 @@ class LocalCompute(Compute):
                               field="outputs.dir")
         machine = self.machine()
         warnings, request = self._check_fit(resolved, machine)
-        budget_warnings, estimate = self._check_budget(resolved)
+        budget_warnings, estimate, price = self._check_budget(resolved)
         warnings += budget_warnings
         need = resolved.resources.accelerator_count
         outputs_uri = resolved.outputs.get("model") or next(iter(resolved.outputs.values()), None)
@@ -144,7 +148,7 @@ class LocalCompute(Compute):
             job_id = f"local-{secrets.token_hex(4)}"
             paths = JobPaths(self.settings.jobs_dir() / job_id)
             extra = {"job_dir": str(paths.root), "gpus_requested": need, "warnings": warnings,
-                     "price_per_hour": self.settings.price_per_hour, "estimated_cost": estimate}
+                     "price_per_hour": price, "estimated_cost": estimate}
             if resolved.source:
                 extra["spec_source"] = str(Path(resolved.source).resolve())
             job = Job(id=job_id, provider="local", name=resolved.name, state=JobState.PENDING,
@@ -172,7 +176,8 @@ class LocalCompute(Compute):
             queue.promote(self.store, [g.index for g in machine.gpus])
         env = dict(os.environ)
         env["_CB_JOB_ENV"] = json.dumps(resolved.env)
-        env["_CB_LOCAL_SETTINGS"] = self.settings.model_dump_json()
+        # the supervisor's budget stop uses the price checked here (a catalog price included)
+        env["_CB_LOCAL_SETTINGS"] = self.settings.model_copy(update={"price_per_hour": price}).model_dump_json()
         try:
             pid, start = launch_detached(
                 [sys.executable, "-m", "cloudbridge.providers.local.supervisor", job_id],
