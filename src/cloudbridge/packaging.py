@@ -367,16 +367,23 @@ def package_workdir(
 
 
 def upload_workdir(
-    workdir: str | os.PathLike[str], storage_prefix_uri: str, *, manifest: PackageManifest | None = None
+    workdir: str | os.PathLike[str], storage_prefix_uri: str, *, manifest: PackageManifest | None = None,
+    storage: Any = None,
 ) -> tuple[str, int]:
     """Upload the workdir package under ``storage_prefix_uri`` unless that content is already there.
 
     Returns ``(archive URI, bytes uploaded)``; the second is ``0`` when an identical package exists.
+    ``storage`` (a :class:`~cloudbridge.interfaces.Storage`) is the one to use, e.g. a provider's
+    own, configured client; by default the one that serves the URI's scheme.
     """
+    from cloudbridge.interfaces import as_uri
     from cloudbridge.storage.resolve import resolve
 
     manifest = manifest or scan_workdir(workdir)
-    storage, prefix = resolve(storage_prefix_uri)
+    if storage is None:
+        storage, prefix = resolve(storage_prefix_uri)
+    else:
+        prefix = as_uri(storage_prefix_uri)
     target = prefix.child(manifest.archive_name)
     if storage.exists(target):
         return str(target), 0

@@ -8,10 +8,8 @@ itself (``start_timeout``, restarts after spot interruption) lives in :mod:`clou
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -55,6 +53,8 @@ class SageMakerCompute(SageMakerLifecycle, Compute):
     """:class:`~cloudbridge.interfaces.Compute` on SageMaker training jobs (ids ``aws-<job name>``)."""
 
     poll_interval = 10.0
+    #: ``submit`` packages and uploads the workdir (``cloudbridge run`` shows its size first).
+    uploads_workdir = True
 
     def __init__(self, session: AwsSession, storage: S3Storage) -> None:
         self.session = session
@@ -82,24 +82,17 @@ class SageMakerCompute(SageMakerLifecycle, Compute):
         return bucket_prefix(self.settings)
 
     def upload_code(self, spec: JobSpec) -> tuple[str, int]:
-        """Package the workdir and upload it unless identical content is already there.
+        """Package the workdir and upload it unless identical content is already there
+        (:func:`cloudbridge.packaging.upload_workdir`, through this provider's S3 client).
 
         Returns ``(code package URI, bytes uploaded)``.
         """
-        from cloudbridge.packaging import build_archive, scan_workdir
+        from cloudbridge.packaging import upload_workdir
 
         workdir = spec.resolved_workdir()
         if workdir is None:
             raise InvalidSpec("SageMaker jobs need a workdir to ship", source=spec.source, field="workdir")
-        manifest = scan_workdir(workdir)
-        uri = f"{self._prefix()}/code/{manifest.archive_name}"
-        if self.storage.exists(uri):
-            return uri, 0
-        with tempfile.TemporaryDirectory(prefix="cb-aws-code-") as tmp:
-            path = os.path.join(tmp, manifest.archive_name)
-            size = build_archive(manifest, path)
-            self.storage.upload(path, uri)
-        return uri, size
+        return upload_workdir(workdir, f"{self._prefix()}/code", storage=self.storage)
 
     def upload_launcher(self) -> int:
         """Upload the launcher package once per cloudbridge version; returns bytes uploaded."""
