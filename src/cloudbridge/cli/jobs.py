@@ -91,6 +91,35 @@ def _dry_run(spec: Any, json_output: bool) -> None:
         raise refusal
 
 
+def _show_package(spec: Any) -> None:
+    """Before a provider uploads the workdir: its size, file count and largest entries on stderr.
+
+    Only for providers whose compute says it ships the workdir (``uploads_workdir = True``, e.g.
+    AWS); the local backend runs the workdir in place. The over-100-MB warning is printed here
+    as a ``warning:`` line (and not repeated by the packaging logger when the provider scans it
+    again); a workdir over the limit is refused (one line, exit 2) before anything is submitted.
+    """
+    from cloudbridge.providers import get_provider
+
+    workdir = spec.resolved_workdir()
+    if workdir is None or spec.provider in ("local", "auto"):
+        return
+    compute = get_provider(spec.provider, overrides=spec.overrides.get(spec.provider)).compute
+    if not getattr(compute, "uploads_workdir", False):
+        return
+    import logging
+
+    from cloudbridge.packaging import scan_workdir
+
+    logging.getLogger("cloudbridge.packaging").setLevel(logging.ERROR)  # its warning is printed below, once
+    manifest = scan_workdir(workdir)
+    for line in manifest.summarize().splitlines():
+        if line.startswith("warning: "):
+            _echo_err(line, fg="yellow")
+        else:
+            _echo_err(f"package: {line.strip()}" if line.startswith("workdir ") else line)
+
+
 def _wait_terminal(job_id: str) -> Any:
     """Poll until the job is terminal (log streams may end a moment before the state is recorded)."""
     import time
@@ -136,7 +165,8 @@ def run_command(
 
     The estimate (catalog list price x nodes x max_runtime; local: price_per_hour) is printed before
     anything is submitted when the job has a price or a budget, with a warning when a budget cannot be
-    checked; a job over its budget is refused (exit 2).
+    checked; a job over its budget is refused (exit 2). On a provider that uploads the workdir, the
+    package's size, file count and largest files are printed first (a warning above 100 MB).
     """
     from cloudbridge.specs import load_job_spec
 
@@ -161,6 +191,7 @@ def run_command(
     res = spec.resources
     if res.max_cost is not None or res.max_hourly_cost is not None or (estimate is not None and estimate.hourly):
         _show_estimate(estimate, None)  # no budget and no price (a free local job): nothing to say
+    _show_package(spec)  # size and file count before a provider uploads the workdir
     import logging
 
     logging.getLogger("cloudbridge.budget").setLevel(logging.ERROR)  # printed above; the SDK would repeat them
@@ -228,18 +259,32 @@ def jobs_command(
 def status_command(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id, e.g. local-1a2b3c4d."),
     json_output: bool = typer.Option(False, "--json", help="Print the job record as JSON."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Keep reading the job until it ends, then show it; exit 1 unless it SUCCEEDED."
+    ),
 ) -> None:
-    """Show one job: state, failure reason and detail, attempts and state-change events."""
+    """Show one job: state, failure reason and detail, attempts and state-change events.
+
+    Each read asks the provider: on clouds that is when ``start_timeout`` is enforced and job events
+    fire, so ``--wait`` keeps a job nobody else watches honest (Ctrl-C stops waiting, not the job).
+    """
     from cloudbridge.cli.status_view import print_status
 
     job = _sdk().get_job(job_id)
+    if wait:
+        try:
+            job = _wait_terminal(job_id)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
     events = _events(job)
     if json_output:
         from cloudbridge.cli._output import echo_json
 
         echo_json({**job.to_dict(), "events": events})
-        return
-    print_status(job, events)
+    else:
+        print_status(job, events)
+    if wait and job.state.value != "SUCCEEDED":
+        raise typer.Exit(1)
 
 
 def _events(job: Any) -> list[dict[str, Any]]:
