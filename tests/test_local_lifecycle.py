@@ -121,7 +121,9 @@ def test_inputs_outputs_and_the_cb_contract(monkeypatch: pytest.MonkeyPatch, tmp
     job = compute.wait(compute.submit(job_spec).id, 30)
     assert job.state == JobState.FAILED and job.reason == "non-zero exit (code 1)"
     lines = list(compute.logs(job.id))
-    assert str(tmp_path / "code") in lines and "train.csv" in lines and "labels.txt" in lines
+    # the command runs in the job's own copy of the workdir, not in the workdir itself
+    assert job.extra["code_dir"] == str(Path(job.extra["job_dir"]) / "code")
+    assert job.extra["code_dir"] in lines and "train.csv" in lines and "labels.txt" in lines
     assert f"id={job.id}" in lines
     # outputs are copied even though the job failed
     assert (tmp_path / "out" / "model" / "weights.bin").read_text() == "w\n"

@@ -129,11 +129,13 @@ def local(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_run_a_yaml_file_and_wait(local: None, tmp_path: Path) -> None:
-    (tmp_path / "job.yaml").write_text("name: sdk-yaml\nworkdir: .\nrun: echo from-yaml; pwd\n")
+    (tmp_path / "job.yaml").write_text("name: sdk-yaml\nworkdir: .\nrun: echo from-yaml; pwd; ls\n")
     job = cb.run(tmp_path / "job.yaml", wait=True, timeout=60)
     assert job.state == JobState.SUCCEEDED and job.id.startswith("local-")
     lines = list(job.logs())
-    assert [line for line in lines if not line.startswith("[cloudbridge]")] == ["from-yaml", str(tmp_path)]
+    # it runs in the job's own copy of the workdir (here: just job.yaml)
+    printed = [line for line in lines if not line.startswith("[cloudbridge]")]
+    assert printed == ["from-yaml", job.extra["code_dir"], "job.yaml"]
     assert lines[-1] == "[cloudbridge] job SUCCEEDED"
     assert cb.get_job(job.id).state == JobState.SUCCEEDED
     assert JobStore.default().spec(job.id)["name"] == "sdk-yaml"

@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from cloudbridge.errors import InvalidSpec  # noqa: F401 - re-exported for callers of this module
+from cloudbridge.errors import InvalidSpec  # also re-exported for callers of this module
 
 __all__ = [
     "EndpointSpec",
@@ -22,6 +22,7 @@ __all__ = [
     "parse_accelerators",
     "parse_duration",
     "parse_min_quantity",
+    "spec_error",
 ]
 
 _DURATION_RE = re.compile(
@@ -207,6 +208,8 @@ class JobSpec(_RedactedRepr):
     )
 
     source: str | None = Field(None, exclude=True, description="The file the spec was loaded from.")
+    #: ``field path -> line`` of the YAML file the spec was loaded from (kept by copies); see :func:`spec_error`.
+    _lines: dict[tuple[Any, ...], int] | None = PrivateAttr(default=None)
 
     @field_validator("name")
     @classmethod
@@ -313,7 +316,17 @@ def job_spec_from_dict(data: Any, *, source: str | None = None, lines: dict | No
         raise validation_to_invalid_spec(exc, JobSpec, source=source, lines=lines) from exc
     if source:
         spec.source = source
+    spec._lines = lines
     return spec
+
+
+def spec_error(spec: JobSpec, field: str, message: str, *, hint: str | None = None) -> InvalidSpec:
+    """An :class:`InvalidSpec` about ``field`` (dotted, e.g. ``inputs.train``) of ``spec``, naming the
+    spec file and the field's line when the spec was loaded from YAML: ``job.yaml:3: workdir: ...``."""
+    from cloudbridge.spec_loading import field_line
+
+    line = field_line(spec._lines, tuple(field.split("."))) if spec.source else None
+    return InvalidSpec(message, source=spec.source, line=line, field=field, hint=hint)
 
 
 def load_job_spec(path: str | Path) -> JobSpec:

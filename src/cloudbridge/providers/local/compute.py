@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import sys
 import time
@@ -26,6 +27,7 @@ from cloudbridge.jobs.events import emit
 from cloudbridge.jobs.store import JobStore
 from cloudbridge.providers.local import compute_queue as queue
 from cloudbridge.providers.local import compute_runs as runs
+from cloudbridge.providers.local.compute_code import materialise, scan_code
 from cloudbridge.providers.local.compute_paths import JobPaths, resolve_spec
 from cloudbridge.providers.local.compute_process import group_alive, launch_detached, pid_alive, signal_group
 from cloudbridge.providers.local.compute_reasons import (
@@ -129,9 +131,13 @@ class LocalCompute(Compute):
     def submit(self, spec: JobSpec) -> Job:
         """Check, record and start (or queue) the job; returns at once with its record.
 
-        Raises :class:`InvalidSpec` (missing workdir or input), :class:`ResourceUnavailable`
-        (more GPUs than this machine has, several nodes) or :class:`BudgetExceeded` -- before
-        anything is created.
+        The workdir is packaged as on every provider (:mod:`~cloudbridge.providers.local.compute_code`)
+        and copied into the job's own ``code/`` folder, where the command runs.
+
+        Raises :class:`InvalidSpec` (missing workdir or input, a bad ignore pattern),
+        :class:`UserError` (a workdir over the size limit), :class:`ResourceUnavailable` (more GPUs
+        than this machine has, several nodes) or :class:`BudgetExceeded` -- before anything is
+        created.
         """
         resolved = resolve_spec(spec)
         if "dir" in resolved.outputs:
@@ -141,14 +147,27 @@ class LocalCompute(Compute):
         warnings, request = self._check_fit(resolved, machine)
         budget_warnings, estimate, price = self._check_budget(resolved)
         warnings += budget_warnings
+        jobs_dir = self.settings.jobs_dir()
+        manifest = None
+        if resolved.workdir is not None:
+            from cloudbridge.settings import cloudbridge_home
+
+            manifest = scan_code(resolved.workdir, private=[cloudbridge_home(), jobs_dir])
+            warnings += manifest.warnings
         need = resolved.resources.accelerator_count
         outputs_uri = resolved.outputs.get("model") or next(iter(resolved.outputs.values()), None)
         spec_data = resolved.model_dump(mode="json")
         for _ in range(20):
             job_id = f"local-{secrets.token_hex(4)}"
-            paths = JobPaths(self.settings.jobs_dir() / job_id)
+            paths = JobPaths(jobs_dir / job_id)
+            if paths.root.exists():
+                continue
             extra = {"job_dir": str(paths.root), "gpus_requested": need, "warnings": warnings,
                      "price_per_hour": price, "estimated_cost": estimate}
+            if manifest is not None:
+                extra["code_dir"] = str(paths.code)
+                extra["package"] = {"files": manifest.file_count, "bytes": manifest.total_size,
+                                    "ignored": manifest.ignored, "digest": manifest.digest}
             if resolved.source:
                 extra["spec_source"] = str(Path(resolved.source).resolve())
             job = Job(id=job_id, provider="local", name=resolved.name, state=JobState.PENDING,
@@ -160,11 +179,18 @@ class LocalCompute(Compute):
                     queue.enqueue(conn, job_id, need, priority=resolved.resources.priority,  # type: ignore[arg-type]
                                   gpu_memory_gb=request.gpu_memory_gb, accelerator=request.accelerator)
 
+            # the code is copied before the job is recorded: a failed copy leaves nothing behind
+            if manifest is not None:
+                materialise(manifest, paths.code)
             try:
                 self.store.insert_job(job, spec_data, also=also)
                 break
             except ConflictError:
+                shutil.rmtree(paths.root, ignore_errors=True)
                 continue
+            except BaseException:
+                shutil.rmtree(paths.root, ignore_errors=True)
+                raise
         else:  # pragma: no cover - 20 collisions of 32-bit random ids
             raise ConflictError("could not allocate a unique job id")
         paths.root.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 Layout of ``<log_dir>/<job id>/`` (``log_dir`` defaults to ``CLOUDBRIDGE_HOME/jobs``)::
 
+    code/              the job's own copy of the workdir package (see compute_code); the command runs here
     job.log            what the command printed (stdout and stderr), plus ``[cloudbridge]`` lines
     supervisor.log     the supervisor's own diagnostics
     inputs/<name>/     inputs given as URIs are downloaded here; a single local file is linked here
@@ -21,12 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudbridge.errors import InvalidSpec
-from cloudbridge.specs import JobSpec
+from cloudbridge.specs import JobSpec, spec_error
 from cloudbridge.uri import is_remote, parse_uri
 
-__all__ = ["JobPaths", "channel_env", "copy_outputs", "job_environment", "read_metrics", "resolve_spec",
-           "stage_inputs", "sync_checkpoints"]
+__all__ = ["JobPaths", "channel_env", "check_workdir", "copy_outputs", "job_environment", "read_metrics",
+           "resolve_spec", "stage_inputs", "sync_checkpoints"]
 
 Log = Callable[[str], None]
 
@@ -46,6 +46,11 @@ class JobPaths:
     def supervisor_log(self) -> Path:
         """The supervisor's own diagnostics."""
         return self.root / "supervisor.log"
+
+    @property
+    def code(self) -> Path:
+        """The job's private copy of its workdir package: the command's working directory."""
+        return self.root / "code"
 
     @property
     def inputs(self) -> Path:
@@ -86,8 +91,8 @@ def channel_env(name: str) -> str:
 def resolve_spec(spec: JobSpec) -> JobSpec:
     """A copy of ``spec`` with every local path absolute (relative to the spec file) and checked.
 
-    Raises :class:`InvalidSpec` naming the field for a missing workdir or local input, and
-    ``InvalidURI`` for a URI no installed provider serves.
+    Raises :class:`~cloudbridge.errors.InvalidSpec` naming the spec file, line and field for a
+    missing workdir or local input, and ``InvalidURI`` for a URI no installed provider serves.
     """
     from cloudbridge.plugins import provider_for_scheme
 
@@ -100,13 +105,10 @@ def resolve_spec(spec: JobSpec) -> JobSpec:
             return value
         path = parse_uri(value, base_dir=str(base)).path
         if must_exist and not os.path.exists(path):
-            raise InvalidSpec(f"{path} does not exist", source=source, field=field)
+            raise spec_error(spec, field, f"{path} does not exist")
         return path
 
-    workdir = spec.resolved_workdir()
-    if workdir is not None and not workdir.is_dir():
-        what = "is a file, not a directory" if workdir.exists() else "does not exist"
-        raise InvalidSpec(f"workdir {workdir} {what}", source=source, field="workdir")
+    workdir = check_workdir(spec)
     update: dict[str, Any] = {
         "workdir": str(workdir) if workdir else None,
         "inputs": {k: local(v, f"inputs.{k}", must_exist=True) for k, v in spec.inputs.items()},
@@ -116,6 +118,16 @@ def resolve_spec(spec: JobSpec) -> JobSpec:
     resolved = spec.model_copy(update=update)
     resolved.source = source
     return resolved
+
+
+def check_workdir(spec: JobSpec) -> Path | None:
+    """The spec's workdir as an absolute path; ``InvalidSpec`` (file, line, field) when it is missing
+    or a file. ``cloudbridge run`` and ``run --dry-run`` both check it here, so they agree."""
+    workdir = spec.resolved_workdir()
+    if workdir is not None and not workdir.is_dir():
+        what = "is a file, not a directory" if workdir.exists() else "does not exist"
+        raise spec_error(spec, "workdir", f"workdir {workdir} {what}")
+    return workdir
 
 
 def stage_inputs(spec: JobSpec, paths: JobPaths, log: Log) -> dict[str, str]:

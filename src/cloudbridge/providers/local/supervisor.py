@@ -6,8 +6,9 @@ closing. The supervisor:
 
 1. waits in the GPU queue when the job asks for GPUs (promoting queued jobs on every poll; see
    :mod:`~cloudbridge.providers.local.compute_queue`), failing it after ``resources.start_timeout``;
-2. makes the job folder, stages inputs and checkpoints, and starts ``run`` in the workdir in its own
-   process group -- ``bash -c RUN``, or ``cloudbridge-launch -- RUN`` for ``accelerate``/``torchrun``;
+2. makes the job folder, stages inputs and checkpoints, and starts ``run`` in the job's own copy of
+   the workdir package (``<job dir>/code/``, made at submit) in its own process group -- ``bash -c
+   RUN``, or ``cloudbridge-launch -- RUN`` for ``accelerate``/``torchrun``;
 3. heartbeats, and stops the whole process group (SIGTERM, SIGKILL after ``kill_grace``) on
    cancel, ``max_runtime`` or when the elapsed cost reaches ``max_cost``;
 4. copies outputs (also after a failure), records state, reason and metrics and frees its GPUs in
@@ -176,7 +177,7 @@ class Supervisor:
             argv = ["/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh", "-c", self.spec.run]
         else:
             argv = [sys.executable, "-m", "cloudbridge.runtime.launch", "--", self.spec.run]
-        cwd = self.spec.workdir or str(self.paths.root)
+        cwd = str(self.paths.code if self.spec.workdir else self.paths.root)  # the job's own copy of its code
         self.say(f"running in {cwd}: {self.spec.run}" + (f" (GPUs {gpus})" if gpus else ""))
         self.oom_before = oom_kill_count()
         try:
