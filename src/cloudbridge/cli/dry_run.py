@@ -5,28 +5,49 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-__all__ = ["describe_spec", "package_summary", "validate_locations"]
+__all__ = ["check_workdir", "describe_spec", "package_summary", "validate_locations"]
 
 
 def validate_locations(spec: Any) -> None:
-    """Parse every input/output/checkpoint location; a bad URI or unserved scheme raises ``InvalidURI``."""
+    """Check every input/output/checkpoint location and the workdir, for ``run`` and ``run --dry-run``.
+
+    A bad URI or unserved scheme raises ``InvalidURI``; a local input or a workdir that does not
+    exist (or a workdir that is a file) raises ``InvalidSpec``; each names the spec file, the
+    field's line and the field (``job.yaml:5: inputs.train: ...``).
+    """
+    import os
+
+    from cloudbridge.errors import InvalidURI, UnsafeKey
     from cloudbridge.plugins import provider_for_scheme
+    from cloudbridge.specs import spec_error
     from cloudbridge.uri import parse_uri
 
+    check_workdir(spec)
     base = str(spec.base_dir)
     locations = [(f"inputs.{k}", v) for k, v in spec.inputs.items()]
     locations += [(f"outputs.{k}", v) for k, v in spec.outputs.items()]
     if spec.checkpoints:
         locations.append(("checkpoints", spec.checkpoints))
     for field, value in locations:
-        from cloudbridge.errors import InvalidURI, UnsafeKey
-
         try:
             parsed = parse_uri(value, base_dir=base)
             provider_for_scheme(parsed.scheme)
         except (InvalidURI, UnsafeKey) as exc:
-            where = f"{spec.source}: " if spec.source else ""
-            raise type(exc)(f"{where}{field}: {exc.message}", hint=exc.hint) from exc
+            where = spec_error(spec, field, "")
+            prefix = str(where).removesuffix(": ")
+            raise type(exc)(f"{prefix}: {exc.message}", hint=exc.hint) from exc
+        if field.startswith("inputs.") and parsed.scheme == "file" and not os.path.exists(parsed.path):
+            raise spec_error(spec, field, f"{parsed.path} does not exist")
+
+
+def check_workdir(spec: Any) -> None:
+    """A workdir that does not exist or is a file: ``InvalidSpec`` naming file, line and field."""
+    from cloudbridge.specs import spec_error
+
+    workdir = spec.resolved_workdir()
+    if workdir is not None and not workdir.is_dir():
+        what = "is a file, not a directory" if workdir.exists() else "does not exist"
+        raise spec_error(spec, "workdir", f"workdir {workdir} {what}")
 
 
 def describe_spec(spec: Any) -> dict[str, Any]:
@@ -72,6 +93,7 @@ def package_summary(spec: Any) -> Any | None:
     workdir = spec.resolved_workdir()
     if workdir is None:
         return None
+    check_workdir(spec)
     from cloudbridge import packaging
 
     return packaging.build_manifest(workdir)
