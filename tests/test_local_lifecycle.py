@@ -77,7 +77,7 @@ def test_out_of_memory_in_a_memory_limited_child(monkeypatch: pytest.MonkeyPatch
     job = compute.wait(compute.submit(spec(tmp_path, run)).id, 60)
     assert job.state == JobState.FAILED
     assert job.reason == "out of memory", (job.reason, job.detail)
-    assert "MemoryError" in job.detail
+    assert "MemoryError" in job.detail and "out-of-memory error in its log" in job.detail
 
 
 def test_non_zero_exit_reports_the_last_20_lines(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -94,10 +94,37 @@ def test_killed_by_a_signal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert job.state == JobState.FAILED and job.reason == "killed by signal SIGSEGV"
 
 
+def test_sigkill_without_oom_evidence_is_not_called_out_of_memory(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    compute = local_compute(monkeypatch)
+    job = compute.wait(compute.submit(spec(tmp_path, "echo about to die; kill -KILL $$")).id, 30)
+    assert (job.state, job.reason, job.exit_code) == (JobState.FAILED, "killed by signal SIGKILL", -9)
+    assert "one possible cause" in job.detail and "about to die" in job.detail
+
+
+def test_oom_kill_counter_is_read_where_the_cgroup_shows_it() -> None:
+    from cloudbridge.providers.local.compute_reasons import oom_kill_count
+
+    files = ["/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"]
+    shown = [f for f in files if Path(f).is_file() and "oom_kill " in Path(f).read_text()]
+    count = oom_kill_count()
+    assert count is None or count >= 0
+    if shown:
+        assert isinstance(count, int)
+
+
 def test_classify_exit() -> None:
     assert classify_exit(0, []) == (None, None)
-    assert classify_exit(-9, ["x"])[0] == "out of memory"  # the OOM killer's signature
+    # a SIGKILL alone is no proof of OOM: the detail names it as one possible cause
+    for code, counter in ((-9, None), (137, False)):
+        reason, detail = classify_exit(code, ["x"], oom_killed=counter)
+        assert reason == "killed by signal SIGKILL" and "out-of-memory killer is one possible cause" in detail
+        assert ("could not be read" if counter is None else "did not rise") in detail
+    # evidence: the cgroup's oom_kill counter rose, or an out-of-memory error in the log
     assert classify_exit(137, [], oom_killed=True)[0] == "out of memory"
+    assert classify_exit(-9, ["x"], oom_killed=True)[0] == "out of memory"
+    assert classify_exit(-9, ["MemoryError"], oom_killed=False)[0] == "out of memory"
+    assert classify_exit(1, ["OSError: [Errno 12] Cannot allocate memory"])[0] == "out of memory"
     assert classify_exit(1, ["RuntimeError: CUDA out of memory. Tried to allocate"])[0] == "out of memory"
     assert classify_exit(2, ["usage: train.py"]) == (
         "non-zero exit (code 2)", "the command exited with code 2; last 1 log lines:\nusage: train.py")

@@ -64,19 +64,31 @@ def tail_lines(path: str | os.PathLike[str], count: int = TAIL_LINES) -> list[st
 
 
 def oom_kill_count() -> int | None:
-    """The ``oom_kill`` counter of this process's cgroup (v2), or ``None`` when unreadable."""
+    """How many processes the kernel's OOM killer has killed in this process's memory cgroup, or
+    ``None`` when that cannot be read: cgroup v2 ``memory.events`` (``oom_kill``), else cgroup v1
+    ``memory.oom_control`` (``oom_kill``, Linux 4.13+). Inside a container the cgroup is usually
+    mounted as the root of ``/sys/fs/cgroup``, so the root files are tried after the full path."""
     try:
         with open("/proc/self/cgroup", encoding="utf-8") as handle:
-            rel = next((line.split("::", 1)[1].strip() for line in handle if line.startswith("0::")), None)
-        if rel is None:
-            return None
-        with open(f"/sys/fs/cgroup{rel.rstrip('/')}/memory.events", encoding="utf-8") as handle:
-            for line in handle:
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-    except (OSError, ValueError, StopIteration):
+            entries = [line.rstrip("\n").split(":", 2) for line in handle]
+    except OSError:
         return None
+    candidates = []
+    for _number, controllers, rel in (e for e in entries if len(e) == 3):
+        rel = rel.rstrip("/")
+        if controllers == "":
+            candidates += [f"/sys/fs/cgroup{rel}/memory.events", "/sys/fs/cgroup/memory.events"]
+        elif "memory" in controllers.split(","):
+            candidates += [f"/sys/fs/cgroup/memory{rel}/memory.oom_control", "/sys/fs/cgroup/memory/memory.oom_control"]
+    for path in dict.fromkeys(candidates):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
     return None
 
 
@@ -87,27 +99,39 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def classify_exit(returncode: int, tail: list[str], *, oom_killed: bool = False) -> tuple[str | None, str | None]:
+def classify_exit(
+    returncode: int, tail: list[str], *, oom_killed: bool | None = None
+) -> tuple[str | None, str | None]:
     """``(reason, detail)`` for a command that exited with ``returncode`` on its own.
 
-    ``(None, None)`` for success. Out of memory is recognised by an OOM message in the last log
-    lines (``MemoryError``, ``CUDA out of memory``, ``Cannot allocate memory``...) or by a SIGKILL
-    (exit -9/137) -- the kernel OOM killer's signature -- especially when the cgroup's ``oom_kill``
-    counter rose (``oom_killed``).
+    ``(None, None)`` for success. ``out of memory`` needs evidence: the cgroup's ``oom_kill``
+    counter rose while the job ran (``oom_killed=True``), or an out-of-memory message in the last
+    log lines (``MemoryError``, ``CUDA out of memory``, ``Cannot allocate memory``, ...; e.g. a
+    child under ``ulimit -v``). A SIGKILL without evidence is ``killed by signal SIGKILL``: the OOM
+    killer is one possible cause, named in the detail, but so is ``kill -9`` or a watchdog.
+    ``oom_killed=None`` means the counter could not be read.
     """
     if returncode == 0:
         return None, None
     text = "\n".join(tail)
     log_part = f"; last {len(tail)} log lines:\n{text}" if tail else "; the job printed nothing"
     killed = returncode in (-signal.SIGKILL, 128 + signal.SIGKILL)
-    if _OOM_RE.search(text) or (killed and oom_killed):
-        how = "killed by SIGKILL after the cgroup's OOM killer fired" if oom_killed else f"exit code {returncode}"
+    if oom_killed:
+        return OUT_OF_MEMORY, (
+            f"the job ran out of memory: the kernel's OOM killer killed a process in its cgroup while it ran "
+            f"(the cgroup's oom_kill counter rose; exit {returncode}){log_part}"
+        )
+    if _OOM_RE.search(text):
+        how = f"exit code {returncode}; an out-of-memory error in its log"
         return OUT_OF_MEMORY, f"the job ran out of memory ({how}){log_part}"
     if killed:
+        counter = ("the cgroup's oom_kill counter could not be read" if oom_killed is None
+                   else "the cgroup's oom_kill counter did not rise")
         return (
-            OUT_OF_MEMORY,
-            f"the job was killed by SIGKILL (exit {returncode}), most likely by the kernel's out-of-memory "
-            f"killer{log_part}",
+            "killed by signal SIGKILL",
+            f"the command was killed by SIGKILL (exit {returncode}) from outside: the kernel's out-of-memory "
+            f"killer is one possible cause ({counter}, and the log shows no out-of-memory error), "
+            f"kill -9 or a watchdog another{log_part}",
         )
     if returncode < 0:
         name = _signal_name(-returncode)

@@ -263,8 +263,8 @@ class Supervisor:
             detail = (f"elapsed cost ${price * elapsed / 3600:.4f} reached max_cost ${res.max_cost:g} "
                       f"at ${price:g}/h after {fmt_duration(elapsed)}")
         elif code != 0:
-            after = oom_kill_count()
-            oom = after is not None and getattr(self, "oom_before", None) is not None and after > self.oom_before
+            after, before = oom_kill_count(), getattr(self, "oom_before", None)
+            oom = None if after is None or before is None else after > before
             state = JobState.FAILED
             reason, detail = classify_exit(code, tail, oom_killed=oom)
         errors = copy_outputs(self.spec, self.paths, self.say)
