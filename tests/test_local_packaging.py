@@ -165,3 +165,17 @@ def test_sdk_submit_errors_carry_the_line(monkeypatch: pytest.MonkeyPatch, tmp_p
     with pytest.raises(InvalidSpec) as info:
         cb.run(job, provider="local")
     assert str(info.value) == f"{job}:3: workdir: workdir {tmp_path / 'gone'} does not exist"
+
+
+def test_size_warning_is_a_job_warning_said_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    compute = local_compute(monkeypatch)
+    monkeypatch.setattr("cloudbridge.packaging.WARN_BYTES", 1024)
+    (tmp_path / "weights.bin").write_bytes(b"w" * 4096)
+    with caplog.at_level("WARNING"):
+        job = compute.wait(compute.submit(spec(tmp_path, "true")).id, 30)
+    assert job.state == JobState.SUCCEEDED
+    warned = [w for w in job.extra["warnings"] if "weights.bin" in w]
+    assert len(warned) == 1 and "use inputs: or .cloudbridgeignore" in warned[0]
+    assert f"[cloudbridge] warning: {warned[0]}" in list(compute.logs(job.id))
+    assert not [r for r in caplog.records if r.name == "cloudbridge.packaging"]  # not repeated through logging

@@ -24,6 +24,7 @@ the job (``extra.package``), so two jobs can be compared for the code they ran.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -51,7 +52,14 @@ def scan_code(workdir: str | os.PathLike[str], *, private: list[Path]) -> Packag
     """
     from cloudbridge import packaging
 
-    manifest = packaging.scan_workdir(workdir)
+    # the size warning reaches the user as a job warning (CLI line, job log): not a second time via logging
+    quiet = logging.getLogger("cloudbridge.packaging")
+    drop = _DropWarnings()
+    quiet.addFilter(drop)
+    try:
+        manifest = packaging.scan_workdir(workdir)
+    finally:
+        quiet.removeFilter(drop)
     root = Path(manifest.root)
     for folder in private:
         try:
@@ -66,6 +74,11 @@ def scan_code(workdir: str | os.PathLike[str], *, private: list[Path]) -> Packag
                 hint=f"list {rel}/ in {root}/.cloudbridgeignore, or set CLOUDBRIDGE_HOME outside the workdir",
             )
     return manifest
+
+
+class _DropWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno != logging.WARNING
 
 
 def materialise(manifest: PackageManifest, target: Path) -> int:
