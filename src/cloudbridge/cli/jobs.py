@@ -95,7 +95,8 @@ def _show_package(spec: Any) -> None:
     """Before a provider uploads the workdir: its size, file count and largest entries on stderr.
 
     Only for providers whose compute says it ships the workdir (``uploads_workdir = True``, e.g.
-    AWS); the local backend runs the workdir in place. The over-100-MB warning is printed here
+    AWS); the local backend copies the packaged files into the job's own folder and reports the
+    package on the job record instead. The over-100-MB warning is printed here
     as a ``warning:`` line (and not repeated by the packaging logger when the provider scans it
     again); a workdir over the limit is refused (one line, exit 2) before anything is submitted.
     """
