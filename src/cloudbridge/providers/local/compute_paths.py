@@ -83,6 +83,9 @@ class JobPaths:
         return self.model if name == "model" else self.output / name
 
 
+LINEBUFFER_DIR = str(Path(__file__).resolve().parents[2] / "runtime" / "linebuffer")
+
+
 def channel_env(name: str) -> str:
     """A channel name as it appears in variable names: ``train-data`` -> ``TRAIN_DATA``."""
     return name.upper().replace("-", "_")
@@ -274,5 +277,7 @@ def job_environment(
         env[f"CB_INPUT_{channel_env(name)}"] = folder
     for name in spec.outputs:
         env[f"CB_OUTPUT_{channel_env(name)}"] = str(paths.output_channel(name))
-    env.setdefault("PYTHONUNBUFFERED", "1")
+    # Whole lines, streamed live: every Python process of the job line-buffers its stdout (see
+    # cloudbridge.runtime.linebuffer), so ranks printing at once never splice lines in the log.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (LINEBUFFER_DIR, env.get("PYTHONPATH")) if p)
     return env
