@@ -125,13 +125,8 @@ def build_plan(
             plan.to_copy.append(CopyItem(src.key, src, "size"))
         elif checksum:
             to_hash.append((src, dst))
-        elif same_kind and src.etag and dst.etag:
-            if src.etag == dst.etag:
-                plan.unchanged += 1
-            elif _newer(src, dst, slack):
-                plan.to_copy.append(CopyItem(src.key, src, "newer"))
-            else:
-                plan.unchanged += 1
+        elif same_kind and src.etag and src.etag == dst.etag:
+            plan.unchanged += 1
         elif _newer(src, dst, slack):
             plan.to_copy.append(CopyItem(src.key, src, "newer"))
         else:
@@ -147,7 +142,7 @@ def build_plan(
                     plan.to_copy.append(CopyItem(src.key, src, "checksum"))
                 else:
                     plan.unchanged += 1
-                    if src.mtime is not None and dst.mtime is not None and _newer(src, dst, slack):
+                    if _newer(src, dst, slack):
                         plan.to_touch.append((dst, src.mtime))
     if delete:
         plan.to_delete = [info for key, info in sorted(dst_map.items()) if key not in seen]
