@@ -129,9 +129,7 @@ def run(
 
     spec = _load_spec(spec_or_path)
     if provider:
-        source = spec.source
         spec = spec.with_provider(provider)
-        spec.source = source
     if spec.provider == "auto":  # the planner's top placement among installed providers
         from cloudbridge.planner.placement import resolve_auto
 
@@ -168,9 +166,7 @@ def validate(spec_or_path: JobSpec | dict[str, Any] | str | os.PathLike[str], pr
 
     spec = _load_spec(spec_or_path)
     if provider:
-        source = spec.source
         spec = spec.with_provider(provider)
-        spec.source = source
     if spec.provider == "auto":
         return spec
     compute = get_provider(spec.provider, profile=profile, overrides=spec.overrides.get(spec.provider)).compute
