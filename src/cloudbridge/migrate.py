@@ -344,13 +344,13 @@ def _upload(item: MigrationItem, path: Path, *, dry_run: bool, progress: Any, sy
 
         storage, target = resolve(item.uri or "")
         item.files = 1
-        same = False
+        local = path.stat()
         try:
             info = storage.stat(target)
-            same = info.size == path.stat().st_size and (info.mtime or 0) >= path.stat().st_mtime - 1
+            same = info.size == local.st_size and (info.mtime or 0) >= local.st_mtime - 1
         except Exception:  # noqa: BLE001 - absent (or unreadable): upload it
             same = False
-        item.bytes = 0 if same else path.stat().st_size
+        item.bytes = 0 if same else local.st_size
         item.copied = 0 if same else 1
         if not dry_run and not same:
             storage.upload(path, target)
