@@ -23,7 +23,7 @@ from importlib import resources as importlib_resources
 from typing import Any
 
 from cloudbridge.errors import InvalidSpec, ResourceUnavailable
-from cloudbridge.specs import JobSpec
+from cloudbridge.specs import JobSpec, spec_error
 from cloudbridge.uri import parse_uri
 from cloudbridge_aws.images import training_image_uri
 from cloudbridge_aws.limits import DEFAULT_MAX_RUNTIME, LIMITS_TAG, SAGEMAKER_MAX_RUNTIME, Limits, limits_for
@@ -108,25 +108,11 @@ def launcher_uri(settings: AwsSettings) -> str:
     return f"{bucket_prefix(settings)}/launcher/{launcher_package()[1][:16]}.tar.gz"
 
 
-def _invalid(spec: JobSpec, field: str, message: str, hint: str | None = None) -> InvalidSpec:
-    """:class:`InvalidSpec` naming the spec file, the field's line (when loaded from YAML) and the field."""
-    line = None
-    if spec.source:
-        try:
-            from cloudbridge.spec_loading import field_line, load_yaml_with_lines
-
-            _, lines = load_yaml_with_lines(spec.source)
-            line = field_line(lines, tuple(field.split(".")))
-        except Exception:  # noqa: BLE001 - the line is a courtesy; the message is what matters
-            line = None
-    return InvalidSpec(message, source=spec.source, line=line, field=field, hint=hint)
-
-
 def _s3(value: str, field: str, spec: JobSpec) -> str:
     """``value`` as an ``s3://`` URI, or :class:`InvalidSpec` naming the field."""
     text = value.strip()
     if not text.startswith("s3://"):
-        raise _invalid(
+        raise spec_error(
             spec,
             field,
             f"{value!r} is not an s3:// URI; SageMaker jobs read and write S3",
@@ -144,7 +130,7 @@ def choose_training_instance(spec: JobSpec, settings: AwsSettings, region: str, 
     resources = spec.resources
     pinned = resources.instance_type
     if pinned and not _INSTANCE_RE.match(pinned):
-        raise _invalid(
+        raise spec_error(
             spec,
             "resources.instance_type",
             f"{pinned!r} is not a SageMaker instance type (ml.FAMILY.SIZE, e.g. ml.g5.xlarge)",
@@ -184,7 +170,7 @@ def job_limits(spec: JobSpec, instance_type: str, region: str, catalog: Any = No
     runtime = resources.max_runtime_seconds or DEFAULT_MAX_RUNTIME
     if runtime > SAGEMAKER_MAX_RUNTIME:
         kind = "managed spot " if resources.spot else ""
-        raise _invalid(
+        raise spec_error(
             spec,
             "resources.max_runtime",
             f"max_runtime {resources.max_runtime} is longer than SageMaker {kind}training allows (28 days)",
@@ -202,7 +188,7 @@ def _environment(spec: JobSpec, job_id: str, processes: int | None) -> dict[str,
     for key, value in env.items():
         if len(value) > ENV_VALUE_MAX:
             field = "run" if key == "CB_RUN" else f"env.{key}"
-            raise _invalid(
+            raise spec_error(
                 spec,
                 field,
                 f"SageMaker limits environment values to {ENV_VALUE_MAX} characters ({len(value)} given)",
@@ -256,11 +242,11 @@ def to_training_job_request(
         )
     resources = spec.resources
     if CODE_CHANNEL in spec.inputs:
-        raise _invalid(
+        raise spec_error(
             spec, f"inputs.{CODE_CHANNEL}", f"input channel name {CODE_CHANNEL!r} is reserved for the code package"
         )
     if len(spec.outputs) > 1:
-        raise _invalid(
+        raise spec_error(
             spec,
             "outputs",
             "SageMaker jobs have one output location (OutputDataConfig.S3OutputPath); give one output",
