@@ -289,7 +289,13 @@ def status_command(
 
 
 def _events(job: Any) -> list[dict[str, Any]]:
-    """The job's state-change history as the builtin observer recorded it."""
+    """The job's state-change history as the builtin observer recorded it.
+
+    ``get_job`` already attaches it as ``extra["events"]`` (the SDK for cloud jobs, the local
+    backend for its own); the store is read only for a provider that does not.
+    """
+    if "events" in job.extra:
+        return job.extra["events"]
     from cloudbridge.jobs.store import JobStore
 
     return JobStore.default().events(job.id)
