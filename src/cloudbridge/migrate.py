@@ -363,10 +363,6 @@ def _upload(item: MigrationItem, path: Path, *, dry_run: bool, progress: Any, sy
 
 
 def _estimate(plan: MigrationPlan, spec: JobSpec, provider: str) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("cloudbridge.planner") is None:
-        return
     try:
         from cloudbridge.planner import estimate_cost
 
