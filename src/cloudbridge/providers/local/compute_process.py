@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 
 __all__ = [
-    "free_port",
     "group_alive",
     "kill_group",
     "launch_detached",
@@ -106,13 +104,6 @@ def kill_group(pgid: int | None, grace: float, poll: float = 0.05) -> str | None
         time.sleep(poll)
     signal_group(pgid, signal.SIGKILL)
     return "SIGKILL"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def launch_detached(

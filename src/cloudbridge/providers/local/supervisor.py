@@ -43,7 +43,7 @@ from cloudbridge.providers.local.compute_paths import (
     stage_inputs,
     sync_checkpoints,
 )
-from cloudbridge.providers.local.compute_process import free_port, group_alive, kill_group, signal_group
+from cloudbridge.providers.local.compute_process import group_alive, kill_group, signal_group
 from cloudbridge.providers.local.compute_reasons import (
     BUDGET_EXCEEDED,
     CANCELLED_BY_USER,
@@ -58,6 +58,7 @@ from cloudbridge.providers.local.compute_reasons import (
 from cloudbridge.providers.local.gpus import machine_info
 from cloudbridge.providers.local.settings import LocalSettings
 from cloudbridge.records import JobState
+from cloudbridge.runtime.launch import free_port
 from cloudbridge.specs import JobSpec
 
 JOB_ENV = "_CB_JOB_ENV"
