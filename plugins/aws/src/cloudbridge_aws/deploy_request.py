@@ -15,7 +15,7 @@ from typing import Any
 
 from cloudbridge.errors import InvalidSpec
 from cloudbridge.specs import EndpointSpec, Resources
-from cloudbridge_aws.settings import AwsSettings
+from cloudbridge_aws.settings import INSTANCE_TYPE_RE, AwsSettings
 
 __all__ = [
     "SCALABLE_DIMENSION",
@@ -35,7 +35,6 @@ SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 #: Target of the default target-tracking policy: invocations per instance per minute.
 INVOCATIONS_PER_INSTANCE = 70.0
 _NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-_INSTANCE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9-]+$")
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def validate_endpoint_spec(spec: EndpointSpec) -> None:
             f"max_replicas ({spec.max_replicas}) is smaller than min_replicas ({spec.min_replicas})",
             field="max_replicas",
         )
-    if spec.instance_type and not _INSTANCE_RE.match(spec.instance_type):
+    if spec.instance_type and not INSTANCE_TYPE_RE.match(spec.instance_type):
         raise InvalidSpec(
             f"{spec.instance_type!r} is not a SageMaker instance type (ml.FAMILY.SIZE)", field="instance_type"
         )

@@ -19,11 +19,12 @@ from pydantic_settings import SettingsConfigDict
 
 from cloudbridge.settings import ProviderSettings
 
-__all__ = ["SAGEMAKER_REGIONS", "AwsSettings", "is_known_region", "known_regions"]
+__all__ = ["INSTANCE_TYPE_RE", "SAGEMAKER_REGIONS", "AwsSettings", "is_known_region", "known_regions"]
 
 _ROLE_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_INSTANCE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9-]+$")
+#: A SageMaker instance type (``ml.FAMILY.SIZE``), for settings and specs alike.
+INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9-]+$")
 
 #: Regions where SageMaker is offered (botocore's endpoint data, checked by the tests). Most
 #: regions are validated against this set alone: loading botocore's ``endpoints.json`` costs about
@@ -133,7 +134,7 @@ class AwsSettings(ProviderSettings):
     @classmethod
     def _check_instance_types(cls, value: dict[str, str]) -> dict[str, str]:
         for key, itype in value.items():
-            if not _INSTANCE_RE.match(itype):
+            if not INSTANCE_TYPE_RE.match(itype):
                 raise ValueError(f"instance_types.{key}: {itype!r} is not a SageMaker instance type (ml.FAMILY.SIZE)")
         return {k.upper() if k.lower() != "cpu" else "cpu": v for k, v in value.items()}
 

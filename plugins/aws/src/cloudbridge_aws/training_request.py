@@ -27,7 +27,7 @@ from cloudbridge.specs import JobSpec, spec_error
 from cloudbridge.uri import parse_uri
 from cloudbridge_aws.images import training_image_uri
 from cloudbridge_aws.limits import DEFAULT_MAX_RUNTIME, LIMITS_TAG, SAGEMAKER_MAX_RUNTIME, Limits, limits_for
-from cloudbridge_aws.settings import AwsSettings
+from cloudbridge_aws.settings import INSTANCE_TYPE_RE, AwsSettings
 
 __all__ = [
     "CHECKPOINT_LOCAL_PATH",
@@ -51,7 +51,6 @@ CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 JOB_NAME_MAX = 63
 ENV_VALUE_MAX = 512
 _NAME_BAD = re.compile(r"[^A-Za-z0-9-]+")
-_INSTANCE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9-]+$")
 #: Values that name a secret instead of holding one (Secrets Manager / SSM Parameter Store ARNs).
 _SECRET_REFERENCE = re.compile(r"^arn:aws[a-z-]*:(secretsmanager|ssm):")
 
@@ -129,7 +128,7 @@ def choose_training_instance(spec: JobSpec, settings: AwsSettings, region: str, 
     """
     resources = spec.resources
     pinned = resources.instance_type
-    if pinned and not _INSTANCE_RE.match(pinned):
+    if pinned and not INSTANCE_TYPE_RE.match(pinned):
         raise spec_error(
             spec,
             "resources.instance_type",
