@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 __all__ = ["check_workdir", "describe_spec", "package_summary", "validate_locations"]
@@ -88,8 +87,6 @@ def package_summary(spec: Any) -> Any | None:
     The manifest has ``summarize()`` (a few lines for people) and ``to_dict()`` (for ``--json``).
     A workdir over the size limit raises the packaging error (one line, exit 2).
     """
-    if importlib.util.find_spec("cloudbridge.packaging") is None:
-        return None
     workdir = spec.resolved_workdir()
     if workdir is None:
         return None
