@@ -10,7 +10,7 @@ placement.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from cloudbridge.errors import ResourceUnavailable
@@ -260,7 +260,7 @@ def choose_instance(provider: str, resources: Resources, region: str | None = No
         rows = [r for r in rows if r.region == region]
     sub = Catalog(rows)
     # Budgets are enforced by cost.check_budget, not by the instance choice.
-    req = Requirements(**{**req.__dict__, "max_hourly": None, "max_cost": None})
+    req = replace(req, max_hourly=None, max_cost=None)
     report = rank_rows(list(sub.rows), sub.arrays(), req)
     if report.placements:
         return report.placements[0].row
