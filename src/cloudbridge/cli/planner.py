@@ -77,11 +77,11 @@ def _vocabulary() -> set[str]:
     return vocabulary | {g.accelerator for g in probe_local().gpus if g.accelerator}
 
 
-def _rates(text: str) -> dict[str, float]:
-    """``--throughput`` parsed (names normalised against :func:`_vocabulary`)."""
+def _rates(text: str, vocabulary: set[str] | None = None) -> dict[str, float]:
+    """``--throughput`` parsed (names normalised against ``vocabulary``, default :func:`_vocabulary`)."""
     from cloudbridge.planner.throughput import parse_throughput
 
-    return parse_throughput(text, vocabulary=_vocabulary())
+    return parse_throughput(text, vocabulary=_vocabulary() if vocabulary is None else vocabulary)
 
 
 def _plan_job(path: str, providers: str | None, max_price: float | None, limit: int, json_output: bool,
@@ -171,7 +171,8 @@ def _partition(global_batch: int, throughput: str | None, gpus: str | None, json
 
     if not throughput:
         raise UserError("--partition needs --throughput (samples/s per GPU), e.g. --throughput A100=1200,T4=300")
-    rates = _rates(throughput)
+    vocabulary = _vocabulary()  # catalog + GPU probe: once, for --throughput and --gpus
+    rates = _rates(throughput, vocabulary)
     workers: list[tuple[str, str]] = []  # (name, accelerator)
     if gpus is None:
         workers = [(name, name) for name in rates]
@@ -185,7 +186,6 @@ def _partition(global_batch: int, throughput: str | None, gpus: str | None, json
         from cloudbridge.planner.accelerators import UnknownAccelerator, normalize_accelerator
         from cloudbridge.specs import parse_accelerators
 
-        vocabulary = _vocabulary()
         for part in (p.strip() for p in gpus.split(",") if p.strip()):
             try:
                 name, count = parse_accelerators(part) or ("", 0)
