@@ -23,7 +23,7 @@ from cloudbridge_aws.errors import aws_errors
 from cloudbridge_aws.lifecycle import SageMakerLifecycle, follow_logs
 from cloudbridge_aws.logs import read_logs
 from cloudbridge_aws.session import AwsSession
-from cloudbridge_aws.states import job_from_description, map_state
+from cloudbridge_aws.states import JOB_SUFFIX_RE, job_from_description, map_state
 from cloudbridge_aws.storage import S3Storage
 from cloudbridge_aws.training_request import (
     job_name_for,
@@ -38,7 +38,6 @@ __all__ = ["SageMakerCompute", "native_name"]
 #: Log lines appended to the detail of a failed job.
 TAIL_LINES = 20
 _ID_RE = re.compile(r"^aws-([A-Za-z0-9](-*[A-Za-z0-9]){0,62})$")
-_OURS_RE = re.compile(r"-\d{8}-\d{6}-[0-9a-f]{4}$")
 
 
 def native_name(job_id: str) -> str:
@@ -233,7 +232,7 @@ class SageMakerCompute(SageMakerLifecycle, Compute):
             for page in paginator.paginate(SortBy="CreationTime", SortOrder="Descending"):
                 for summary in page.get("TrainingJobSummaries", []):
                     name = summary["TrainingJobName"]
-                    if not _OURS_RE.search(name):
+                    if not JOB_SUFFIX_RE.search(name):
                         continue
                     job = job_from_description(
                         {

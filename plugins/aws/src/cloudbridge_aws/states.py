@@ -20,6 +20,7 @@ from cloudbridge.records import Job, JobState
 from cloudbridge_aws.limits import DEFAULT_MAX_RUNTIME, Limits
 
 __all__ = [
+    "JOB_SUFFIX_RE",
     "PRIMARY_STATES",
     "SECONDARY_STATES",
     "SPOT_REASONS",
@@ -82,6 +83,8 @@ _REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"ClientError|AccessDenied|not authorized|does not exist|No S3 objects", BAD_CONFIGURATION),
     )
 )
+#: The ``-YYYYmmdd-HHMMSS-xxxx`` suffix cloudbridge adds to its SageMaker job names.
+JOB_SUFFIX_RE = re.compile(r"-\d{8}-\d{6}-[0-9a-f]{4}$")
 _EXIT_CODE = re.compile(r"exit(?:ed with)?(?: non-zero)? code[: ]+(\d+)", re.IGNORECASE)
 
 
@@ -246,9 +249,6 @@ def attempt_record(desc: dict[str, Any], number: int, job: Job) -> dict[str, Any
     return record
 
 
-_SUFFIX_RE = re.compile(r"-\d{8}-\d{6}-[0-9a-f]{4}$")
-
-
 def _spec_name(job_name: str) -> str:
     """``sst2-minilm-20250101-120000-1a2b`` -> ``sst2-minilm`` (the suffix cloudbridge adds)."""
-    return _SUFFIX_RE.sub("", job_name) or job_name
+    return JOB_SUFFIX_RE.sub("", job_name) or job_name
