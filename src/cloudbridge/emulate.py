@@ -40,9 +40,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudbridge.errors import UserError
+
+if TYPE_CHECKING:
+    from cloudbridge.packaging import PackageManifest
 
 __all__ = ["PLATFORMS", "EmulatedNode", "EmulationResult", "emulate", "plan_emulation"]
 
@@ -115,14 +118,18 @@ def _stage(source: str, target: str, base_dir: Path) -> None:
         raise UserError(f"input {source}: no such file or directory ({path})")
 
 
-def _copy_workdir(spec: Any, target: str) -> None:
+def _scan_workdir(spec: Any) -> PackageManifest | None:
+    """The spec's workdir package (``None`` without a workdir), scanned once per emulation."""
     from cloudbridge.packaging import scan_workdir
 
-    os.makedirs(target, exist_ok=True)
     workdir = spec.resolved_workdir()
-    if workdir is None:
+    return None if workdir is None else scan_workdir(workdir, hash_files=False)
+
+
+def _copy_workdir(manifest: PackageManifest | None, target: str) -> None:
+    os.makedirs(target, exist_ok=True)
+    if manifest is None:
         return
-    manifest = scan_workdir(workdir, hash_files=False)
     for entry in manifest.entries:
         dest = os.path.join(target, entry.path)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -137,6 +144,7 @@ def _common_env(spec: Any, job_id: str, processes: int) -> dict[str, str]:
 
 def _sagemaker(spec: Any, root: str, job_id: str, nodes: int, procs: int, port: int) -> _Layout:
     hosts = [f"algo-{i + 1}" for i in range(nodes)]
+    package = _scan_workdir(spec)
     layout_nodes = []
     for host in hosts:
         node_root = os.path.join(root, host)
@@ -153,7 +161,7 @@ def _sagemaker(spec: Any, root: str, job_id: str, nodes: int, procs: int, port: 
             channels[name] = os.path.join(ml, "input/data", name)
             _stage(source, channels[name], spec.base_dir)
         workdir = os.path.join(ml, "code/workdir")
-        _copy_workdir(spec, workdir)
+        _copy_workdir(package, workdir)
         for sub in ("model", "output/data", "checkpoints", "output/tensorboard"):
             os.makedirs(os.path.join(ml, sub), exist_ok=True)
         env = {
@@ -188,7 +196,7 @@ def _vertex(spec: Any, root: str, job_id: str, nodes: int, procs: int, port: int
     base_uri = f"gs://{BUCKET}/{job_id}"
     base = os.path.join(root, "gcs", BUCKET, job_id)
     workdir = os.path.join(root, "workdir")
-    _copy_workdir(spec, workdir)
+    _copy_workdir(_scan_workdir(spec), workdir)
     inputs = {}
     for name, source in spec.inputs.items():
         _stage(source, os.path.join(base, "inputs", name), spec.base_dir)
@@ -224,7 +232,7 @@ def _vertex(spec: Any, root: str, job_id: str, nodes: int, procs: int, port: int
 def _azureml(spec: Any, root: str, job_id: str, nodes: int, procs: int, port: int) -> _Layout:
     job_root = os.path.join(root, "mnt/azureml/cr/j", job_id.replace("-", ""))
     workdir = os.path.join(job_root, "exe/wd")
-    _copy_workdir(spec, workdir)
+    _copy_workdir(_scan_workdir(spec), workdir)
     inputs = {}
     for name, source in spec.inputs.items():
         target = os.path.join(job_root, "cap/data-capability/wd", f"INPUT_{name}")
