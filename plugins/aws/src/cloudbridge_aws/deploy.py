@@ -60,11 +60,7 @@ def pack_model_dir(model_dir: str | os.PathLike[str], target: str, handler: str 
                 _add(tar, rel, path.read_bytes())
             if handler:
                 _add(tar, "code/inference.py", Path(handler).read_bytes())
-    digest = hashlib.sha256()
-    with open(target, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return _sha256_file(Path(target))
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
