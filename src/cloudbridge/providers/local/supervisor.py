@@ -84,6 +84,7 @@ class Supervisor:
         self.stop_signal: int | None = None
         self.child: subprocess.Popen[bytes] | None = None
         self.cause: str | None = None
+        self.oom_before: int | None = None  # the cgroup's oom_kill counter when the command started
         self.started = 0.0
         self.next_beat = 0.0
 
@@ -264,7 +265,7 @@ class Supervisor:
             detail = (f"elapsed cost ${price * elapsed / 3600:.4f} reached max_cost ${res.max_cost:g} "
                       f"at ${price:g}/h after {fmt_duration(elapsed)}")
         elif code != 0:
-            after, before = oom_kill_count(), getattr(self, "oom_before", None)
+            after, before = oom_kill_count(), self.oom_before
             oom = None if after is None or before is None else after > before
             state = JobState.FAILED
             reason, detail = classify_exit(code, tail, oom_killed=oom)
