@@ -261,7 +261,8 @@ def plan_command(
     _plan_job(job, providers, max_price, limit, json_output, throughput, samples)
 
 
-def _queue_rows() -> list[dict[str, Any]]:
+def _queue_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The local queue in arrival order, and the GPU allocations (``{"gpu", "job_id"}``)."""
     from cloudbridge.jobs.store import JobStore
 
     store = JobStore.default()
@@ -272,12 +273,10 @@ def _queue_rows() -> list[dict[str, Any]]:
             "FROM local_queue q LEFT JOIN jobs j ON j.id = q.job_id ORDER BY q.seq"
         ).fetchall()
         held = conn.execute("SELECT gpu, job_id FROM local_gpu_allocations ORDER BY gpu").fetchall()
-    result = []
-    for row in rows:
-        result.append({"id": row["job_id"], "name": row["name"], "state": row["state"], "gpus": row["gpus"],
-                       "enqueued_at": row["enqueued_at"], "priority": row["priority"],
-                       "gpu_memory_gb": row["gpu_memory_gb"], "accelerator": row["accelerator"]})
-    return result + [{"allocation": True, "gpu": h["gpu"], "job_id": h["job_id"]} for h in held]
+    queued = [{"id": row["job_id"], "name": row["name"], "state": row["state"], "gpus": row["gpus"],
+               "enqueued_at": row["enqueued_at"], "priority": row["priority"],
+               "gpu_memory_gb": row["gpu_memory_gb"], "accelerator": row["accelerator"]} for row in rows]
+    return queued, [{"gpu": h["gpu"], "job_id": h["job_id"]} for h in held]
 
 
 def _gpus_label(row: dict[str, Any]) -> str:
@@ -292,9 +291,7 @@ def queue_command(json_output: bool = typer.Option(False, "--json", help="Print 
     from cloudbridge.planner.scheduler import DEFAULT_POLICY, effective_priority, queue_order
 
     now = time.time()
-    rows = _queue_rows()
-    queued = [r for r in rows if not r.get("allocation")]
-    held = [r for r in rows if r.get("allocation")]
+    queued, allocations = _queue_rows()
     order = queue_order(queued, now)
     by_id = {r["id"]: r for r in queued}
     data = [{"position": i + 1, "id": j.id, "name": by_id[j.id]["name"], "gpus": j.gpus,
@@ -302,7 +299,6 @@ def queue_command(json_output: bool = typer.Option(False, "--json", help="Print 
              "effective_priority": round(effective_priority(j, now), 3), "waiting_s": round(now - j.queued_at, 1),
              "reserving": now - j.queued_at >= DEFAULT_POLICY.reserve_after and i == 0}
             for i, j in enumerate(order)]
-    allocations = [{"gpu": h["gpu"], "job_id": h["job_id"]} for h in held]
     if json_output:
         echo_json({"queue": data, "allocations": allocations})
         return
