@@ -30,19 +30,16 @@ from cloudbridge.errors import NotFound, UserError
 from cloudbridge.interfaces import Storage
 from cloudbridge.storage.resolve import resolve
 from cloudbridge.storage.sync import sync
+from cloudbridge.testing.storage import join
 
 __all__ = ["SyncConformance", "put_tree", "read_tree"]
-
-
-def _join(base: str, key: str) -> str:
-    return base.rstrip("/") + "/" + key
 
 
 def put_tree(base_uri: str, files: dict[str, bytes]) -> Storage:
     """Write ``files`` (key -> bytes) under ``base_uri``; return the storage used."""
     storage, _ = resolve(base_uri)
     for key, data in files.items():
-        storage.write_bytes(_join(base_uri, key), data)
+        storage.write_bytes(join(base_uri, key), data)
     return storage
 
 
@@ -186,7 +183,7 @@ class SyncConformance:
         result = sync(src_uri, dst_uri, progress=events.append)
         assert result.ok and result.bytes_copied == len(big) + 1
         storage, _ = resolve(dst_uri)
-        assert storage.read_bytes(_join(dst_uri, "big/model.bin")) == big
+        assert storage.read_bytes(join(dst_uri, "big/model.bin")) == big
         assert events[0]["event"] == "start" and events[0]["files"] == 2
         assert sum(e["bytes"] for e in events if e["event"] == "bytes") == len(big) + 1
         assert sum(1 for e in events if e["event"] == "done") == 2
@@ -207,15 +204,15 @@ class SyncConformance:
         @example(first={"a/b/c": b"1"}, second={"a/b": b"2", "z": b"z"})  # directory -> file
         def run(first: dict[str, bytes], second: dict[str, bytes]) -> None:
             tag = uuid.uuid4().hex[:8]
-            src, dst = _join(src_uri, tag), _join(dst_uri, tag)
+            src, dst = join(src_uri, tag), join(dst_uri, tag)
             put_tree(src, first)
             assert sync(src, dst, delete=True, progress=False).ok
             assert read_tree(dst) == first
-            src2 = _join(src_uri, tag + "-b")
+            src2 = join(src_uri, tag + "-b")
             put_tree(src2, second)
             clashing = {k for k in second if any(k.startswith(o + "/") or o.startswith(k + "/") for o in first)}
             result = sync(src2, dst, delete=True, checksum=True, progress=False)
-            if clashing and _join(dst_uri, "").startswith(("/", "file:")):
+            if clashing and join(dst_uri, "").startswith(("/", "file:")):
                 # A file where a directory is (or the reverse) is a permanent error on a filesystem:
                 # exactly those keys are reported as failed copies, everything else still arrives.
                 assert not result.ok
@@ -234,7 +231,7 @@ class SyncConformance:
 
     def test_missing_source_is_clear(self, src_uri: str, dst_uri: str) -> None:
         """A missing source raises ``NotFound`` naming it and writes nothing."""
-        missing = _join(src_uri, f"missing-{uuid.uuid4().hex[:8]}")
+        missing = join(src_uri, f"missing-{uuid.uuid4().hex[:8]}")
         with pytest.raises(NotFound, match="missing-"):
             sync(missing, dst_uri, progress=False)
         assert read_tree(dst_uri) == {}
@@ -243,5 +240,5 @@ class SyncConformance:
         """Syncing a single file onto a prefix is a ``UserError`` pointing at ``cp``."""
         put_tree(src_uri, {"one.txt": b"1"})
         with pytest.raises(UserError, match="cp"):
-            sync(_join(src_uri, "one.txt"), dst_uri, progress=False)
+            sync(join(src_uri, "one.txt"), dst_uri, progress=False)
         assert read_tree(dst_uri) == {}
