@@ -13,7 +13,7 @@ import os
 import random
 from dataclasses import dataclass, field
 
-from cloudbridge.errors import UserError
+from cloudbridge.errors import NotFound, UserError
 
 __all__ = ["Dataset", "Example", "fetch", "find_data_file", "load_dataset", "split_eval"]
 
@@ -65,9 +65,12 @@ def fetch(uri: str, cache_dir: str) -> str:
     parsed = parse_uri(uri)
     store = cloudbridge.storage(uri)
     target = os.path.join(cache_dir, parsed.scheme, parsed.bucket.replace("/", "_"), parsed.key.strip("/"))
-    if not uri.endswith("/") and store.exists(uri):
-        store.download(uri, target)
-        return target
+    if not uri.endswith("/"):
+        try:  # an object: one download (its own HEAD says whether it exists), no separate exists() check
+            store.download(uri, target)
+            return target
+        except NotFound:
+            pass  # not an object: a prefix
     count = 0
     for info in store.list(uri.rstrip("/") + "/", recursive=True):
         store.download(info.uri, os.path.join(target, info.key))
