@@ -17,7 +17,6 @@ from cloudbridge.errors import NotFound, UserError
 
 __all__ = ["Dataset", "Example", "fetch", "find_data_file", "load_dataset", "split_eval"]
 
-TASKS = ("text-classification", "token-classification")
 _EXTENSIONS = (".csv", ".jsonl", ".json", ".conll", ".txt", ".iob", ".tsv")
 _TRAIN_STEMS = ("train", "training")
 _EVAL_STEMS = ("eval", "dev", "valid", "validation", "test")
