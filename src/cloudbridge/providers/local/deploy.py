@@ -66,15 +66,15 @@ def _alive(pid: int | None) -> bool:
     try:
         if os.getpgid(pid) != pid:
             return False
+        if not os.path.isdir("/proc/self"):
+            return True  # no /proc (macOS): the group-leader check above has to do
         with open(f"/proc/{pid}/stat", "rb") as stream:
             if stream.read().rsplit(b")", 1)[1].split()[0] == b"Z":
                 return False
         with open(f"/proc/{pid}/cmdline", "rb") as stream:
             return _SERVER_MARK.encode() in stream.read()
-    except FileNotFoundError:
+    except OSError:  # the process ended between the checks
         return False
-    except OSError:
-        return True  # no /proc (macOS): the group-leader check above has to do
 
 
 def _check_port_free(port: int) -> None:
