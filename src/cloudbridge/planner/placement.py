@@ -104,13 +104,9 @@ def _spec_where(spec: JobSpec | None, loc: tuple[str, ...]) -> str:
     field_name = ".".join(loc)
     if spec is None or not spec.source:
         return f"{field_name}: "
-    try:
-        from cloudbridge.spec_loading import field_line, load_yaml_with_lines
+    from cloudbridge.spec_loading import field_line
 
-        _, lines = load_yaml_with_lines(spec.source)
-        line = field_line(lines, loc)
-    except Exception:  # noqa: BLE001 - the location is a courtesy; the message matters
-        line = None
+    line = field_line(spec._lines, loc)  # kept from loading: the file is not read again
     return f"{spec.source}:{line}: {field_name}: " if line else f"{spec.source}: {field_name}: "
 
 
