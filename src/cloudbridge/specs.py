@@ -22,6 +22,7 @@ __all__ = [
     "parse_accelerators",
     "parse_duration",
     "parse_min_quantity",
+    "check_workdir",
     "spec_error",
 ]
 
@@ -327,6 +328,16 @@ def spec_error(spec: JobSpec, field: str, message: str, *, hint: str | None = No
 
     line = field_line(spec._lines, tuple(field.split("."))) if spec.source else None
     return InvalidSpec(message, source=spec.source, line=line, field=field, hint=hint)
+
+
+def check_workdir(spec: JobSpec) -> Path | None:
+    """The spec's workdir as an absolute path; ``InvalidSpec`` (file, line, field) when it is missing
+    or a file. ``cloudbridge run``, ``run --dry-run`` and the local backend all check it here, so they agree."""
+    workdir = spec.resolved_workdir()
+    if workdir is not None and not workdir.is_dir():
+        what = "is a file, not a directory" if workdir.exists() else "does not exist"
+        raise spec_error(spec, "workdir", f"workdir {workdir} {what}")
+    return workdir
 
 
 def load_job_spec(path: str | Path) -> JobSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["check_workdir", "describe_spec", "package_summary", "validate_locations"]
+__all__ = ["describe_spec", "package_summary", "validate_locations"]
 
 
 def validate_locations(spec: Any) -> None:
@@ -18,7 +18,7 @@ def validate_locations(spec: Any) -> None:
 
     from cloudbridge.errors import InvalidURI, UnsafeKey
     from cloudbridge.plugins import provider_for_scheme
-    from cloudbridge.specs import spec_error
+    from cloudbridge.specs import check_workdir, spec_error
     from cloudbridge.uri import parse_uri
 
     check_workdir(spec)
@@ -37,16 +37,6 @@ def validate_locations(spec: Any) -> None:
             raise type(exc)(f"{prefix}: {exc.message}", hint=exc.hint) from exc
         if field.startswith("inputs.") and parsed.scheme == "file" and not os.path.exists(parsed.path):
             raise spec_error(spec, field, f"{parsed.path} does not exist")
-
-
-def check_workdir(spec: Any) -> None:
-    """A workdir that does not exist or is a file: ``InvalidSpec`` naming file, line and field."""
-    from cloudbridge.specs import spec_error
-
-    workdir = spec.resolved_workdir()
-    if workdir is not None and not workdir.is_dir():
-        what = "is a file, not a directory" if workdir.exists() else "does not exist"
-        raise spec_error(spec, "workdir", f"workdir {workdir} {what}")
 
 
 def describe_spec(spec: Any) -> dict[str, Any]:
@@ -87,10 +77,11 @@ def package_summary(spec: Any) -> Any | None:
     The manifest has ``summarize()`` (a few lines for people) and ``to_dict()`` (for ``--json``).
     A workdir over the size limit raises the packaging error (one line, exit 2).
     """
-    workdir = spec.resolved_workdir()
+    from cloudbridge import packaging
+    from cloudbridge.specs import check_workdir
+
+    workdir = check_workdir(spec)
     if workdir is None:
         return None
-    check_workdir(spec)
-    from cloudbridge import packaging
 
     return packaging.build_manifest(workdir)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudbridge.specs import JobSpec, spec_error
+from cloudbridge.specs import JobSpec, check_workdir, spec_error
 from cloudbridge.uri import is_remote, parse_uri
 
 __all__ = ["JobPaths", "channel_env", "check_workdir", "copy_outputs", "job_environment", "read_metrics",
@@ -121,16 +121,6 @@ def resolve_spec(spec: JobSpec) -> JobSpec:
     resolved = spec.model_copy(update=update)
     resolved.source = source
     return resolved
-
-
-def check_workdir(spec: JobSpec) -> Path | None:
-    """The spec's workdir as an absolute path; ``InvalidSpec`` (file, line, field) when it is missing
-    or a file. ``cloudbridge run`` and ``run --dry-run`` both check it here, so they agree."""
-    workdir = spec.resolved_workdir()
-    if workdir is not None and not workdir.is_dir():
-        what = "is a file, not a directory" if workdir.exists() else "does not exist"
-        raise spec_error(spec, "workdir", f"workdir {workdir} {what}")
-    return workdir
 
 
 def stage_inputs(spec: JobSpec, paths: JobPaths, log: Log) -> dict[str, str]:
