@@ -23,18 +23,25 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 
 from cloudbridge.errors import InvalidSpec
 
-__all__ = ["ProviderSettings", "cloudbridge_home", "config_path", "load_config", "resolve_settings"]
+__all__ = ["ProviderSettings", "cloudbridge_home", "home_path", "config_path", "load_config", "resolve_settings"]
+
+
+def home_path() -> Path:
+    """``CLOUDBRIDGE_HOME`` (``~`` expanded), else the platform's user data dir for ``cloudbridge``.
+
+    Only works the path out; :func:`cloudbridge_home` also creates it.
+    """
+    override = os.environ.get("CLOUDBRIDGE_HOME")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("cloudbridge", appauthor=False))
 
 
 def cloudbridge_home() -> Path:
-    """``CLOUDBRIDGE_HOME``, else the platform's user data dir for ``cloudbridge``; created on use."""
-    override = os.environ.get("CLOUDBRIDGE_HOME")
-    if override:
-        path = Path(override).expanduser()
-    else:
-        import platformdirs
-
-        path = Path(platformdirs.user_data_dir("cloudbridge", appauthor=False))
+    """:func:`home_path`, created on use."""
+    path = home_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

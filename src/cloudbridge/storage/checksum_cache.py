@@ -82,12 +82,9 @@ _disk_lock = threading.Lock()
 
 def disk_cache() -> DiskCache:
     """The cache of the current ``CLOUDBRIDGE_HOME`` (one open at a time: tests switch homes often)."""
-    home = os.environ.get("CLOUDBRIDGE_HOME")
-    if not home:
-        import platformdirs
+    from cloudbridge.settings import home_path
 
-        home = platformdirs.user_data_dir("cloudbridge", appauthor=False)
-    db_path = os.path.join(home, "cache", "checksums.sqlite")
+    db_path = os.path.join(home_path(), "cache", "checksums.sqlite")
     with _disk_lock:
         if _disk_current and _disk_current[0].path == db_path:
             return _disk_current[0]
