@@ -43,7 +43,7 @@ def main() -> None:
     os.environ["CLOUDBRIDGE_HOME"] = str(work / "home")
     os.environ["CLOUDBRIDGE_FAKE_GPUS"] = "0"
     os.environ["CLOUDBRIDGE_LOCAL_POLL_INTERVAL"] = "0.05"
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
     from cloudbridge.specs import JobSpec
 
     compute = get_provider("local").compute

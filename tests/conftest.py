@@ -19,8 +19,8 @@ def cb_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monkey
     monkeypatch.delenv("CLOUDBRIDGE_DISABLE_PLUGINS", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    from cloudbridge.backends import clear_provider_cache
     from cloudbridge.plugins import reset_plugins
-    from cloudbridge.providers import clear_provider_cache
 
     reset_plugins()
     clear_provider_cache()

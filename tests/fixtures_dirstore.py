@@ -48,8 +48,8 @@ def install_example(
 
 def install_dirstore(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[Path]:
     """Make ``cloudbridge-dirstore`` (``examples/custom-provider``) available."""
+    from cloudbridge.backends import clear_provider_cache
     from cloudbridge.plugins import reset_plugins
-    from cloudbridge.providers import clear_provider_cache
 
     paths = install_example(
         monkeypatch,

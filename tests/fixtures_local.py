@@ -21,7 +21,7 @@ def local_compute(monkeypatch: pytest.MonkeyPatch, *, fake_gpus: str | None = No
     ``fake_gpus`` sets the ``CLOUDBRIDGE_FAKE_GPUS`` test hook (``"2"`` or ``"2:24"``); supervisors
     inherit it, so queue and allocation behave as on a machine with that many GPUs.
     """
-    from cloudbridge.providers import clear_provider_cache, get_provider
+    from cloudbridge.backends import clear_provider_cache, get_provider
 
     settings.setdefault("kill_grace", 1)
     settings.setdefault("poll_interval", 0.05)
@@ -70,7 +70,7 @@ def wait_state(compute: Any, job_id: str, *states: JobState, timeout: float = 30
 
 def run_info(job_id: str) -> Any:
     """The ``local_runs`` row of ``job_id``."""
-    from cloudbridge.jobs.store import JobStore
-    from cloudbridge.providers.local.compute_runs import run_info as info
+    from cloudbridge.backends.local.compute_runs import run_info as info
+    from cloudbridge.jobstore.store import JobStore
 
     return info(JobStore.default(), job_id)

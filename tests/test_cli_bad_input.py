@@ -25,7 +25,7 @@ needs_sdk = pytest.mark.skipif(
 
 def assert_nothing_created(home: Path) -> None:
     """No job record and no job directory exist under CLOUDBRIDGE_HOME."""
-    from cloudbridge.jobs.store import DB_NAME, JobStore
+    from cloudbridge.jobstore.store import DB_NAME, JobStore
 
     if (home / DB_NAME).exists():
         assert JobStore.default().list() == []
@@ -107,7 +107,7 @@ def test_unknown_job_id(command: list[str], cb_home: Path) -> None:
 
 @needs_sdk
 def test_more_gpus_than_the_machine_has(tmp_path: Path, cb_home: Path) -> None:
-    from cloudbridge.providers.local.gpus import probe_gpus
+    from cloudbridge.backends.local.gpus import probe_gpus
 
     have = len(probe_gpus()[0])
     path = spec_file(tmp_path, GOOD.replace("  nodes: 1", f'  accelerators: "A100:{have + 8}"'))

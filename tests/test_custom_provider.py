@@ -20,7 +20,7 @@ def dirstore(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """The dirstore provider as cloudbridge builds it (entry point -> ProviderInfo -> factory)."""
     install_dirstore(monkeypatch, tmp_path)
     monkeypatch.setenv("CLOUDBRIDGE_DIRSTORE_ROOT", str(tmp_path / "dirstore-root"))
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     provider = get_provider("dirstore")
     provider.storage.create_bucket("bucket")

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from fixtures_deploy import direct_classify, same_predictions, write_custom_model
 
-from cloudbridge.deploy.artifacts import materialize_model, safe_extract
-from cloudbridge.deploy.batching import Batcher
-from cloudbridge.deploy.handler import CustomHandler, RequestError, load_handler
-from cloudbridge.deploy.hf import HFHandler, detect_task, parse_texts
 from cloudbridge.errors import InvalidSpec, NotFound, UnsafeKey
+from cloudbridge.serving.artifacts import materialize_model, safe_extract
+from cloudbridge.serving.batching import Batcher
+from cloudbridge.serving.handler import CustomHandler, RequestError, load_handler
+from cloudbridge.serving.hf import HFHandler, detect_task, parse_texts
 from cloudbridge.testing.deploy import build_minilm_classifier, build_tiny_model, pretrained_minilm_path
 
 TEXTS = ["a great movie", "an awful film", "the film was good", "Ada Lovelace went to London", ""]

@@ -1,5 +1,5 @@
 """The HTTP server over real sockets: concurrency, bad requests, readiness, connection limits,
-and ``python -m cloudbridge.deploy.serve`` under SageMaker's and Vertex AI's environment."""
+and ``python -m cloudbridge.serving.serve`` under SageMaker's and Vertex AI's environment."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from fixtures_deploy import direct_classify, same_predictions, write_custom_model
 
-from cloudbridge.deploy.handler import load_handler
-from cloudbridge.deploy.hf import HFHandler
-from cloudbridge.deploy.serve import resolve_model_source, resolve_port
-from cloudbridge.deploy.server import InferenceServer, InferenceService, make_server
+from cloudbridge.serving.handler import load_handler
+from cloudbridge.serving.hf import HFHandler
+from cloudbridge.serving.serve import resolve_model_source, resolve_port
+from cloudbridge.serving.server import InferenceServer, InferenceService, make_server
 from cloudbridge.testing.deploy import build_tiny_model
 
 JSON = {"Content-Type": "application/json"}
@@ -260,7 +260,7 @@ def test_serve_entrypoint_under_sagemaker_and_vertex_env(cls_dir: Path, tmp_path
         "AIP_PREDICT_ROUTE": "/v1/endpoints/e1/deployedModels/m1:predict",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "cloudbridge.deploy.serve", "serve", "--port-file", str(port_file)],
+        [sys.executable, "-m", "cloudbridge.serving.serve", "serve", "--port-file", str(port_file)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
@@ -290,14 +290,14 @@ def test_serve_entrypoint_under_sagemaker_and_vertex_env(cls_dir: Path, tmp_path
 
 def test_serve_entrypoint_exit_statuses(tmp_path: Path) -> None:
     missing = subprocess.run(
-        [sys.executable, "-m", "cloudbridge.deploy.serve", "--model-dir", str(tmp_path / "none"), "--port", "0"],
+        [sys.executable, "-m", "cloudbridge.serving.serve", "--model-dir", str(tmp_path / "none"), "--port", "0"],
         capture_output=True, text=True, timeout=60,
     )
     assert missing.returncode == 2 and "model directory does not exist" in missing.stderr
     broken = "def model_fn(d):\n    raise RuntimeError('weights are corrupt')\ndef predict_fn(x, m):\n    return x\n"
     model_dir = write_custom_model(tmp_path / "m", handler=broken)
     failing = subprocess.run(
-        [sys.executable, "-m", "cloudbridge.deploy.serve", "--model-dir", str(model_dir), "--port", "0"],
+        [sys.executable, "-m", "cloudbridge.serving.serve", "--model-dir", str(model_dir), "--port", "0"],
         capture_output=True, text=True, timeout=60,
     )
     assert failing.returncode == 1 and "weights are corrupt" in failing.stderr
@@ -305,7 +305,7 @@ def test_serve_entrypoint_exit_statuses(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = subprocess.run(
-            [sys.executable, "-m", "cloudbridge.deploy.serve", "--model-dir", str(model_dir),
+            [sys.executable, "-m", "cloudbridge.serving.serve", "--model-dir", str(model_dir),
              "--port", str(taken.getsockname()[1])],
             capture_output=True, text=True, timeout=60,
         )

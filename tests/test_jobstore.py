@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from cloudbridge.errors import ConflictError, NotFound
 from cloudbridge.hookspecs import hookimpl
-from cloudbridge.jobs.events import emit
-from cloudbridge.jobs.redact import REDACTED, is_secret_name, redact_spec
-from cloudbridge.jobs.store import DB_NAME, JobStore
+from cloudbridge.jobstore.events import emit
+from cloudbridge.jobstore.redact import REDACTED, is_secret_name, redact_spec
+from cloudbridge.jobstore.store import DB_NAME, JobStore
 from cloudbridge.records import Job, JobState
 
 

@@ -15,6 +15,6 @@ class TestLocalCompute(ComputeConformance):
     @pytest.fixture
     def compute(self, monkeypatch: pytest.MonkeyPatch) -> Compute:
         monkeypatch.setenv("CLOUDBRIDGE_LOCAL_KILL_GRACE", "2")
-        from cloudbridge.providers import get_provider
+        from cloudbridge.backends import get_provider
 
         return get_provider("local").compute

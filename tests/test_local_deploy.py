@@ -16,9 +16,9 @@ import pytest
 from fixtures_cli import assert_one_error_line, run_cli
 from fixtures_deploy import direct_classify, same_predictions, write_custom_model
 
-from cloudbridge.deploy.registry import EndpointRecord, EndpointRegistry
+from cloudbridge.backends.local.deploy import STOPPED, UNHEALTHY, LocalDeploy
 from cloudbridge.errors import ConflictError, NotFound, ProviderError, StageTimeout, UserError
-from cloudbridge.providers.local.deploy import STOPPED, UNHEALTHY, LocalDeploy
+from cloudbridge.serving.registry import EndpointRecord, EndpointRegistry
 from cloudbridge.specs import EndpointSpec
 from cloudbridge.testing.deploy import build_minilm_classifier
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudbridge.providers.local.deploy import LocalDeploy
+from cloudbridge.backends.local.deploy import LocalDeploy
 from cloudbridge.testing.deploy import DeployConformance, build_tiny_model
 
 

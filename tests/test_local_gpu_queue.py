@@ -14,10 +14,10 @@ from fixtures_local import local_compute, spec, wait_state, wait_until
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cloudbridge.backends.local.compute_queue import QueuedJob, enqueue, fifo_fits_first, promote
+from cloudbridge.backends.local.gpus import machine_info, probe_gpus
 from cloudbridge.errors import InvalidSpec, ResourceUnavailable
-from cloudbridge.jobs.store import DB_NAME, JobStore
-from cloudbridge.providers.local.compute_queue import QueuedJob, enqueue, fifo_fits_first, promote
-from cloudbridge.providers.local.gpus import machine_info, probe_gpus
+from cloudbridge.jobstore.store import DB_NAME, JobStore
 from cloudbridge.records import Job, JobState
 
 

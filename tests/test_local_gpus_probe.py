@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cloudbridge.providers.local import gpus
-from cloudbridge.providers.local.gpus import GpuInfo, machine_info, probe_gpus
+from cloudbridge.backends.local import gpus
+from cloudbridge.backends.local.gpus import GpuInfo, machine_info, probe_gpus
 
 #: The real driver's output for ``--query-gpu=index,name,memory.total,uuid --format=csv,noheader,nounits``,
 #: plus a header-like line and a line with an unknown memory size.

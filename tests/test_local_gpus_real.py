@@ -14,7 +14,7 @@ pytestmark = pytest.mark.gpu
 
 def test_probe_finds_real_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CLOUDBRIDGE_FAKE_GPUS", raising=False)
-    from cloudbridge.providers.local.gpus import probe_gpus
+    from cloudbridge.backends.local.gpus import probe_gpus
 
     gpus, source = probe_gpus()
     assert source in ("nvml", "nvidia-smi") and gpus, (source, gpus)
@@ -23,7 +23,7 @@ def test_probe_finds_real_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_job_gets_one_real_gpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("CLOUDBRIDGE_FAKE_GPUS", raising=False)
-    from cloudbridge.providers import clear_provider_cache, get_provider
+    from cloudbridge.backends import clear_provider_cache, get_provider
 
     clear_provider_cache()
     compute = get_provider("local").compute

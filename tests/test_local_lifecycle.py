@@ -11,9 +11,9 @@ from fixtures_local import local_compute, spec, wait_state
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cloudbridge.backends.local.compute_reasons import classify_exit, fmt_duration
 from cloudbridge.errors import BudgetExceeded, InvalidSpec
-from cloudbridge.jobs.store import DB_NAME, JobStore
-from cloudbridge.providers.local.compute_reasons import classify_exit, fmt_duration
+from cloudbridge.jobstore.store import DB_NAME, JobStore
 from cloudbridge.records import JobState
 from cloudbridge.specs import parse_duration
 
@@ -28,7 +28,7 @@ def test_max_runtime_stops_the_job(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 
 def test_max_runtime_reason_formats_the_spec_duration() -> None:
-    from cloudbridge.providers.local.compute_reasons import runtime_timeout_reason
+    from cloudbridge.backends.local.compute_reasons import runtime_timeout_reason
 
     assert runtime_timeout_reason(30) == "timed out: running stage exceeded max_runtime 30s"
     assert runtime_timeout_reason(parse_duration("1h30m")) == "timed out: running stage exceeded max_runtime 1h30m"
@@ -103,7 +103,7 @@ def test_sigkill_without_oom_evidence_is_not_called_out_of_memory(monkeypatch: p
 
 
 def test_oom_kill_counter_is_read_where_the_cgroup_shows_it() -> None:
-    from cloudbridge.providers.local.compute_reasons import oom_kill_count
+    from cloudbridge.backends.local.compute_reasons import oom_kill_count
 
     files = ["/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"]
     shown = [f for f in files if Path(f).is_file() and "oom_kill " in Path(f).read_text()]

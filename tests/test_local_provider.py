@@ -14,8 +14,8 @@ def test_registered_like_any_plugin() -> None:
     from cloudbridge.plugins import provider_info
 
     info = provider_info("local")
-    assert info.factory == "cloudbridge.providers.local.provider:LocalProvider"
-    assert info.settings == "cloudbridge.providers.local.settings:LocalSettings"
+    assert info.factory == "cloudbridge.backends.local.provider:LocalProvider"
+    assert info.settings == "cloudbridge.backends.local.settings:LocalSettings"
     assert info.capabilities == {"storage", "compute", "deploy"} and info.schemes == ("file",)
     assert info.distribution == "cloudbridge-ai"
 
@@ -23,7 +23,7 @@ def test_registered_like_any_plugin() -> None:
 def test_registration_imports_no_backend_module() -> None:
     code = (
         "import sys; from cloudbridge.plugins import provider_infos; provider_infos(); "
-        "print(sorted(m for m in sys.modules if m.startswith('cloudbridge.providers.local.') "
+        "print(sorted(m for m in sys.modules if m.startswith('cloudbridge.backends.local.') "
         "and not m.endswith('.plugin')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -31,7 +31,7 @@ def test_registration_imports_no_backend_module() -> None:
 
 
 def test_settings_from_env_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cloudbridge.providers import clear_provider_cache, get_provider
+    from cloudbridge.backends import clear_provider_cache, get_provider
 
     monkeypatch.setenv("CLOUDBRIDGE_LOCAL_GPUS", "1, 3")
     monkeypatch.setenv("CLOUDBRIDGE_LOCAL_PRICE_PER_HOUR", "2.5")
@@ -47,17 +47,17 @@ def test_settings_from_env_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_capabilities_are_built_lazily() -> None:
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     provider = get_provider("local")
-    assert "cloudbridge.providers.local.compute" in type(provider.compute).__module__
+    assert "cloudbridge.backends.local.compute" in type(provider.compute).__module__
     assert type(provider.storage).__name__ == "LocalStorage"
     assert type(provider.deploy).__name__ == "LocalDeploy"
     assert provider.compute is provider.compute
 
 
 def test_check_reports_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     monkeypatch.setenv("CLOUDBRIDGE_FAKE_GPUS", "2:24")
     report = get_provider("local").check()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from cloudbridge.backends.local.storage import PARTIAL_PREFIX, LocalStorage
 from cloudbridge.errors import NotFound, UnsafeKey, UserError
-from cloudbridge.providers.local.storage import PARTIAL_PREFIX, LocalStorage
 from cloudbridge.testing.storage import StorageConformance
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from fixtures_local import local_compute, run_info, spec, wait_state, wait_until
 
-from cloudbridge.jobs.store import JobStore
-from cloudbridge.providers.local.compute_process import group_alive, pid_alive
+from cloudbridge.backends.local.compute_process import group_alive, pid_alive
+from cloudbridge.jobstore.store import JobStore
 from cloudbridge.records import JobState
 
 
@@ -26,7 +26,7 @@ def test_job_survives_the_submitting_process_and_its_terminal(
     script = textwrap.dedent(
         f"""
         import os, sys
-        from cloudbridge.providers import get_provider
+        from cloudbridge.backends import get_provider
         from cloudbridge.specs import JobSpec
         job = get_provider("local").compute.submit(JobSpec(
             name="detached", workdir={str(tmp_path)!r},
@@ -134,7 +134,7 @@ def test_stale_heartbeat_counts_when_the_start_time_is_unknown(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Without /proc (macOS) a recycled PID could pass for the supervisor: a stale heartbeat decides."""
-    from cloudbridge.providers.local.compute_runs import set_run
+    from cloudbridge.backends.local.compute_runs import set_run
 
     compute = local_compute(monkeypatch, heartbeat_interval=60)
     job = compute.submit(spec(tmp_path, "sleep 300"))

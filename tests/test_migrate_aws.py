@@ -101,7 +101,7 @@ def test_example_script_against_moto(aws_env, s3_bucket, tmp_path) -> None:  # n
 
 def _drop_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No AWS credentials anywhere in the chain (env, shared files, instance metadata)."""
-    from cloudbridge.providers import clear_provider_cache
+    from cloudbridge.backends import clear_provider_cache
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)

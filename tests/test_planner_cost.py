@@ -11,7 +11,7 @@ import pytest
 from fixtures_cli import assert_one_error_line, run_cli
 
 from cloudbridge.errors import BudgetExceeded
-from cloudbridge.jobs.store import JobStore
+from cloudbridge.jobstore.store import JobStore
 from cloudbridge.planner.catalog import COLUMNS
 from cloudbridge.planner.cost import check_budget, elapsed_cost, estimate_cost, spend_report
 from cloudbridge.records import Job, JobState
@@ -124,7 +124,7 @@ def test_cost_cli(store_with_jobs: tuple[JobStore, float]) -> None:
 
 
 def test_queue_cli_reads_the_store(cb_home: Path) -> None:
-    from cloudbridge.providers.local.compute_queue import enqueue
+    from cloudbridge.backends.local.compute_queue import enqueue
 
     store = JobStore.default()
     now = time.time()

@@ -28,7 +28,7 @@ def spec(**resources: object) -> JobSpec:
 @pytest.fixture
 def fake_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A stand-in ``nvidia-smi`` on PATH reporting two A100 80GB (driver output format)."""
-    from cloudbridge.providers.local import gpus
+    from cloudbridge.backends.local import gpus
 
     bindir = tmp_path / "bin"
     bindir.mkdir()

@@ -189,7 +189,7 @@ def test_no_job_starves_behind_a_stream_of_small_jobs() -> None:
 
 
 def test_the_local_queue_uses_the_planner_policy(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cloudbridge.providers.local import compute_queue, gpus
+    from cloudbridge.backends.local import compute_queue, gpus
 
     monkeypatch.setenv(gpus.FAKE_GPUS_ENV, "4:24")
     monkeypatch.setattr(gpus, "_cache", {})
@@ -205,8 +205,8 @@ def test_the_local_queue_uses_the_planner_policy(monkeypatch: pytest.MonkeyPatch
 def test_promote_follows_priorities_types_and_memory(monkeypatch: pytest.MonkeyPatch, cb_home: object) -> None:
     """The real queue (SQLite, ``promote``) with mixed GPUs: the policy sees each job's priority, GPU
     type and memory as stored at enqueue time, and FIFO would have decided differently."""
-    from cloudbridge.jobs.store import JobStore
-    from cloudbridge.providers.local import compute_queue, gpus
+    from cloudbridge.backends.local import compute_queue, gpus
+    from cloudbridge.jobstore.store import JobStore
     from cloudbridge.records import Job, JobState
 
     monkeypatch.setenv(gpus.FAKE_GPUS_ENV, "2:16:T4,2:40:A100")

@@ -73,7 +73,7 @@ def test_builtins_register_through_the_same_hook() -> None:
     infos = provider_infos()
     assert infos["local"].distribution == "cloudbridge-ai"
     statuses = {s.name: s for s in plugin_statuses()}
-    assert statuses["cloudbridge.providers.local.plugin"].builtin
+    assert statuses["cloudbridge.backends.local.plugin"].builtin
 
 
 def test_entry_point_plugin_is_loaded(plugin_dir: Path) -> None:
@@ -187,7 +187,7 @@ def test_slow_provider_module_does_not_slow_listing(plugin_dir: Path) -> None:
     assert rows["slow"]["distribution"] == "cloudbridge-slow" and rows["slow"]["installed"]
     assert not marker.exists(), "cloudbridge providers imported the provider's factory module"
     # The marker is a sound probe: building the provider does import the slow module.
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     assert get_provider("slow").name == "slow"
     assert marker.exists()
@@ -204,7 +204,7 @@ def test_plugins_command_lists_failures(plugin_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["kaput"]["ok"] is False and "does_not_exist_anywhere" in rows["kaput"]["error"]
-    assert rows["cloudbridge.providers.local.plugin"]["ok"] is True
+    assert rows["cloudbridge.backends.local.plugin"]["ok"] is True
     table = run_cli("plugins", paths=[plugin_dir])
     assert "kaput" in table.stdout and "failed" in table.stdout
     assert "1 plugin(s) failed" in table.stderr

@@ -110,7 +110,7 @@ TORCHRUN_ENV = {
     "TORCHELASTIC_RUN_ID": "job-42",
 }
 
-# cloudbridge's local backend (src/cloudbridge/providers/local): what its supervisor exports before
+# cloudbridge's local backend (src/cloudbridge/backends/local): what its supervisor exports before
 # running `cloudbridge-launch -- <run>`.
 LOCAL_ENV = {
     "CB_JOB_ID": "local-1a2b3c4d",
@@ -119,10 +119,10 @@ LOCAL_ENV = {
     "MASTER_ADDR": "127.0.0.1",
     "MASTER_PORT": "41234",
     "CB_DISTRIBUTION": "torchrun",
-    "CB_INPUT_DATA": "/home/me/.cloudbridge/jobs/local-1a2b3c4d/inputs/data",
-    "CB_OUTPUT_DIR": "/home/me/.cloudbridge/jobs/local-1a2b3c4d/outputs",
-    "CB_MODEL_DIR": "/home/me/.cloudbridge/jobs/local-1a2b3c4d/outputs/model",
-    "CB_CHECKPOINT_DIR": "/home/me/.cloudbridge/jobs/local-1a2b3c4d/checkpoints",
+    "CB_INPUT_DATA": "/home/me/.cloudbridge/jobstore/local-1a2b3c4d/inputs/data",
+    "CB_OUTPUT_DIR": "/home/me/.cloudbridge/jobstore/local-1a2b3c4d/outputs",
+    "CB_MODEL_DIR": "/home/me/.cloudbridge/jobstore/local-1a2b3c4d/outputs/model",
+    "CB_CHECKPOINT_DIR": "/home/me/.cloudbridge/jobstore/local-1a2b3c4d/checkpoints",
 }
 
 

@@ -17,7 +17,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from cloudbridge.errors import InvalidSpec
-from cloudbridge.jobs.redact import REDACTED
+from cloudbridge.jobstore.redact import REDACTED
 from cloudbridge.records import JobState
 from cloudbridge.settings import ProviderSettings, resolve_settings
 from cloudbridge.specs import EndpointSpec, JobSpec
@@ -139,7 +139,7 @@ def test_local_job_gets_the_secret_but_records_and_logs_do_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cb_home: Path
 ) -> None:
     import cloudbridge.sdk as sdk
-    from cloudbridge.jobs.store import JobStore
+    from cloudbridge.jobstore.store import JobStore
 
     local_compute(monkeypatch)
     code = tmp_path / "code"

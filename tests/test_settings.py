@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from fixtures_cli import run_cli
 
+from cloudbridge.backends import clear_provider_cache, get_provider
+from cloudbridge.backends.local.settings import LocalSettings
 from cloudbridge.errors import InvalidSpec
 from cloudbridge.hookspecs import hookimpl
 from cloudbridge.plugins import get_plugin_manager, provider_infos, reset_plugins
-from cloudbridge.providers import clear_provider_cache, get_provider
-from cloudbridge.providers.local.settings import LocalSettings
 from cloudbridge.settings import config_path, load_config, profile_values, resolve_settings
 
 CONFIG = """\

@@ -15,8 +15,8 @@ import pytest
 from fault_proxy import FaultProxy
 from fixtures_storage import aws_env, moto, s3_bucket  # noqa: F401 - pytest fixtures
 
-from cloudbridge.providers import clear_provider_cache
-from cloudbridge.storage.sync import sync
+from cloudbridge.backends import clear_provider_cache
+from cloudbridge.transfers.sync import sync
 
 
 def _bucket_tree(client, bucket: str, prefix: str) -> dict[str, str]:
@@ -62,7 +62,7 @@ def test_sync_through_faulty_proxy_is_byte_identical(aws_env, s3_bucket, tmp_pat
 CHILD = textwrap.dedent(
     """
     import sys, time
-    from cloudbridge.storage.sync import sync
+    from cloudbridge.transfers.sync import sync
 
     def slow(event):
         if event["event"] == "done":

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloudbridge.errors import InvalidURI, TransientError, UserError
-from cloudbridge.storage.filters import KeyFilter
-from cloudbridge.storage.retry import RetryPolicy, retry_call
-from cloudbridge.storage.sync import sync
 from cloudbridge.testing.sync import SyncConformance, put_tree, read_tree
+from cloudbridge.transfers.filters import KeyFilter
+from cloudbridge.transfers.retry import RetryPolicy, retry_call
+from cloudbridge.transfers.sync import sync
 
 
 class TestSyncLocalToLocal(SyncConformance):
@@ -166,7 +166,7 @@ def test_rich_bar_renders_files_bytes_rate_and_failures(tmp_path: Path) -> None:
     red line per permanent failure while the rest completes."""
     from rich.console import Console
 
-    from cloudbridge.storage.progress import RichReporter
+    from cloudbridge.transfers.progress import RichReporter
 
     put_tree(str(tmp_path / "src"), {f"f{i}.bin": os.urandom(64 * 1024) for i in range(16)} | {"bad": b"x"})
     (tmp_path / "dst" / "bad").mkdir(parents=True)  # a directory where a file must go: permanent error

@@ -32,7 +32,7 @@ BIG = 96 * MiB  # large enough that allocator slack under load stays far below i
 CHILD = textwrap.dedent(
     """
     import json, sys
-    from cloudbridge.storage.sync import sync
+    from cloudbridge.transfers.sync import sync
 
     def status(field):
         with open("/proc/self/status") as handle:

@@ -11,7 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from cloudbridge.storage.sync import sync
+from cloudbridge.transfers.sync import sync
 
 N_FILES = 120
 FILE_SIZE = 64 * 1024
@@ -21,7 +21,7 @@ FILE_SIZE = 64 * 1024
 CHILD = textwrap.dedent(
     """
     import sys, time
-    from cloudbridge.storage.sync import sync
+    from cloudbridge.transfers.sync import sync
 
     def slow(event):
         if event["event"] == "done":

@@ -9,8 +9,8 @@ import pytest
 from fixtures_storage import aws_env, moto, s3_bucket  # noqa: F401 - pytest fixtures
 
 from cloudbridge.errors import NotFound
-from cloudbridge.storage.sync import sync
 from cloudbridge.testing.sync import SyncConformance, put_tree, read_tree
+from cloudbridge.transfers.sync import sync
 
 
 def _prefix(bucket: str, name: str) -> str:
@@ -81,8 +81,8 @@ def test_missing_source_prefix(aws_env, s3_bucket: str, tmp_path: Path) -> None:
 
 
 def test_missing_credentials_clear_and_nothing_uploaded(aws_env, s3_bucket, tmp_path, monkeypatch) -> None:  # noqa: F811
+    from cloudbridge.backends import clear_provider_cache
     from cloudbridge.errors import AuthenticationError
-    from cloudbridge.providers import clear_provider_cache
 
     put_tree(str(tmp_path / "src"), {"a": b"1"})
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
@@ -95,7 +95,7 @@ def test_missing_credentials_clear_and_nothing_uploaded(aws_env, s3_bucket, tmp_
 
 def test_ls_cp_rm_du_on_s3(aws_env, s3_bucket, tmp_path) -> None:  # noqa: F811
     from cloudbridge.errors import UserError
-    from cloudbridge.storage.ops import cp, du, ls, rm
+    from cloudbridge.transfers.ops import cp, du, ls, rm
 
     put_tree(str(tmp_path / "src"), {"a.txt": b"alpha", "sub/b.bin": b"\0" * 100})
     base = f"s3://{s3_bucket}/ops"

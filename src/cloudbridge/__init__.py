@@ -13,8 +13,6 @@ accelerate, and not even pydantic until a spec is built::
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from cloudbridge.hookspecs import PLUGIN_API_VERSION, ProviderInfo, hookimpl
@@ -28,12 +26,12 @@ _LAZY: dict[str, str] = {
     "jobs": "cloudbridge.sdk:jobs",
     "provider": "cloudbridge.sdk:provider",
     "providers": "cloudbridge.sdk:providers",
-    "storage": "cloudbridge.storage",  # a callable module: cb.storage(uri) -> Storage
+    "storage": "cloudbridge.sdk:storage",
     "deploy": "cloudbridge.sdk:deploy",
     "cancel": "cloudbridge.sdk:cancel",
     "logs": "cloudbridge.sdk:logs",
     "migrate": "cloudbridge.migrate:migrate",
-    "sync": "cloudbridge.storage.sync:sync",
+    "sync": "cloudbridge.transfers.sync:sync",
     # specs and records
     "JobSpec": "cloudbridge.specs:JobSpec",
     "Resources": "cloudbridge.specs:Resources",
@@ -49,9 +47,9 @@ __all__ = ["PLUGIN_API_VERSION", "ProviderInfo", "__version__", "hookimpl", *_LA
 
 if TYPE_CHECKING:  # pragma: no cover
     # names exported through _LAZY (and so __all__), which ruff cannot see
-    from cloudbridge import errors, storage  # noqa: F401
+    from cloudbridge import errors  # noqa: F401
     from cloudbridge.records import Endpoint, Job, JobState  # noqa: F401
-    from cloudbridge.sdk import cancel, deploy, get_job, jobs, logs, provider, providers, run  # noqa: F401
+    from cloudbridge.sdk import cancel, deploy, get_job, jobs, logs, provider, providers, run, storage  # noqa: F401
     from cloudbridge.specs import EndpointSpec, JobSpec, Resources, load_job_spec  # noqa: F401
 
 
@@ -69,29 +67,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
-
-
-#: Subpackages that share their name with an SDK call. Importing ``cloudbridge.jobs.store`` makes
-#: Python bind the package ``cloudbridge.jobs`` over the lazy function ``cb.jobs``; the root module
-#: below turns such a package into a callable module that forwards to the SDK function, so
-#: ``cb.jobs()``, ``cb.providers()`` and ``cb.deploy(...)`` work whatever was imported before.
-_CALLABLE_PACKAGES = {"jobs", "providers", "deploy"}
-
-
-class _CallablePackage(types.ModuleType):
-    """A package that can also be called as the SDK function of the same name."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from cloudbridge import sdk
-
-        return getattr(sdk, self.__name__.rsplit(".", 1)[-1])(*args, **kwargs)
-
-
-class _Root(types.ModuleType):
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _CALLABLE_PACKAGES and type(value) is types.ModuleType:
-            value.__class__ = _CallablePackage
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Root

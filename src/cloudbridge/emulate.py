@@ -95,9 +95,9 @@ def _stage(source: str, target: str, base_dir: Path) -> None:
 
     os.makedirs(target, exist_ok=True)
     if is_remote(source):
-        import cloudbridge
+        from cloudbridge.transfers import storage_for
 
-        store = cloudbridge.storage(source)
+        store = storage_for(source)
         if not source.endswith("/") and store.exists(source):
             store.download(source, os.path.join(target, source.rstrip("/").rsplit("/", 1)[-1]))
             return

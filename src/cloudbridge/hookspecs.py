@@ -8,7 +8,7 @@ under the entry-point group ``cloudbridge``::
 
 Registration hooks take a ``register`` callback and must be cheap: hand over strings and
 plain data, import no SDK. The builtin ``local`` provider registers itself through the same
-hooks (see :mod:`cloudbridge.providers.local.plugin`).
+hooks (see :mod:`cloudbridge.backends.local.plugin`).
 """
 
 from __future__ import annotations

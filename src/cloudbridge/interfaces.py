@@ -148,7 +148,7 @@ class Storage(ABC):
         An interrupted multipart upload (a process killed mid-transfer) is invisible to
         :meth:`list` but keeps its parts stored -- and billed -- until aborted. Backends with such
         hidden state override this to abort them and return how many they discarded;
-        :func:`cloudbridge.storage.sync` calls it on a remote destination prefix before copying.
+        :func:`cloudbridge.transfers.sync` calls it on a remote destination prefix before copying.
         The age limit spares uploads another process may still be running. The default does
         nothing and returns 0, which is right for storages whose interrupted writes leave nothing.
         """

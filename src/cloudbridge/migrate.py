@@ -103,7 +103,7 @@ class MigrationPlan:
 
 
 def _human(n: float) -> str:
-    from cloudbridge.storage.progress import human_bytes
+    from cloudbridge.transfers.progress import human_bytes
 
     return human_bytes(n)
 
@@ -154,7 +154,7 @@ def _target_prefix(spec: JobSpec, provider: str, bucket: str | None, settings: A
 
 
 def _resolved_settings(provider: str, spec: JobSpec) -> Any:
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     return get_provider(provider, overrides=spec.overrides.get(provider)).settings
 
@@ -219,7 +219,7 @@ def migrate(
 ) -> MigrationPlan:
     """Migrate a local job to provider ``to`` (see the module docstring); returns the plan/result."""
     from cloudbridge.packaging import scan_workdir
-    from cloudbridge.storage.sync import sync
+    from cloudbridge.transfers.sync import sync
 
     spec = _load(job_path_or_spec)
     settings = _resolved_settings(to, spec)
@@ -340,7 +340,7 @@ def _packaged(manifest: Any, rel: Path) -> bool:
 
 def _upload(item: MigrationItem, path: Path, *, dry_run: bool, progress: Any, sync: Any) -> None:
     if path.is_file():
-        from cloudbridge.storage.resolve import resolve
+        from cloudbridge.transfers.resolve import resolve
 
         storage, target = resolve(item.uri or "")
         item.files = 1

@@ -14,7 +14,7 @@ Every provider packages a job's ``workdir`` with :func:`package_workdir` / :func
   the workdir count (not ``.git/info/exclude`` or a global excludes file).
 * **Content addressing.** The package digest is the sha256 over the sorted relative paths, their
   executable bit and each file's sha256 (cached per file version, see
-  :class:`~cloudbridge.providers.local.storage.LocalStorage`). The archive is a deterministic
+  :class:`~cloudbridge.backends.local.storage.LocalStorage`). The archive is a deterministic
   ``tar.gz`` (sorted entries, fixed mtime, uid/gid 0, no user names, gzip header mtime 0), stored as
   ``<prefix>/workdir-<digest>.tar.gz``: an unchanged workdir is never uploaded twice.
 * **Size guard.** Above 100 MB a warning lists the largest entries; above
@@ -150,7 +150,7 @@ class PackageManifest:
 
 
 def _human(n: float) -> str:
-    from cloudbridge.storage.progress import human_bytes
+    from cloudbridge.transfers.progress import human_bytes
 
     return human_bytes(n)
 
@@ -287,7 +287,7 @@ def scan_workdir(workdir: str | os.PathLike[str], *, hash_files: bool = True) ->
         manifest.warnings.append(message)
         log.warning(message)
     if hash_files:
-        from cloudbridge.providers.local.storage import LocalStorage
+        from cloudbridge.backends.local.storage import LocalStorage
 
         storage = LocalStorage()
         hashed = []
@@ -377,7 +377,7 @@ def upload_workdir(
     own, configured client; by default the one that serves the URI's scheme.
     """
     from cloudbridge.interfaces import as_uri
-    from cloudbridge.storage.resolve import resolve
+    from cloudbridge.transfers.resolve import resolve
 
     manifest = manifest or scan_workdir(workdir)
     if storage is None:

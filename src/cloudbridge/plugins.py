@@ -41,8 +41,8 @@ BUILTIN_DISTRIBUTION = "cloudbridge-ai"
 
 #: Builtin plugin modules, registered through the same hooks as third-party plugins.
 BUILTIN_PLUGINS: tuple[str, ...] = (
-    "cloudbridge.providers.local.plugin",
-    "cloudbridge.jobs.events",
+    "cloudbridge.backends.local.plugin",
+    "cloudbridge.jobstore.events",
 )
 
 #: Providers we know of but which live in separate distributions: name -> install hint.

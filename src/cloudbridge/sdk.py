@@ -1,6 +1,6 @@
 """The SDK facade: ``cb.run``, ``cb.get_job``, ``cb.jobs``, ``cb.cancel``, ``cb.logs``, ``cb.deploy``...
 
-Every job of every provider is recorded in the :class:`~cloudbridge.jobs.store.JobStore`, so
+Every job of every provider is recorded in the :class:`~cloudbridge.jobstore.store.JobStore`, so
 ``cb.jobs()`` lists them all without calling any cloud, and ids are global: ``local-1a2b3c4d``,
 ``aws-...`` (the provider's name, a dash, the provider's own suffix). Jobs returned here are bound
 to their provider's :class:`~cloudbridge.interfaces.Compute`, so ``job.wait()``, ``job.logs()``
@@ -28,7 +28,7 @@ from cloudbridge.records import Job
 
 if TYPE_CHECKING:
     from cloudbridge.hookspecs import ProviderInfo
-    from cloudbridge.interfaces import Provider
+    from cloudbridge.interfaces import Provider, Storage, URILike
     from cloudbridge.planner.cost import CostEstimate
     from cloudbridge.records import Endpoint
     from cloudbridge.specs import EndpointSpec, JobSpec
@@ -38,16 +38,23 @@ __all__ = ["budget_estimate", "cancel", "deploy", "get_job", "jobs", "logs", "pr
 
 
 def _store() -> Any:
-    from cloudbridge.jobs.store import JobStore
+    from cloudbridge.jobstore.store import JobStore
 
     return JobStore.default()
 
 
 def provider(name: str, *, profile: str | None = None) -> Provider:
     """The provider ``name`` (``ProviderNotFound`` lists the known ones and install hints)."""
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     return get_provider(name, profile=profile)
+
+
+def storage(uri: URILike, *, profile: str | None = None) -> Storage:
+    """The :class:`~cloudbridge.interfaces.Storage` that serves ``uri``'s scheme (``s3://``, ``gs://``, paths...)."""
+    from cloudbridge.transfers import storage_for
+
+    return storage_for(uri, profile=profile)
 
 
 def providers() -> dict[str, ProviderInfo]:
@@ -78,7 +85,7 @@ def _record(job: Job, compute: Compute, spec: JobSpec | None = None) -> Job:
     """
     if getattr(compute, "records_jobs", False):
         return job
-    from cloudbridge.jobs.events import emit
+    from cloudbridge.jobstore.events import emit
 
     store = _store()
     before = store.find(job.id) if spec is None else None
@@ -95,7 +102,7 @@ def _emit_restarts(before: Job, job: Job) -> None:
     """One ``restarted`` event per attempt that ``job`` has and the stored record had not."""
     from dataclasses import replace
 
-    from cloudbridge.jobs.events import emit
+    from cloudbridge.jobstore.events import emit
     from cloudbridge.records import JobState
 
     known = max((int(a.get("attempt") or 0) for a in before.attempts), default=1)
@@ -125,7 +132,7 @@ def run(
     :class:`~cloudbridge.errors.StageTimeout`). The job is recorded in the job store whatever the
     provider.
     """
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     spec = _load_spec(spec_or_path)
     if provider:
@@ -162,7 +169,7 @@ def validate(spec_or_path: JobSpec | dict[str, Any] | str | os.PathLike[str], pr
     The spec itself is validated on load; a provider whose compute has ``validate(spec)`` (the
     AWS plugin builds its request) checks it further, so bad input fails here, before any output.
     """
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     spec = _load_spec(spec_or_path)
     if provider:
@@ -202,14 +209,14 @@ def _usable_overrides(stored: dict[str, Any] | None) -> dict[str, Any] | None:
     """
     if not stored:
         return stored
-    from cloudbridge.jobs.redact import REDACTED
+    from cloudbridge.jobstore.redact import REDACTED
 
     return {key: value for key, value in stored.items() if value != REDACTED}
 
 
 def _compute_for(job_id: str, profile: str | None = None) -> Compute:
+    from cloudbridge.backends import get_provider
     from cloudbridge.errors import ProviderNotFound
-    from cloudbridge.providers import get_provider
 
     name = _provider_of(job_id)
     stored_spec = _store().spec(job_id) or {}
@@ -286,7 +293,7 @@ def jobs(provider: str | None = None) -> list[Job]:
         provider_info(provider)
     if provider in (None, "local"):
         try:
-            from cloudbridge.providers import get_provider
+            from cloudbridge.backends import get_provider
 
             get_provider("local").compute.list()  # judges local supervisors honestly
         except Exception:  # noqa: BLE001 - listing must work even if the local backend is broken
@@ -350,7 +357,7 @@ def deploy(
             spec = _endpoint_from_dict({"name": name, "model": text, "provider": provider or "local", **fields})
     if provider:
         spec = spec.model_copy(update={"provider": provider})
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     return get_provider(spec.provider, overrides=spec.overrides.get(spec.provider)).deploy.deploy(spec)
 

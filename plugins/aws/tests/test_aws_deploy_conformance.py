@@ -4,7 +4,7 @@ moto creates models, endpoint configs and endpoints (``InService`` at once) but 
 so invocations answer with canned replies seeded through ``/moto-api/static/sagemaker/endpoint-results``
 (``invoke_checks = "exact"``) and a malformed payload cannot be refused by a real handler
 (``rejects_bad_payload = False``; the ModelError mapping is tested in test_aws_errors.py). The serving
-container itself is the same ``python -m cloudbridge.deploy.serve`` the local backend runs.
+container itself is the same ``python -m cloudbridge.serving.serve`` the local backend runs.
 """
 
 from __future__ import annotations

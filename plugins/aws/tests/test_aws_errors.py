@@ -134,7 +134,7 @@ def test_service_validation_error_is_invalid_spec_and_leaves_nothing(provider: A
 
 
 def test_wrong_region_name(aws_env: Any) -> None:
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     with pytest.raises(InvalidSpec) as info:
         get_provider("aws", overrides={"region": "euwest-1"})

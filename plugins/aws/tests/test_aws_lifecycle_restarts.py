@@ -75,7 +75,7 @@ def test_spot_interruption_resubmits_from_checkpoints_up_to_max_restarts(
     # A second interruption, seen by another process (fresh provider: the restart is rebuilt from
     # DescribeTrainingJob), then a third: max_restarts 2 is the limit.
     set_state(f"{original}-r1", "Stopped", "MaxWaitTimeExceeded", transitions=INTERRUPTED, billable=600)
-    from cloudbridge.providers import clear_provider_cache
+    from cloudbridge.backends import clear_provider_cache
 
     clear_provider_cache()
     again = cb.get_job(job.id)

@@ -12,9 +12,9 @@ import pytest
 from cloudbridge_aws.provider import AwsProvider
 from cloudbridge_aws.settings import AwsSettings
 
+from cloudbridge.backends import clear_provider_cache, get_provider
 from cloudbridge.errors import InvalidSpec
 from cloudbridge.plugins import plugin_statuses, provider_for_scheme, provider_info
-from cloudbridge.providers import clear_provider_cache, get_provider
 from cloudbridge.settings import config_path
 
 

@@ -57,8 +57,8 @@ def test_redacted_credentials_are_never_replayed(
     With moto's IAM checks on, a redacted value replayed as an access key would be refused
     (InvalidClientTokenId), so ``get_job`` in a "new process" (empty provider cache) proves it.
     """
-    from cloudbridge.jobs.store import JobStore
-    from cloudbridge.providers import clear_provider_cache
+    from cloudbridge.backends import clear_provider_cache
+    from cloudbridge.jobstore.store import JobStore
 
     iam = aws_env.client("iam")
     iam.create_user(UserName="trainer")
@@ -112,7 +112,7 @@ def test_secret_looking_env_warns_once_at_submit(aws_env: Any, bucket: str, tmp_
     assert "sEcReT" not in submitted.stdout + submitted.stderr
 
     # the SDK: the same single line on the job; what it warns about is the value sent to SageMaker
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     sent: list[dict[str, Any]] = []
     overrides = {"bucket": bucket, "role_arn": "arn:aws:iam::123456789012:role/sm"}

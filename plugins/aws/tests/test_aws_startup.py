@@ -17,8 +17,8 @@ from cloudbridge_aws import settings as settings_module
 from cloudbridge_aws.session import AwsSession, shared_loader
 from cloudbridge_aws.settings import SAGEMAKER_REGIONS, AwsSettings, known_regions
 
+from cloudbridge.backends import get_provider
 from cloudbridge.errors import InvalidSpec
-from cloudbridge.providers import get_provider
 
 
 def botocore_sagemaker_regions() -> set[str]:
@@ -43,7 +43,7 @@ def test_resolving_settings_imports_no_botocore(tmp_path: Any) -> None:
     """``get_provider('aws')`` (what every ``s3://`` CLI call does first) reads no botocore data."""
     code = (
         "import sys, json\n"
-        "from cloudbridge.providers import get_provider\n"
+        "from cloudbridge.backends import get_provider\n"
         "p = get_provider('aws', overrides={'region': 'eu-west-1', 'bucket': 'my-bucket'})\n"
         "print(json.dumps([p.settings.region, sorted(m for m in ('boto3', 'botocore') if m in sys.modules)]))\n"
     )

@@ -24,7 +24,7 @@ import pytest
 from cloudbridge_aws.provider import AwsProvider
 from cloudbridge_aws.settings import AwsSettings
 
-from cloudbridge.storage.sync import sync
+from cloudbridge.transfers.sync import sync
 
 
 def pending(client: Any, bucket: str, prefix: str = "") -> list[str]:

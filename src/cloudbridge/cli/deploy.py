@@ -22,7 +22,7 @@ STATE_STYLES = {"InService": "green", "Creating": "yellow", "Updating": "yellow"
 
 
 def _deploy_api(provider: str) -> Any:
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     return get_provider(provider).deploy
 

@@ -100,7 +100,7 @@ def _show_package(spec: Any) -> None:
     as a ``warning:`` line (and not repeated by the packaging logger when the provider scans it
     again); a workdir over the limit is refused (one line, exit 2) before anything is submitted.
     """
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     workdir = spec.resolved_workdir()
     if workdir is None or spec.provider in ("local", "auto"):
@@ -296,7 +296,7 @@ def _events(job: Any) -> list[dict[str, Any]]:
     """
     if "events" in job.extra:
         return job.extra["events"]
-    from cloudbridge.jobs.store import JobStore
+    from cloudbridge.jobstore.store import JobStore
 
     return JobStore.default().events(job.id)
 

@@ -263,7 +263,7 @@ def plan_command(
 
 def _queue_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The local queue in arrival order, and the GPU allocations (``{"gpu", "job_id"}``)."""
-    from cloudbridge.jobs.store import JobStore
+    from cloudbridge.jobstore.store import JobStore
 
     store = JobStore.default()
     with store.connect() as conn:

@@ -104,8 +104,8 @@ def plugins_command(
 
 def _check_one(name: str) -> Any:
     """Build provider ``name`` and run its check; a build failure becomes a failed item."""
+    from cloudbridge.backends import get_provider
     from cloudbridge.errors import CloudbridgeError, ProviderNotFound
-    from cloudbridge.providers import get_provider
     from cloudbridge.records import CheckReport
 
     try:

@@ -16,7 +16,7 @@ storage_app = typer.Typer(
 
 
 def _human(n: float) -> str:
-    from cloudbridge.storage.progress import human_bytes
+    from cloudbridge.transfers.progress import human_bytes
 
     return human_bytes(n)
 
@@ -36,7 +36,7 @@ def ls_command(
     json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List objects under a prefix (sub-prefixes end in '/'), or show one object."""
-    from cloudbridge.storage.ops import ls
+    from cloudbridge.transfers.ops import ls
 
     items = ls(uri, recursive=recursive)
     if json_output:
@@ -56,7 +56,7 @@ def du_command(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Count objects and bytes under a prefix."""
-    from cloudbridge.storage.ops import du
+    from cloudbridge.transfers.ops import du
 
     count, total = du(uri)
     if json_output:
@@ -77,7 +77,7 @@ def cp_command(
     json_output: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Copy one object, or a whole prefix with -r."""
-    from cloudbridge.storage.ops import cp
+    from cloudbridge.transfers.ops import cp
 
     result = cp(
         src, dst, recursive=recursive, include=include, exclude=exclude, progress=None if not json_output else False
@@ -101,7 +101,7 @@ def rm_command(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Delete one object, or every object under a prefix with -r."""
-    from cloudbridge.storage.ops import rm
+    from cloudbridge.transfers.ops import rm
 
     count = rm(uri, recursive=recursive)
     if json_output:
@@ -125,7 +125,7 @@ def sync_command(
     json_output: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Make DST match SRC: copy what is new or changed (and, with --delete, remove the rest)."""
-    from cloudbridge.storage.sync import sync
+    from cloudbridge.transfers.sync import sync
 
     result = sync(
         src,

@@ -25,7 +25,7 @@ from cloudbridge.errors import BudgetExceeded, ResourceUnavailable
 from cloudbridge.planner.catalog import Catalog, CatalogRow, load_catalog
 
 if TYPE_CHECKING:
-    from cloudbridge.jobs.store import JobStore
+    from cloudbridge.jobstore.store import JobStore
     from cloudbridge.specs import JobSpec, Resources
 
 __all__ = ["LOCAL_NO_PRICE", "CostEstimate", "JobSpend", "SpendReport", "check_budget", "elapsed_cost",
@@ -101,7 +101,7 @@ LOCAL_NO_PRICE = ("the local machine has no price (0 USD/h), so max_cost/max_hou
 
 def local_settings(overrides: Mapping[str, Any] | None = None) -> Any:
     """The local backend's settings (config, environment, a job's ``overrides.local``)."""
-    from cloudbridge.providers import get_provider
+    from cloudbridge.backends import get_provider
 
     return get_provider("local", overrides=dict(overrides) if overrides else None).settings
 
@@ -336,7 +336,7 @@ def spend_report(*, since: float | None = None, now: float | None = None, store:
     from cloudbridge.specs import Resources
 
     if store is None:
-        from cloudbridge.jobs.store import JobStore
+        from cloudbridge.jobstore.store import JobStore
 
         store = JobStore.default()
     catalog = catalog or load_catalog()

@@ -234,11 +234,11 @@ def local_queue_policy(queue: Iterable[Any], free_gpus: Iterable[int], now: floa
     Calls :func:`pick_next` until nothing more can start, handing out GPUs as it goes. GPU memory
     and names come from the local probe (so best fit by memory works on mixed machines); queue
     entries are records with ``job_id``, ``gpus``, ``enqueued_at``, ``priority``, ``gpu_memory_gb``
-    and ``accelerator`` (:class:`cloudbridge.providers.local.compute_queue.QueuedJob`).
+    and ``accelerator`` (:class:`cloudbridge.backends.local.compute_queue.QueuedJob`).
     """
     import time
 
-    from cloudbridge.providers.local.gpus import probe_gpus
+    from cloudbridge.backends.local.gpus import probe_gpus
 
     now = time.time() if now is None else now
     known = {g.index: g for g in probe_gpus()[0]}

@@ -55,7 +55,7 @@ def _from_metrics_file(path: Path, where: str) -> float:
 
 
 def _from_job(job_id: str, where: str) -> float:
-    from cloudbridge.jobs.store import JobStore
+    from cloudbridge.jobstore.store import JobStore
     from cloudbridge.specs import Resources
 
     store = JobStore.default()

@@ -12,7 +12,7 @@ Subclass it with two fixtures, each a fresh, empty prefix (the model is
         def dst_uri(self, s3_bucket):
             return f"s3://{s3_bucket}/dst-{uuid.uuid4().hex}"
 
-The storages are found through :func:`cloudbridge.storage.resolve.resolve`, exactly as
+The storages are found through :func:`cloudbridge.transfers.resolve.resolve`, exactly as
 ``cloudbridge storage sync`` finds them.
 """
 
@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 
 from cloudbridge.errors import NotFound, UserError
 from cloudbridge.interfaces import Storage
-from cloudbridge.storage.resolve import resolve
-from cloudbridge.storage.sync import sync
 from cloudbridge.testing.storage import join
+from cloudbridge.transfers.resolve import resolve
+from cloudbridge.transfers.sync import sync
 
 __all__ = ["SyncConformance", "put_tree", "read_tree"]
 

@@ -2,7 +2,7 @@
 
 Everything here is plain Python (no torch), so bad input is reported before any heavy import:
 each problem is one :class:`~cloudbridge.errors.UserError` naming the file, the line and the column.
-Storage URIs (``s3://...``) are downloaded through :func:`cloudbridge.storage` first.
+Storage URIs (``s3://...``) are downloaded through :func:`cloudbridge.transfers.storage_for` first.
 """
 
 from __future__ import annotations
@@ -59,10 +59,10 @@ def fetch(uri: str, cache_dir: str) -> str:
 
     if not is_remote(uri):
         return uri
-    import cloudbridge
+    from cloudbridge.transfers import storage_for
 
     parsed = parse_uri(uri)
-    store = cloudbridge.storage(uri)
+    store = storage_for(uri)
     target = os.path.join(cache_dir, parsed.scheme, parsed.bucket.replace("/", "_"), parsed.key.strip("/"))
     if not uri.endswith("/"):
         try:  # an object: one download (its own HEAD says whether it exists), no separate exists() check

@@ -1,7 +1,7 @@
 """Pure builders of the SageMaker endpoint requests: ``CreateModel``, ``CreateEndpointConfig``,
 ``CreateEndpoint`` and the Application Auto Scaling target/policy for min/max replicas.
 
-The container is the cloudbridge serving image (``python -m cloudbridge.deploy.serve``, the same
+The container is the cloudbridge serving image (``python -m cloudbridge.serving.serve``, the same
 server and handler contract as a local endpoint: ``GET /ping``, ``POST /invocations``, a custom
 ``code/inference.py`` in the model archive or the default Hugging Face handler). SageMaker unpacks
 ``ModelDataUrl`` into ``/opt/ml/model`` and starts the image with the argument ``serve``.

@@ -203,7 +203,7 @@ def secret_env_warning(spec: JobSpec) -> str | None:
     Names only, never values; a value that is a Secrets Manager or SSM parameter ARN is a reference
     (the recommended way, see ``docs/providers/aws.md``) and is not flagged.
     """
-    from cloudbridge.jobs.redact import is_secret_name
+    from cloudbridge.jobstore.redact import is_secret_name
 
     names = sorted(k for k, v in spec.env.items() if is_secret_name(k) and v and not _SECRET_REFERENCE.match(v))
     if not names:

@@ -1,5 +1,0 @@
-"""The builtin ``local`` provider: this machine's filesystem, GPUs and processes.
-
-Registered through the same plugin hook as every third-party provider
-(:mod:`cloudbridge.providers.local.plugin`). Nothing heavy is imported here.
-"""

@@ -1,0 +1,288 @@
+"""The HTTP server: SageMaker's container contract around one :class:`Handler`.
+
+* ``GET /ping`` -> ``200 {"status": "ok"}`` once the model is loaded, ``503`` while it loads;
+* ``POST /invocations`` -> the handler's reply (JSON by default);
+* every error is a JSON body ``{"error": "..."}`` with a 4xx/5xx status; the server never dies
+  of a bad request.
+
+Requests are served by a thread each (``ThreadingHTTPServer``, HTTP/1.1 keep-alive); the model
+is only ever called from one thread at a time (batched for the default handler, see
+:mod:`cloudbridge.serving.batching`). Bodies are limited to ``max_body_bytes`` (6 MiB, SageMaker's
+limit) and concurrent connections to ``max_connections`` (beyond: an immediate 503).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from cloudbridge.serving.batching import Batcher, BatcherClosed
+from cloudbridge.serving.handler import Handler, RequestError
+
+__all__ = ["DEFAULT_MAX_BODY", "InferenceServer", "InferenceService", "make_server"]
+
+log = logging.getLogger("cloudbridge.serving.server")
+
+DEFAULT_MAX_BODY = 6 * 1024 * 1024
+
+
+class InferenceService:
+    """A handler plus its readiness and its model-calling discipline (batching or a lock)."""
+
+    def __init__(self, handler: Handler, *, max_batch_size: int = 32) -> None:
+        self.handler = handler
+        self.max_batch_size = max_batch_size
+        self.ready = threading.Event()
+        self.batcher: Batcher | None = None
+        self.load_seconds: float | None = None
+
+    def load(self) -> None:
+        """Load the model; the service answers ``/ping`` with 200 afterwards."""
+        started = time.monotonic()
+        self.handler.load()
+        if self.handler.batchable:
+            self.batcher = Batcher(self.handler.predict, max_items=self.max_batch_size)
+        self.load_seconds = time.monotonic() - started
+        self.ready.set()
+
+    def close(self) -> None:
+        """Stop the batcher thread."""
+        if self.batcher is not None:
+            self.batcher.close()
+
+    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
+        """Decode, predict and encode one request; errors are :class:`RequestError`."""
+        if not self.ready.is_set():
+            raise RequestError(503, "the model is still loading; retry when GET /ping answers 200")
+        data = self.handler.decode(body, content_type)
+        try:
+            if self.batcher is not None:
+                prediction = self.batcher.submit(data)
+            else:
+                prediction = self.handler.predict(data)
+        except (RequestError, BatcherClosed):
+            raise
+        except Exception as exc:
+            log.exception("prediction failed")
+            raise RequestError(500, f"prediction failed: {type(exc).__name__}: {exc}") from exc
+        return self.handler.encode(prediction, accept)
+
+
+def _json_body(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload).encode("utf-8")
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    """One HTTP request; see the module docstring for the routes."""
+
+    protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.0"  # so even a garbled request line gets a status line and headers
+    server_version = "cloudbridge-serve"
+    timeout = 60  # seconds a connection may sit idle or half-sent
+    disable_nagle_algorithm = True  # small replies must not wait for the client's delayed ACK
+    server: InferenceServer
+
+    # ---- replies ------------------------------------------------------------------------------
+    def _reply(self, status: int, body: bytes, content_type: str, *, close: bool = False) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _error(self, status: int, message: str, *, close: bool = False) -> None:
+        self._reply(status, _json_body({"error": message}), "application/json", close=close)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol errors (bad request line, unknown method, ...) as JSON too."""
+        self._error(code, message or HTTPStatus(code).phrase, close=True)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Access log lines go to the ``cloudbridge.serving.server`` logger when enabled."""
+        if self.server.access_log:
+            log.info("%s %s", self.address_string(), format % args)
+
+    # ---- routes -------------------------------------------------------------------------------
+    def _route(self) -> str:
+        return self.path.split("?", 1)[0]
+
+    def do_GET(self) -> None:
+        """``/ping``: readiness."""
+        path = self._route()
+        if path in self.server.health_routes:
+            if self.server.service.ready.is_set():
+                self._reply(200, _json_body({"status": "ok"}), "application/json")
+            else:
+                self._reply(503, _json_body({"status": "loading"}), "application/json")
+        elif path in self.server.predict_routes:
+            self._error(405, f"use POST for {path}")
+        else:
+            self._error(404, f"no route {path}; use GET /ping or POST /invocations")
+
+    do_HEAD = do_GET
+
+    def do_POST(self) -> None:
+        """``/invocations``: one prediction request."""
+        path = self._route()
+        if path not in self.server.predict_routes:
+            self._discard_body_or_close()
+            if path in self.server.health_routes:
+                self._error(405, f"use GET for {path}")
+            else:
+                self._error(404, f"no route {path}; use GET /ping or POST /invocations")
+            return
+        body = self._read_body()
+        if body is None:
+            return
+        try:
+            reply, content_type = self.server.service.invoke(
+                body, self.headers.get("Content-Type", ""), self.headers.get("Accept", "")
+            )
+        except RequestError as exc:
+            self._error(exc.status, exc.message)
+            return
+        except BatcherClosed:
+            self._error(503, "the server is shutting down", close=True)
+            return
+        except Exception as exc:
+            log.exception("unexpected error while serving %s", path)
+            self._error(500, f"internal error: {type(exc).__name__}: {exc}")
+            return
+        self._reply(200, reply, content_type)
+
+    def do_PUT(self) -> None:
+        """Not supported: 405."""
+        self._discard_body_or_close()
+        self._error(405, f"method {self.command} not allowed; use GET /ping or POST /invocations")
+
+    do_DELETE = do_PATCH = do_PUT
+
+    # ---- bodies -------------------------------------------------------------------------------
+    def _content_length(self) -> int | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self._error(411, "chunked bodies are not accepted; send Content-Length", close=True)
+            return None
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            self._error(411, "missing Content-Length header", close=True)
+            return None
+        try:
+            length = int(raw)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._error(400, f"bad Content-Length {raw!r}", close=True)
+            return None
+        return length
+
+    def _read_body(self) -> bytes | None:
+        length = self._content_length()
+        if length is None:
+            return None
+        if length > self.server.max_body_bytes:
+            self._drain(length)
+            self._error(
+                413, f"request body is {length} bytes; the limit is {self.server.max_body_bytes} bytes", close=True
+            )
+            return None
+        body = self.rfile.read(length)
+        if len(body) < length:
+            self.close_connection = True
+            return None
+        return body
+
+    def _drain(self, length: int, limit: int = 32 * 1024 * 1024) -> None:
+        """Read and drop up to ``limit`` bytes of a refused body, so the client sees our reply
+        instead of a connection reset (bigger bodies are cut off by closing)."""
+        left = min(length, limit)
+        while left > 0:
+            chunk = self.rfile.read(min(left, 65536))
+            if not chunk:
+                break
+            left -= len(chunk)
+
+    def _discard_body_or_close(self) -> None:
+        """Read (small) unwanted bodies so keep-alive stays in sync; close on big ones."""
+        length = self.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) <= 65536:
+            self.rfile.read(int(length))
+        elif length not in (None, "0"):
+            self.close_connection = True
+
+
+class InferenceServer(ThreadingHTTPServer):
+    """A threaded HTTP server bound to one :class:`InferenceService`."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        service: InferenceService,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY,
+        max_connections: int = 64,
+        health_routes: tuple[str, ...] = ("/ping",),
+        predict_routes: tuple[str, ...] = ("/invocations",),
+        access_log: bool = False,
+    ) -> None:
+        self.service = service
+        self.max_body_bytes = max_body_bytes
+        self.health_routes = frozenset(health_routes)
+        self.predict_routes = frozenset(predict_routes)
+        self.access_log = access_log
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, _RequestHandler)
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful after binding port 0)."""
+        return int(self.server_address[1])
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve in a new thread, or answer 503 at once when ``max_connections`` are busy."""
+        if not self._slots.acquire(blocking=False):
+            body = _json_body({"error": "too many concurrent connections; retry shortly"})
+            head = (
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            )
+            try:
+                request.sendall(head.encode("ascii") + body)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Release the connection slot when the thread ends."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def make_server(
+    service: InferenceService, host: str = "127.0.0.1", port: int = 8080, **options: Any
+) -> InferenceServer:
+    """Bind an :class:`InferenceServer` (``port=0`` picks a free port; see ``.port``)."""
+    return InferenceServer((host, port), service, **options)

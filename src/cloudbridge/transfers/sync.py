@@ -1,0 +1,317 @@
+"""``sync(src, dst)``: make a destination prefix match a source prefix, on any two storages.
+
+1. **Check** the input (:mod:`cloudbridge.transfers.survey`, remote requests in parallel): the
+   source exists and is a prefix (a directory), the destination is not inside the source (nor,
+   with ``delete=True``, the source inside the destination), the destination is not a file, its
+   bucket exists (else :class:`~cloudbridge.errors.NotFound` with the command that creates it).
+   Before the first copy to a remote destination, stale unfinished uploads under it are aborted
+   (:meth:`~cloudbridge.interfaces.Storage.abort_incomplete`); a no-op sync sends no such request.
+2. **Plan** (:mod:`cloudbridge.transfers.plan`): to copy / to delete / unchanged, by size and
+   mtime/ETag, or by sha256 content checksum with ``checksum=True``.
+3. **Copy** in a thread pool, largest objects first, each through the fastest safe path
+   (:mod:`cloudbridge.transfers.transfer`), retrying :class:`~cloudbridge.errors.TransientError`
+   with exponential backoff. A permanent error is recorded and the rest carries on.
+4. **Delete** (``delete=True``) the destination objects absent at the source: only keys listed
+   under the destination prefix, and never keys excluded by the filters.
+
+Everything is resumable: no object is ever visible under its final key before it is complete, so
+after a crash or ``SIGKILL`` a re-run copies only what is missing or incomplete.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudbridge.errors import CloudbridgeError
+from cloudbridge.interfaces import Storage, URILike
+from cloudbridge.records import ObjectInfo
+from cloudbridge.transfers.filters import KeyFilter
+from cloudbridge.transfers.plan import CopyItem, SyncPlan, build_plan
+from cloudbridge.transfers.progress import Reporter, human_bytes, make_progress
+from cloudbridge.transfers.resolve import resolve
+from cloudbridge.transfers.retry import RetryPolicy, retry_call
+from cloudbridge.transfers.survey import abort_stale, survey
+from cloudbridge.transfers.transfer import copy_object
+from cloudbridge.uri import StorageURI
+
+__all__ = ["ABORT_INCOMPLETE_AFTER", "DEFAULT_WORKERS", "SyncFailure", "SyncResult", "sync", "transfer_tree"]
+
+#: Parallel transfers by default (I/O bound: many more than cores).
+DEFAULT_WORKERS = 16
+#: Unfinished uploads under a remote destination older than this (seconds) are aborted first.
+ABORT_INCOMPLETE_AFTER = 3600.0
+
+
+@dataclass(frozen=True)
+class SyncFailure:
+    """One object that could not be copied or deleted, with the reason."""
+
+    key: str
+    op: str
+    error: str
+    error_type: str
+
+
+@dataclass
+class SyncResult:
+    """What a sync did (or, with ``dry_run``, would do)."""
+
+    source: str
+    destination: str
+    plan: SyncPlan
+    dry_run: bool = False
+    copied: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    bytes_copied: int = 0
+    retries: int = 0
+    failures: list[SyncFailure] = field(default_factory=list)
+    elapsed: float = 0.0
+    aborted_uploads: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed."""
+        return not self.failures
+
+    @property
+    def unchanged(self) -> int:
+        """Objects already up to date."""
+        return self.plan.unchanged
+
+    def raise_for_errors(self) -> None:
+        """Raise :class:`~cloudbridge.errors.StorageError` summarising the failures, if any."""
+        if self.failures:
+            from cloudbridge.errors import StorageError
+
+            first = self.failures[0]
+            raise StorageError(
+                f"{len(self.failures)} object(s) failed to {first.op}; first: {first.key}: {first.error}"
+            )
+
+    def summary(self) -> str:
+        """One human line: counts, bytes, time."""
+        verb = "would copy" if self.dry_run else "copied"
+        n_copy = len(self.plan.to_copy) if self.dry_run else len(self.copied)
+        n_del = len(self.plan.to_delete) if self.dry_run else len(self.deleted)
+        size = self.plan.copy_bytes if self.dry_run else self.bytes_copied
+        text = f"{verb} {n_copy} object(s) ({human_bytes(size)}), "
+        text += f"{'would delete' if self.dry_run else 'deleted'} {n_del}, unchanged {self.unchanged}"
+        if self.plan.excluded:
+            text += f", excluded {self.plan.excluded}"
+        if self.aborted_uploads:
+            text += f", aborted {self.aborted_uploads} stale upload(s)"
+        if self.failures:
+            text += f", FAILED {len(self.failures)}"
+        if not self.dry_run:
+            text += f" in {self.elapsed:.2f}s"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (``--json``); the full plan is included on a dry run."""
+        data: dict[str, Any] = {
+            "source": self.source,
+            "destination": self.destination,
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "copied": len(self.copied),
+            "deleted": len(self.deleted),
+            "unchanged": self.unchanged,
+            "excluded": self.plan.excluded,
+            "bytes_copied": self.bytes_copied,
+            "retries": self.retries,
+            "aborted_uploads": self.aborted_uploads,
+            "elapsed_s": round(self.elapsed, 3),
+            "failures": [f.__dict__ for f in self.failures],
+        }
+        if self.dry_run:
+            data["plan"] = self.plan.to_dict()
+        return data
+
+
+# ---- the engine ---------------------------------------------------------------------------------
+def sync(
+    src: URILike,
+    dst: URILike,
+    *,
+    delete: bool = False,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    dry_run: bool = False,
+    checksum: bool = False,
+    progress: bool | Callable[[dict[str, Any]], None] | Reporter | None = None,
+    workers: int | None = None,
+    profile: str | None = None,
+    retry: RetryPolicy | None = None,
+    abort_incomplete_after: float | None = ABORT_INCOMPLETE_AFTER,
+) -> SyncResult:
+    """Make the prefix ``dst`` hold what the prefix ``src`` holds (see the module docstring).
+
+    Returns a :class:`SyncResult`; permanent per-object failures are in ``result.failures`` (call
+    ``result.raise_for_errors()`` to turn them into an exception). Bad input raises a
+    :class:`~cloudbridge.errors.UserError` before anything is written. Before copying anything to a
+    remote destination, its unfinished uploads older than ``abort_incomplete_after`` seconds (left
+    by a killed sync) are aborted through :meth:`Storage.abort_incomplete` (``None``: leave them).
+    """
+    return transfer_tree(
+        src,
+        dst,
+        delete=delete,
+        include=include,
+        exclude=exclude,
+        dry_run=dry_run,
+        checksum=checksum,
+        progress=progress,
+        workers=workers,
+        profile=profile,
+        retry=retry,
+        abort_incomplete_after=abort_incomplete_after,
+    )
+
+
+def transfer_tree(
+    src: URILike,
+    dst: URILike,
+    *,
+    delete: bool = False,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    dry_run: bool = False,
+    checksum: bool = False,
+    progress: bool | Callable[[dict[str, Any]], None] | Reporter | None = None,
+    workers: int | None = None,
+    profile: str | None = None,
+    retry: RetryPolicy | None = None,
+    force: bool = False,
+    abort_incomplete_after: float | None = ABORT_INCOMPLETE_AFTER,
+) -> SyncResult:
+    """:func:`sync`, plus ``force=True`` to copy every object (``cp -r``)."""
+    started = time.monotonic()
+    src_storage, src_uri = resolve(src, profile=profile)
+    dst_storage, dst_uri = resolve(dst, profile=profile)
+    src_shown, dst_shown = str(src_uri), str(dst_uri)
+    policy = retry or RetryPolicy()
+    src_objects, dst_objects = survey(src_storage, src_uri, dst_storage, dst_uri, delete=delete, policy=policy)
+    workers = max(1, workers or DEFAULT_WORKERS)
+    plan = build_plan(
+        src_storage,
+        src_objects,
+        dst_storage,
+        dst_objects,
+        select=KeyFilter(include, exclude),
+        delete=delete,
+        checksum=checksum,
+        same_kind=src_uri.scheme == dst_uri.scheme,
+        remote=not (src_uri.is_local and dst_uri.is_local),
+        workers=workers,
+        force=force,
+    )
+    result = SyncResult(src_shown, dst_shown, plan, dry_run=dry_run)
+    if not dry_run:
+        if plan.to_copy and not dst_uri.is_local and abort_incomplete_after is not None:
+            # before the first copy, so an upload of this sync is never taken for a stale one
+            result.aborted_uploads = abort_stale(dst_storage, dst_uri, abort_incomplete_after, policy)
+        if dst_uri.is_local and hasattr(dst_storage, "cleanup_partials"):
+            dst_storage.cleanup_partials(dst_uri)
+        if dst_uri.is_local:
+            for info, mtime in plan.to_touch:
+                try:
+                    os.utime(dst_uri.child(info.key).path, (mtime, mtime))
+                except OSError:
+                    pass  # only an optimisation for the next size+mtime comparison
+        _execute(result, src_storage, dst_storage, dst_uri, plan.to_copy, plan.to_delete, workers, policy, progress)
+    result.elapsed = time.monotonic() - started
+    return result
+
+
+def _execute(
+    result: SyncResult,
+    src_storage: Storage,
+    dst_storage: Storage,
+    dst_uri: StorageURI,
+    to_copy: list[CopyItem],
+    to_delete: list[ObjectInfo],
+    workers: int,
+    policy: RetryPolicy,
+    progress: Any,
+) -> None:
+    """Run the copies, then the deletes, collecting outcomes into ``result``."""
+    reporter = make_progress(progress)
+    lock = threading.Lock()
+    reporter.start(len(to_copy) + len(to_delete), sum(i.source.size for i in to_copy), label="sync")
+
+    def on_retry(_n: int, _exc: BaseException) -> None:
+        with lock:
+            result.retries += 1
+
+    def fail(key: str, op: str, exc: BaseException) -> None:
+        message = exc.message if isinstance(exc, CloudbridgeError) else str(exc) or type(exc).__name__
+        with lock:
+            result.failures.append(SyncFailure(key, op, message, type(exc).__name__))
+        reporter.error(key, message)
+
+    def copy_one(item: CopyItem) -> None:
+        target = dst_uri.child(item.key)  # refuses keys that would escape the destination
+
+        def attempt() -> int:
+            moved = 0
+
+            def on_bytes(n: int) -> None:
+                nonlocal moved
+                moved += n
+                reporter.bytes(n)
+
+            try:
+                return copy_object(src_storage, item.source, dst_storage, target, on_bytes=on_bytes)
+            except BaseException:
+                reporter.bytes(-moved)
+                raise
+
+        size = retry_call(attempt, policy, on_retry=on_retry)
+        with lock:
+            result.copied.append(item.key)
+            result.bytes_copied += size
+        reporter.done(item.key, size)
+
+    def delete_one(info: ObjectInfo) -> None:
+        target = dst_uri.child(info.key)
+        retry_call(lambda: dst_storage.delete(target), policy, on_retry=on_retry)
+        with lock:
+            result.deleted.append(info.key)
+        reporter.done(info.key, 0)
+
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="cb-sync") as pool:
+            ordered = sorted(to_copy, key=lambda i: -i.source.size)
+            _run_all(pool, copy_one, ordered, lambda i: i.key, "copy", fail)
+            _run_all(pool, delete_one, to_delete, lambda i: i.key, "delete", fail)
+    finally:
+        reporter.close()
+    result.copied.sort()
+    result.deleted.sort()
+    result.failures.sort(key=lambda f: f.key)
+
+
+def _run_all(
+    pool: ThreadPoolExecutor,
+    fn: Callable[[Any], None],
+    items: list[Any],
+    key_of: Callable[[Any], str],
+    op: str,
+    fail: Callable[[str, str, BaseException], None],
+) -> None:
+    futures = {pool.submit(fn, item): item for item in items}
+    try:
+        for future in as_completed(futures):
+            exc = future.exception()
+            if exc is not None:
+                fail(key_of(futures[future]), op, exc)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
