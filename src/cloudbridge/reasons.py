@@ -9,9 +9,18 @@ Pure and stdlib-only: cheap to import.
 from __future__ import annotations
 
 __all__ = [
+    "BAD_CONFIGURATION",
     "BUDGET_EXCEEDED",
     "CANCELLED_BY_USER",
+    "FAILED",
+    "IMAGE_PULL_FAILED",
+    "NON_ZERO_EXIT",
+    "NO_CAPACITY",
+    "NO_SPOT_CAPACITY",
     "OUT_OF_MEMORY",
+    "QUOTA_EXCEEDED",
+    "SPOT_REASONS",
+    "SPOT_RECLAIMED",
     "fmt_duration",
     "queued_timeout_reason",
     "runtime_timeout_reason",
@@ -21,6 +30,17 @@ __all__ = [
 OUT_OF_MEMORY = "out of memory"
 BUDGET_EXCEEDED = "budget exceeded"
 CANCELLED_BY_USER = "cancelled by user"
+#: Managed cloud jobs (every managed-training plugin maps its service's failures onto these).
+SPOT_RECLAIMED = "spot reclaimed"
+NO_SPOT_CAPACITY = "no spot capacity"
+QUOTA_EXCEEDED = "quota exceeded"
+NO_CAPACITY = "no capacity"
+IMAGE_PULL_FAILED = "image pull failed"
+NON_ZERO_EXIT = "non-zero exit"
+BAD_CONFIGURATION = "bad configuration"
+FAILED = "failed"
+#: Reasons after which a spot job with checkpoints and ``max_restarts`` is resubmitted.
+SPOT_REASONS = frozenset({SPOT_RECLAIMED, NO_SPOT_CAPACITY})
 
 
 def fmt_duration(seconds: float) -> str:
