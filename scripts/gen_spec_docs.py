@@ -51,6 +51,39 @@ checkpoints: s3://bucket/ckpt/sst2
 env: {HF_HUB_OFFLINE: "1"}
 overrides: {aws: {role_arn: "arn:aws:iam::123456789012:role/SageMaker"}}
 ```
+
+## The run line
+
+`run` means the same thing on local, SageMaker, Vertex AI and Azure ML (and under
+`cloudbridge emulate --as sagemaker|vertex|azureml`); the rule lives in `cloudbridge.runline`.
+
+* With `distribution: none`, `run` is a **bash command**: quoting, `cd src && …`, `$VAR`, pipes
+  and redirections work everywhere.
+* With `distribution: accelerate` or `torchrun`, `run` is either
+    * **one command** that the launcher rewrites into `accelerate launch` / `torchrun` for every
+      process: `python SCRIPT …`, `python -m MODULE …`, `python -c CODE …`, `SCRIPT.py …` or a
+      console script such as `cloudbridge-finetune …` — with no shell syntax (`&&`, `;`, `|`, `>`,
+      `$VAR`, globs, a leading `VAR=value`); or
+    * **a bash line that calls `$CB_LAUNCH`** where the launcher goes. The line runs in bash once per
+      node and `$CB_LAUNCH python train.py` starts that node's processes:
+
+        ```yaml
+        run: cd src && $CB_LAUNCH python train.py --out "$CB_OUTPUT_DIR"
+        distribution: torchrun
+        ```
+
+* Anything else is refused when the spec is loaded (so by `run`, `run --dry-run` and `emulate`),
+  with one line saying how to write it:
+
+    ```text
+    error: job.yaml:3: run: shell syntax '&&' in a run line that is not a bash line here; with
+    distribution: accelerate, run is one command the launcher starts on every process (python
+    SCRIPT|-m MODULE|-c CODE ..., or a console script), or a bash line that calls $CB_LAUNCH where
+    the launcher goes, e.g. 'cd src && $CB_LAUNCH python train.py'
+    ```
+
+Environment variables from `env:` and the `CB_*` variables are set before `run` starts, so a bash
+line reads them as `$NAME`; a one-command line gets them in the program's environment.
 """
 
 

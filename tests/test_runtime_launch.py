@@ -86,7 +86,9 @@ def test_single_process_and_distribution_none_run_directly() -> None:
     ctx = RuntimeContext.detect({}, gpu_count=0)
     assert build_launch(ctx, ["python", "train.py"], python=PY).launcher == "direct"
     ctx = replace(RuntimeContext.detect(LOCAL_ENV), distribution="none")
-    assert build_launch(ctx, ["train.py"], python=PY).argv == [PY, "train.py"]
+    assert build_launch(ctx, ["python", "train.py"], python=PY).argv == [PY, "train.py"]  # an argv: as given
+    plan = build_launch(ctx, ["train.py"], python=PY)  # one string is the run line: bash, as on every platform
+    assert plan.launcher == "bash" and plan.argv[1:] == ["-c", "train.py"]
 
 
 def test_unknown_command_is_a_user_error() -> None:

@@ -96,6 +96,8 @@ def validation_to_invalid_spec(
     """Turn the first error of a pydantic ``ValidationError`` into one clear :class:`InvalidSpec`."""
     error = exc.errors()[0]
     loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
+    if error["type"] == "cb_field":  # a model-level check about one field (the run line)
+        loc = tuple(str(error.get("ctx", {}).get("field", "")).split(".")) if not loc else loc
     field = ".".join(str(p) for p in loc) or None
     message = error["msg"]
     hint = None

@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from cloudbridge.errors import InvalidSpec  # also re-exported for callers of this module
 
@@ -194,7 +195,10 @@ class JobSpec(_RedactedRepr):
     name: str = Field(..., description="Job name: letters, digits, '.', '_' and '-'.")
     provider: str = Field("local", description="local | aws | gcp | azure | auto | any registered name.")
     workdir: str | None = Field(".", description="Directory shipped with the job; relative to the spec file.")
-    run: str = Field(..., description="Shell command run in the workdir on every node.")
+    run: str = Field(
+        ..., description="What runs in the workdir: a bash command with distribution 'none'; with 'accelerate' or "
+        "'torchrun' one python/console-script command the launcher rewrites, or a bash line using $CB_LAUNCH.",
+    )
     resources: Resources = Field(default_factory=Resources, description="What the job needs (see Resources).")
     distribution: Literal["accelerate", "torchrun", "none"] = Field(
         "none", description="How processes are launched: 'accelerate', 'torchrun' or 'none' (run as is)."
@@ -246,6 +250,17 @@ class JobSpec(_RedactedRepr):
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
                 raise ValueError(f"environment variable name {key!r} is not valid")
         return {k: v if isinstance(v, str) else _env_text(v) for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _check_run_line(self) -> JobSpec:
+        from cloudbridge.runline import classify_run
+
+        try:
+            classify_run(self.run, self.distribution)
+        except ValueError as exc:
+            # reported against ``run`` (its file and line), see spec_loading.validation_to_invalid_spec
+            raise PydanticCustomError("cb_field", "{message}", {"field": "run", "message": str(exc)}) from None
+        return self
 
     @property
     def base_dir(self) -> Path:

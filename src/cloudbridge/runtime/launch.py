@@ -12,9 +12,14 @@ same directories, and on CPU-only nodes ``ACCELERATE_USE_CPU=true``: accelerate'
 routes multi-process CPU runs to ``mpirun``, whereas torchrun-started workers with that variable
 form a gloo process group, which needs nothing but PyTorch.
 
-A python script, ``python -m module`` or a console script (a file with a python shebang, such as
-``cloudbridge-finetune``) is run through the launcher by path; any other executable with
-``--no_python``/``--no-python``. ``--dry-run`` prints the command instead of running it.
+The command after ``--`` is either one string -- the job's ``run:`` line, which means what
+:mod:`cloudbridge.runline` says on every platform (``distribution: none`` or a line using
+``$CB_LAUNCH``: ``bash -c RUN``, with ``CB_LAUNCH`` set to this launcher; otherwise one command rewritten
+below) -- or several words, an argv run as given. A python script, ``python -m module``, ``python -c
+code`` (written to a temporary script for the launchers, which cannot take ``-c``) or a console script
+(a file with a python shebang, such as ``cloudbridge-finetune``) is run through the launcher by path;
+any other executable with ``--no_python``/``--no-python``. ``--dry-run`` prints the command instead
+of running it.
 
 Exit status: the command's own, except that a worker that stopped on bad input may write the status
 it wants (``2``) to the file named by ``CB_LAUNCH_STATUS_FILE`` and exit 0, which keeps torchrun's
@@ -35,10 +40,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from cloudbridge.errors import CloudbridgeError, UserError
+from cloudbridge.runline import LAUNCH_VAR, classify_run
 from cloudbridge.runtime._proc import die_with_parent
 from cloudbridge.runtime.context import DISTRIBUTIONS, RuntimeContext
 
-__all__ = ["LaunchPlan", "build_launch", "die_with_parent", "main", "split_program"]
+__all__ = ["LaunchPlan", "build_launch", "die_with_parent", "launch_prefix", "main", "split_program"]
 
 STATUS_FILE_ENV = "CB_LAUNCH_STATUS_FILE"
 _PYTHONS = {"python", "python3", os.path.basename(sys.executable)}
@@ -48,7 +54,7 @@ _PYTHONS = {"python", "python3", os.path.basename(sys.executable)}
 class Program:
     """What to run: a python ``script``, a python ``module`` or a plain ``executable``, plus its args."""
 
-    kind: str  # "script" | "module" | "executable"
+    kind: str  # "script" | "module" | "code" | "executable"
     target: str
     args: tuple[str, ...] = ()
 
@@ -58,6 +64,8 @@ class Program:
             return [python, self.target, *self.args]
         if self.kind == "module":
             return [python, "-m", self.target, *self.args]
+        if self.kind == "code":
+            return [python, "-c", self.target, *self.args]
         return [self.target, *self.args]
 
 
@@ -67,7 +75,9 @@ class LaunchPlan:
 
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
-    launcher: str = "direct"  # "direct" | "accelerate" | "torchrun"
+    launcher: str = "direct"  # "direct" | "bash" | "accelerate" | "torchrun"
+    #: ``python -c CODE`` under a launcher: the code, written to the script ``argv`` names before it runs
+    script: tuple[str, str] | None = None
 
     def shell(self) -> str:
         """The plan as one shell line (environment assignments first)."""
@@ -94,14 +104,17 @@ def split_program(command: Sequence[str], which: object = shutil.which) -> Progr
     head = words[0]
     if os.path.basename(head) in _PYTHONS:
         rest = words[1:]
-        while rest and rest[0].startswith("-") and rest[0] != "-m":
-            rest = rest[1:]  # interpreter flags such as -u: the launcher runs its own interpreter
+        while rest and rest[0].startswith("-") and rest[0] not in ("-m", "-c"):
+            flag, rest = rest[0], rest[1:]  # interpreter flags such as -u: the launcher runs its own interpreter
+            if flag in ("-W", "-X") and rest:
+                rest = rest[1:]
         if not rest:
-            raise UserError("cloudbridge-launch: 'python' needs a script or '-m MODULE' to run")
-        if rest[0] == "-m":
+            raise UserError("cloudbridge-launch: 'python' needs a script, '-m MODULE' or '-c CODE' to run")
+        if rest[0] in ("-m", "-c"):
             if len(rest) < 2:
-                raise UserError("cloudbridge-launch: 'python -m' needs a module name")
-            return Program("module", rest[1], tuple(rest[2:]))
+                what = "a module name" if rest[0] == "-m" else "the code"
+                raise UserError(f"cloudbridge-launch: 'python {rest[0]}' needs {what}")
+            return Program("module" if rest[0] == "-m" else "code", rest[1], tuple(rest[2:]))
         return Program("script", rest[0], tuple(rest[1:]))
     if head.endswith(".py"):
         return Program("script", head, tuple(words[1:]))
@@ -129,11 +142,29 @@ def build_launch(
     python: str = sys.executable,
     which: object = shutil.which,
 ) -> LaunchPlan:
-    """The launch plan for ``command`` on this node (a pure function of its inputs)."""
-    program = split_program(command, which)
+    """The launch plan for ``command`` on this node (a pure function of its inputs).
+
+    One string is a ``run:`` line (:func:`cloudbridge.runline.classify_run`); several words are an argv.
+    """
+    words = list(command)
     env = _worker_env(ctx)
+    if len(words) == 1:
+        try:
+            line = classify_run(words[0], ctx.distribution)
+        except ValueError as exc:
+            raise UserError(f"cloudbridge-launch: {exc}") from None
+        if line.kind == "bash":
+            env[LAUNCH_VAR] = launch_prefix(python)
+            return LaunchPlan([_bash(), "-c", words[0]], env, "bash")
+        words = list(line.words)
+    program = split_program(words, which)
     if ctx.is_launched or ctx.distribution == "none" or ctx.total_processes == 1:
         return LaunchPlan(program.direct_argv(python), env, "direct")
+    script = None
+    if program.kind == "code":  # accelerate and torchrun take a script, not -c: write the code to one
+        path = os.path.join(tempfile.gettempdir(), f"cb-run-code-{os.getpid()}-{ctx.node_rank}.py")
+        script = (path, "import sys; sys.path[0] = ''  # as under python -c\n" + program.target)
+        program = Program("script", path, program.args)
     total = ctx.num_nodes * ctx.processes_per_node
     if ctx.distribution == "torchrun":
         argv = [
@@ -148,7 +179,7 @@ def build_launch(
             argv.append("-m")
         elif program.kind == "executable":
             argv.append("--no-python")
-        return LaunchPlan([*argv, program.target, *program.args], env, "torchrun")
+        return LaunchPlan([*argv, program.target, *program.args], env, "torchrun", script)
     argv = [
         python, "-m", "accelerate.commands.launch",
         "--multi_gpu",
@@ -164,7 +195,23 @@ def build_launch(
         argv.append("--module")
     elif program.kind == "executable":
         argv.append("--no_python")
-    return LaunchPlan([*argv, program.target, *program.args], env, "accelerate")
+    return LaunchPlan([*argv, program.target, *program.args], env, "accelerate", script)
+
+
+def _bash() -> str:
+    return "/bin/bash" if os.path.exists("/bin/bash") else (shutil.which("bash") or "/bin/sh")
+
+
+def launch_prefix(python: str = sys.executable) -> str:
+    """The value of ``$CB_LAUNCH``: this launcher as a command prefix (``... -m cloudbridge.runtime.launch --``).
+
+    A bash run line writes ``$CB_LAUNCH python train.py``; the unquoted expansion splits on spaces, so
+    the console script next to ``python`` is preferred (its path is the shortest to get right).
+    """
+    script = os.path.join(os.path.dirname(python), "cloudbridge-launch")
+    if os.path.isfile(script) and " " not in script:
+        return f"{script} --"
+    return f"{python} -m cloudbridge.runtime.launch --"
 
 
 def free_port() -> int:
@@ -220,6 +267,9 @@ def run_plan(plan: LaunchPlan, base_env: Mapping[str, str] | None = None) -> int
     fd, status_file = tempfile.mkstemp(prefix="cb-launch-status-")
     os.close(fd)
     env[STATUS_FILE_ENV] = status_file
+    if plan.script is not None:
+        with open(plan.script[0], "w", encoding="utf-8") as handle:
+            handle.write(plan.script[1])
     try:
         process = subprocess.Popen(plan.argv, env=env, preexec_fn=die_with_parent)
         previous = {}
@@ -242,6 +292,8 @@ def run_plan(plan: LaunchPlan, base_env: Mapping[str, str] | None = None) -> int
         return code if code >= 0 else 128 - code
     finally:
         os.unlink(status_file)
+        if plan.script is not None and os.path.exists(plan.script[0]):
+            os.unlink(plan.script[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

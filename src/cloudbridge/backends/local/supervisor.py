@@ -58,7 +58,8 @@ from cloudbridge.backends.local.settings import LocalSettings
 from cloudbridge.jobstore.events import emit
 from cloudbridge.jobstore.store import JobStore
 from cloudbridge.records import JobState
-from cloudbridge.runtime.launch import free_port
+from cloudbridge.runline import LAUNCH_VAR
+from cloudbridge.runtime.launch import free_port, launch_prefix
 from cloudbridge.specs import JobSpec
 
 JOB_ENV = "_CB_JOB_ENV"
@@ -175,6 +176,7 @@ class Supervisor:
             return False
         env = job_environment(os.environ, self.spec, job_id=self.job_id, paths=self.paths, input_dirs=inputs,
                               gpu_ids=gpus, master_port=free_port())
+        env[LAUNCH_VAR] = launch_prefix()  # the run line means what cloudbridge.runline says, as in the clouds
         if self.spec.distribution == "none":
             argv = ["/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh", "-c", self.spec.run]
         else:
