@@ -95,18 +95,13 @@ def _stage(source: str, target: str, base_dir: Path) -> None:
 
     os.makedirs(target, exist_ok=True)
     if is_remote(source):
-        from cloudbridge.transfers import storage_for
+        from cloudbridge.errors import NotFound
+        from cloudbridge.transfers.download import download
 
-        store = storage_for(source)
-        if not source.endswith("/") and store.exists(source):
-            store.download(source, os.path.join(target, source.rstrip("/").rsplit("/", 1)[-1]))
-            return
-        count = 0
-        for info in store.list(source.rstrip("/") + "/", recursive=True):
-            store.download(info.uri, os.path.join(target, info.key))
-            count += 1
-        if not count:
-            raise UserError(f"input {source}: no such object or prefix")
+        try:
+            download(source, target)
+        except NotFound:
+            raise UserError(f"input {source}: no such object or prefix") from None
         return
     path = Path(source).expanduser()
     path = path if path.is_absolute() else (base_dir / path)

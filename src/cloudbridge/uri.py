@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from cloudbridge.errors import InvalidURI, UnsafeKey
 
-__all__ = ["StorageURI", "parse_uri", "safe_key", "is_remote", "join_key"]
+__all__ = ["StorageURI", "check_key", "is_remote", "join_key", "key_problem", "parse_uri", "safe_key"]
 
 _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$")
 _BUCKET_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,221}$")
@@ -81,6 +81,41 @@ def safe_key(key: str) -> str:
     cleaned = [p for p in parts if p not in ("", ".")]
     trailing = "/" if key.endswith("/") and cleaned else ""
     return "/".join(cleaned) + trailing
+
+
+def check_key(key: str) -> tuple[str, ...]:
+    """The segments of the relative object key ``key``, or :class:`UnsafeKey` naming it and why.
+
+    A key is accepted only when joining its segments back with ``/`` gives ``key`` again, so no two
+    different keys can ever map to one local path.
+    """
+    why = key_problem(key)
+    if why:
+        raise UnsafeKey(f"object key {key!r} {why}; refused")
+    return tuple(key.split("/"))
+
+
+def key_problem(key: str) -> str | None:
+    """Why the listed relative key ``key`` is unsafe to join to a folder, or ``None`` when it is safe."""
+    if not key:
+        return "is empty"
+    for char in key:
+        if char == "\x00":
+            return "contains a NUL byte"
+        if ord(char) < 0x20 or ord(char) == 0x7F:
+            return f"contains the control character {char!r}"
+    if "\\" in key:
+        return "contains a backslash"
+    if key.startswith("/"):
+        return "starts with '/' (an absolute path)"
+    parts = key.split("/")
+    if "" in parts:
+        return "has an empty segment ('//' or a trailing '/')"
+    if ".." in parts:
+        return "has a '..' segment"
+    if "." in parts:
+        return "has a '.' segment"
+    return None
 
 
 def join_key(prefix: str, name: str) -> str:

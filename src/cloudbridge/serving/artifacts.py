@@ -67,6 +67,7 @@ def materialize_model(source: str, workdir: str | os.PathLike[str] | None = None
 
 def _download(uri: str, workdir: str | os.PathLike[str] | None) -> Path:
     from cloudbridge.transfers import storage_for
+    from cloudbridge.transfers.download import download_prefix
 
     store = storage_for(uri)
     base = Path(workdir or tempfile.mkdtemp(prefix="cb-model-"))
@@ -77,11 +78,6 @@ def _download(uri: str, workdir: str | os.PathLike[str] | None) -> Path:
         archive.unlink()
         return target
     target = base / "model"
-    prefix = uri.rstrip("/") + "/"
-    count = 0
-    for info in store.list(prefix, recursive=True):
-        store.download(info.uri, target / info.key)
-        count += 1
-    if not count:
+    if not download_prefix(uri, target, storage=store):
         raise NotFound(f"no model files under {uri}")
     return target

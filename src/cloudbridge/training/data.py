@@ -60,21 +60,19 @@ def fetch(uri: str, cache_dir: str) -> str:
     if not is_remote(uri):
         return uri
     from cloudbridge.transfers import storage_for
+    from cloudbridge.transfers.download import checked_join, download_prefix
 
     parsed = parse_uri(uri)
     store = storage_for(uri)
-    target = os.path.join(cache_dir, parsed.scheme, parsed.bucket.replace("/", "_"), parsed.key.strip("/"))
+    place = "/".join(p for p in (parsed.scheme, parsed.bucket.replace("/", "_"), parsed.key.strip("/")) if p)
+    target = str(checked_join(cache_dir, place))
     if not uri.endswith("/"):
         try:  # an object: one download (its own HEAD says whether it exists), no separate exists() check
             store.download(uri, target)
             return target
         except NotFound:
             pass  # not an object: a prefix
-    count = 0
-    for info in store.list(uri.rstrip("/") + "/", recursive=True):
-        store.download(info.uri, os.path.join(target, info.key))
-        count += 1
-    if not count:
+    if not download_prefix(uri, target, storage=store):
         raise DataError(f"{uri}: no such object or prefix")
     return target
 

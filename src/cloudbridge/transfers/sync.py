@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudbridge.errors import CloudbridgeError
+from cloudbridge.errors import CloudbridgeError, UnsafeKey
 from cloudbridge.interfaces import Storage, URILike
 from cloudbridge.records import ObjectInfo
 from cloudbridge.transfers.filters import KeyFilter
@@ -38,7 +38,7 @@ from cloudbridge.transfers.resolve import resolve
 from cloudbridge.transfers.retry import RetryPolicy, retry_call
 from cloudbridge.transfers.survey import abort_stale, survey
 from cloudbridge.transfers.transfer import copy_object
-from cloudbridge.uri import StorageURI
+from cloudbridge.uri import StorageURI, check_key
 
 __all__ = ["ABORT_INCOMPLETE_AFTER", "DEFAULT_WORKERS", "SyncFailure", "SyncResult", "sync", "transfer_tree"]
 
@@ -221,8 +221,8 @@ def transfer_tree(
         if dst_uri.is_local:
             for info, mtime in plan.to_touch:
                 try:
-                    os.utime(dst_uri.child(info.key).path, (mtime, mtime))
-                except OSError:
+                    os.utime(dst_uri.child("/".join(check_key(info.key))).path, (mtime, mtime))
+                except (OSError, UnsafeKey):
                     pass  # only an optimisation for the next size+mtime comparison
         _execute(result, src_storage, dst_storage, dst_uri, plan.to_copy, plan.to_delete, workers, policy, progress)
     result.elapsed = time.monotonic() - started
@@ -256,7 +256,7 @@ def _execute(
         reporter.error(key, message)
 
     def copy_one(item: CopyItem) -> None:
-        target = dst_uri.child(item.key)  # refuses keys that would escape the destination
+        target = dst_uri.child("/".join(check_key(item.key)))  # refuses keys that could escape or merge
 
         def attempt() -> int:
             moved = 0
@@ -279,7 +279,7 @@ def _execute(
         reporter.done(item.key, size)
 
     def delete_one(info: ObjectInfo) -> None:
-        target = dst_uri.child(info.key)
+        target = dst_uri.child("/".join(check_key(info.key)))  # 'a//b' must not delete 'a/b'
         retry_call(lambda: dst_storage.delete(target), policy, on_retry=on_retry)
         with lock:
             result.deleted.append(info.key)

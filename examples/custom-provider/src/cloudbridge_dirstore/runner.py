@@ -51,13 +51,9 @@ def _stage_input(root: Path, source: str, target: Path) -> None:
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy2(uri.path, target / os.path.basename(uri.path))
         return
-    storage = _storage(root)
-    items = list(storage.list(uri, recursive=True))
-    target.mkdir(parents=True, exist_ok=True)
-    if not items:  # a single object
-        storage.download(uri, target / uri.key.rsplit("/", 1)[-1])
-    for item in items:
-        storage.download(item.uri, target / item.key)
+    from cloudbridge.transfers.download import download
+
+    download(uri, target, storage=_storage(root))  # listed keys checked: nothing lands outside target
 
 
 def _upload_output(root: Path, folder: Path, destination: str) -> None:

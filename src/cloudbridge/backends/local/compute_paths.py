@@ -154,23 +154,9 @@ def _download(uri: str, target: Path, *, required: bool = True) -> int:
 
     Nothing there is :class:`NotFound` when ``required`` (an input), fine otherwise (checkpoints).
     """
-    from cloudbridge.errors import NotFound
-    from cloudbridge.transfers import storage_for
+    from cloudbridge.transfers.download import download
 
-    storage = storage_for(uri)
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        storage.stat(uri)
-    except NotFound:
-        count = 0
-        for info in storage.list(uri, recursive=True):
-            storage.download(info.uri, target / info.key)
-            count += 1
-        if count == 0 and required:
-            raise NotFound(f"no object and no objects under the prefix {uri}") from None
-        return count
-    storage.download(uri, target / parse_uri(uri).key.rstrip("/").rsplit("/", 1)[-1])
-    return 1
+    return len(download(uri, target, required=required))
 
 
 def _upload_dir(source: Path, dest: str) -> int:
