@@ -139,17 +139,17 @@ def count_local_gpus() -> int:
 def detect(environ: Mapping[str, str] | None = None, *, gpu_count: int | None = None) -> RuntimeContext:
     """The :class:`RuntimeContext` of this process.
 
-    Readers are tried in order: SageMaker, Vertex AI, Azure ML, cloudbridge's local backend,
+    Readers are tried in order: SageMaker, Vertex AI, Azure ML, Slurm, cloudbridge's local backend,
     torchrun/accelerate; the first that recognises its contract wins, otherwise a single-process
     context rooted in the working directory is returned. ``gpu_count`` is the number of GPUs on this
     node when the platform does not say (probed with ``nvidia-smi`` when ``None``).
     """
-    from cloudbridge.runtime import azureml, local, sagemaker, torchrun, vertex
+    from cloudbridge.runtime import azureml, local, sagemaker, slurm, torchrun, vertex
 
     env: Env = dict(os.environ if environ is None else environ)
     gpus = gpu_count if gpu_count is not None else None
     probe = (lambda: gpus) if gpus is not None else count_local_gpus
-    for reader in (sagemaker, vertex, azureml, local, torchrun):
+    for reader in (sagemaker, vertex, azureml, slurm, local, torchrun):
         ctx = reader.detect(env, probe)
         if ctx is not None:
             break
