@@ -1,0 +1,228 @@
+"""A throwaway Slurm cluster on 127.0.0.1: munged, slurmctld and N ``slurmd`` daemons in one folder.
+
+Used by the plugin's tests (and handy for trying the plugin without a cluster). It needs Debian's
+``slurmctld slurmd slurm-client munge`` packages (Slurm 22.05; ``scripts/ci/slurm.sh`` installs them)
+and root, as Slurm runs every job as the submitting user through ``slurmd``::
+
+    with LocalCluster(tmp_path, nodes=2) as cluster:
+        subprocess.run(["sbatch", "--wrap", "hostname"], env=cluster.environ(), check=True)
+
+Everything lives under ``root``: the munge key and socket, ``etc/slurm.conf`` (exported as
+``SLURM_CONF``), state, spool, pid and log files. Every daemon gets its own free port on 127.0.0.1
+and is stopped by its own PID (slurmd first, then slurmctld, then munged). Nodes are ``n1..nN`` in
+one partition ``debug`` (default) plus ``short`` (a 1-minute time limit), each with ``cpus`` CPUs,
+``memory_mb`` of memory and ``gpus`` fake GPUs (``gres.conf`` entries backed by empty files, so
+``sinfo`` and the scheduler see them; nothing can compute on them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["REQUIRED_PROGRAMS", "LocalCluster", "missing_programs"]
+
+REQUIRED_PROGRAMS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scontrol", "scancel",
+                     "srun")
+
+
+def missing_programs() -> list[str]:
+    """The programs a :class:`LocalCluster` needs that are not on ``PATH`` (``/usr/sbin`` included)."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin"])
+    return [name for name in REQUIRED_PROGRAMS if shutil.which(name, path=path) is None]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _program(name: str) -> str:
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin"])
+    found = shutil.which(name, path=path)
+    if found is None:
+        raise FileNotFoundError(f"{name} is not installed (apt-get install slurmctld slurmd slurm-client munge)")
+    return found
+
+
+class LocalCluster:
+    """A Slurm controller and ``nodes`` compute daemons on this machine, all under ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str], *, nodes: int = 2, cpus: int = 2, memory_mb: int = 2000,
+                 gpus: int = 0, gpu_type: str = "t4", short_limit_minutes: int = 1) -> None:
+        self.root = Path(root).resolve()
+        self.nodes = [f"n{i}" for i in range(1, nodes + 1)]
+        self.cpus = cpus
+        self.memory_mb = memory_mb
+        self.gpus = gpus
+        self.gpu_type = gpu_type
+        self.short_limit_minutes = short_limit_minutes
+        self.conf = self.root / "etc" / "slurm.conf"
+        #: munged refuses a socket below a folder others cannot search, and pytest's temp folders are
+        #: private: the socket lives in its own world-searchable folder under the system temp dir.
+        self.munge_dir = Path(tempfile.mkdtemp(prefix="cb-munge-"))
+        os.chmod(self.munge_dir, 0o755)
+        self.munge_socket = self.munge_dir / "munge.socket"
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[Any] = []
+
+    # ---- configuration --------------------------------------------------------------------------
+    def environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """``base`` (default ``os.environ``) with ``SLURM_CONF`` pointing at this cluster."""
+        env = dict(os.environ if base is None else base)
+        env["SLURM_CONF"] = str(self.conf)
+        env["PATH"] = os.pathsep.join([env.get("PATH", ""), "/usr/sbin"])
+        return env
+
+    def _write_config(self) -> None:
+        r = self.root
+        for sub in ("etc", "state", "spool", "log", "run"):
+            (r / sub).mkdir(parents=True, exist_ok=True)
+        ctld_port = _free_port()
+        gres = f" Gres=gpu:{self.gpu_type}:{self.gpus}" if self.gpus else ""
+        lines = [
+            "ClusterName=cbtest",
+            "SlurmctldHost=localhost",
+            f"SlurmctldPort={ctld_port}",
+            "SlurmUser=root",
+            "AuthType=auth/munge",
+            "CredType=cred/munge",
+            f"AuthInfo=socket={self.munge_socket}",
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "SwitchType=switch/none",
+            "MpiDefault=none",
+            "ReturnToService=2",
+            "SchedulerType=sched/backfill",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core_Memory",
+            "SlurmdParameters=config_overrides",
+            "AccountingStorageType=accounting_storage/none",
+            "JobAcctGatherType=jobacct_gather/none",
+            f"JobCompType=jobcomp/filetxt\nJobCompLoc={r / 'log' / 'jobcomp.txt'}",
+            "MinJobAge=3600",
+            "KillWait=2",
+            "OverTimeLimit=0",
+            "InactiveLimit=0",
+            "MessageTimeout=10",
+            "SlurmctldTimeout=30",
+            "SlurmdTimeout=60",
+            "MailProg=/bin/true",
+            f"StateSaveLocation={r / 'state'}",
+            f"SlurmdSpoolDir={r / 'spool' / '%n'}",
+            f"SlurmctldPidFile={r / 'run' / 'slurmctld.pid'}",
+            f"SlurmdPidFile={r / 'run' / 'slurmd-%n.pid'}",
+            f"SlurmctldLogFile={r / 'log' / 'slurmctld.log'}",
+            f"SlurmdLogFile={r / 'log' / 'slurmd-%n.log'}",
+            "SlurmctldDebug=info",
+            "SlurmdDebug=info",
+        ]
+        if self.gpus:
+            lines.append("GresTypes=gpu")
+        for name in self.nodes:
+            lines.append(
+                f"NodeName={name} NodeHostname=localhost NodeAddr=127.0.0.1 Port={_free_port()} "
+                f"CPUs={self.cpus} RealMemory={self.memory_mb}{gres} State=UNKNOWN"
+            )
+        nodelist = ",".join(self.nodes)
+        lines.append(f"PartitionName=debug Nodes={nodelist} Default=YES MaxTime=INFINITE State=UP")
+        lines.append(f"PartitionName=short Nodes={nodelist} MaxTime={self.short_limit_minutes} State=UP")
+        self.conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if self.gpus:
+            devices = r / "dev"
+            devices.mkdir(exist_ok=True)
+            for index in range(self.gpus):
+                (devices / f"nvidia{index}").touch()
+            files = f"{devices}/nvidia[0-{self.gpus - 1}]" if self.gpus > 1 else f"{devices}/nvidia0"
+            gres_conf = [f"NodeName={name} Name=gpu Type={self.gpu_type} File={files}" for name in self.nodes]
+            (r / "etc" / "gres.conf").write_text("\n".join(gres_conf) + "\n", encoding="utf-8")
+
+    # ---- processes ------------------------------------------------------------------------------
+    def _spawn(self, key: str, argv: list[str]) -> None:
+        log = open(self.root / "log" / f"{key}.stdout", "wb")
+        self._logs.append(log)
+        self._procs[key] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.environ(),
+                                            start_new_session=True)
+
+    def _start_munge(self) -> None:
+        folder = self.munge_dir
+        keydir = self.root / "munge-key"
+        keydir.mkdir(mode=0o700, exist_ok=True)
+        key = keydir / "munge.key"
+        if not key.exists():
+            subprocess.run([_program("mungekey"), "--create", f"--keyfile={key}"], check=True,
+                           capture_output=True)
+        self._spawn("munged", [
+            _program("munged"), "--foreground", "--force", f"--key-file={key}", f"--socket={self.munge_socket}",
+            f"--pid-file={folder / 'munged.pid'}", f"--log-file={self.root / 'log' / 'munged.log'}",
+            f"--seed-file={folder / 'munged.seed'}",
+        ])
+        self._wait_for(lambda: self.munge_socket.exists(), "munged socket", 10)
+
+    def start(self, timeout: float = 30.0) -> LocalCluster:
+        """Write the configuration, start every daemon, and wait until all nodes are idle."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._write_config()
+        try:
+            self._start_munge()
+            self._spawn("slurmctld", [_program("slurmctld"), "-D", "-i", "-f", str(self.conf)])
+            for name in self.nodes:
+                (self.root / "spool" / name).mkdir(parents=True, exist_ok=True)
+                self._spawn(f"slurmd-{name}", [_program("slurmd"), "-D", "-N", name, "-f", str(self.conf)])
+            self._wait_for(self._all_idle, f"{len(self.nodes)} idle Slurm nodes", timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _all_idle(self) -> bool:
+        out = subprocess.run(["sinfo", "-h", "-p", "debug", "-t", "idle", "-o", "%D"], capture_output=True,
+                             text=True, env=self.environ(), check=False).stdout.split()
+        return bool(out) and sum(int(x) for x in out if x.isdigit()) == len(self.nodes)
+
+    def _wait_for(self, ready: Any, what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for key, proc in self._procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{key} exited with status {proc.returncode}; see {self.root / 'log'}")
+            if ready():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"no {what} after {timeout:g}s; see {self.root / 'log'}")
+
+    def stop(self) -> None:
+        """Stop every daemon by its PID: slurmd first, then slurmctld, then munged."""
+        order = [k for k in self._procs if k.startswith("slurmd-")] + ["slurmctld", "munged"]
+        for key in order:
+            proc = self._procs.pop(key, None)
+            if proc is None or proc.poll() is not None:
+                continue
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+        shutil.rmtree(self.munge_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install what the Slurm plugin's tests need when it is missing: Debian's slurmctld, slurmd, slurm-client
+# and munge (Slurm 22.05, ~10 s), and openssh-server for the ssh login-mode test. Idempotent; needs root
+# and apt-get (elsewhere it says what is missing and the tests skip with that reason). Nothing is started
+# here: the tests start munged, slurmctld, two slurmd and an sshd on 127.0.0.1 and stop them by PID.
+set -euo pipefail
+need=()
+for pair in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client munged:munge sshd:openssh-server; do
+    prog="${pair%%:*}" pkg="${pair##*:}"
+    command -v "$prog" >/dev/null 2>&1 || [ -x "/usr/sbin/$prog" ] || need+=("$pkg")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "warning: Slurm tests will skip: missing ${need[*]} (install them as root with apt-get)" >&2
+    exit 0
+fi
+echo "==> installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${need[@]}" >/dev/null; }
