@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from cloudbridge.errors import NotFound
+from cloudbridge.errors import CloudbridgeError, NotFound, StageTimeout, TransientError
 from cloudbridge.records import JobState
 
 if TYPE_CHECKING:
@@ -279,6 +279,14 @@ class ManagedAdapter(ABC):
         A call whose reply never came is :class:`~cloudbridge.errors.StageTimeout` (stage ``submit``)
         or :class:`~cloudbridge.errors.TransientError`; the core then looks for an orphan and stops it.
         """
+
+    def may_have_created(self, error: CloudbridgeError) -> bool:
+        """Whether a job may exist after :meth:`create` raised ``error`` (then the core looks and stops it).
+
+        Default: a :class:`~cloudbridge.errors.StageTimeout` or :class:`~cloudbridge.errors.TransientError`
+        (the reply was lost); a clear refusal (quota, bad request) created nothing.
+        """
+        return isinstance(error, (StageTimeout, TransientError))
 
     @abstractmethod
     def describe(self, native_id: str) -> Snapshot:

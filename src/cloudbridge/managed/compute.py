@@ -165,8 +165,9 @@ class ManagedCompute(Compute):
             if self.tracker.tags(self.adapter.describe(name), fresh=True).get(JOB_ID_TAG) != job_id:
                 raise
         except CloudbridgeError as exc:
-            exc.args = (f"{exc.args[0] if exc.args else exc}{self._stop_orphan(name)}; the code package stays "
-                        f"at {code_uri}",) + exc.args[1:]
+            cleanup = self._stop_orphan(name) if self.adapter.may_have_created(exc) else ""
+            exc.message = f"{exc.message}{cleanup}; the code package stays at {code_uri}"
+            exc.args = (exc.message,) + exc.args[1:]
             raise
 
     def _stop_orphan(self, name: str) -> str:
