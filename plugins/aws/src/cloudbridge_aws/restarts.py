@@ -15,13 +15,10 @@ import json
 import re
 from typing import Any
 
-from cloudbridge_aws.limits import LIMITS_TAG, STOPPED_BY_TAG, Limits
+from cloudbridge.managed.limits import ATTEMPT_TAG, LIMITS_TAG, RESTART_OF_TAG, STOPPED_BY_TAG, Limits
+from cloudbridge_aws.limits import stopping_condition
 
-__all__ = ["ATTEMPT_TAG", "RESTART_OF_TAG", "request_from_description", "restart_name", "restart_number",
-           "restart_request"]
-
-ATTEMPT_TAG = "cloudbridge:attempt"
-RESTART_OF_TAG = "cloudbridge:restart-of"
+__all__ = ["request_from_description", "restart_name", "restart_number", "restart_request"]
 #: ``DescribeTrainingJob`` fields that are ``CreateTrainingJob`` parameters of the same name.
 _REQUEST_FIELDS = (
     "TrainingJobName", "HyperParameters", "AlgorithmSpecification", "RoleArn", "InputDataConfig",
@@ -70,8 +67,8 @@ def restart_request(base: dict[str, Any], number: int, limits: Limits, used: flo
     if "sagemaker_job_name" in hyper:
         hyper["sagemaker_job_name"] = json.dumps(name)
     attempt_limits = limits.for_attempt(used)
-    request["StoppingCondition"] = attempt_limits.stopping_condition(bool(request.get("EnableManagedSpotTraining")),
-                                                                     used)
+    request["StoppingCondition"] = stopping_condition(attempt_limits, bool(request.get("EnableManagedSpotTraining")),
+                                                      used)
     dropped = {LIMITS_TAG, STOPPED_BY_TAG, ATTEMPT_TAG, RESTART_OF_TAG}
     tags = [t for t in request.get("Tags") or [] if t["Key"] not in dropped]
     tags += [

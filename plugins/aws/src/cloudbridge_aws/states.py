@@ -1,7 +1,9 @@
-"""SageMaker training job states and failure messages, mapped onto cloudbridge's neutral terms.
+"""SageMaker training job states and failure messages, in the core's neutral terms.
 
 ``TrainingJobStatus`` gives the terminal outcome; while ``InProgress``, ``SecondaryStatus`` says
-how far the job got (SageMaker API reference, ``DescribeTrainingJob``).
+how far the job got (SageMaker API reference, ``DescribeTrainingJob``). :func:`snapshot_of` turns a
+``DescribeTrainingJob`` reply into the :class:`~cloudbridge.managed.adapter.Snapshot` the core reads;
+the core names the reason of a job ended by a limit (:mod:`cloudbridge.managed.reading`).
 """
 
 from __future__ import annotations
@@ -9,31 +11,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from cloudbridge.managed.adapter import Snapshot, classify_failure, lookup_state
 from cloudbridge.reasons import (
-    BUDGET_EXCEEDED,
+    BAD_CONFIGURATION,
+    IMAGE_PULL_FAILED,
+    NO_CAPACITY,
+    NON_ZERO_EXIT,
     OUT_OF_MEMORY,
-    fmt_duration,
-    runtime_timeout_reason,
-    start_timeout_reason,
+    QUOTA_EXCEEDED,
+    SPOT_RECLAIMED,
 )
-from cloudbridge.records import Job, JobState
-from cloudbridge_aws.limits import DEFAULT_MAX_RUNTIME, Limits
+from cloudbridge.records import JobState
 
-__all__ = [
-    "JOB_SUFFIX_RE",
-    "PRIMARY_STATES",
-    "SECONDARY_STATES",
-    "SPOT_REASONS",
-    "attempt_record",
-    "failure_reason",
-    "job_from_description",
-    "map_state",
-    "runtime_timeout_reason",
-    "start_timeout_reason",
-    "used_seconds",
-]
+__all__ = ["JOB_SUFFIX_RE", "LIMIT_STOPS", "REASONS", "STATES", "ever_trained", "failure_reason", "map_state",
+           "snapshot_of", "used_seconds"]
 
-#: ``TrainingJobStatus`` -> state (``InProgress`` is refined by ``SECONDARY_STATES``).
+#: ``TrainingJobStatus`` -> state (``InProgress`` is refined by ``SecondaryStatus``).
 PRIMARY_STATES: dict[str, JobState] = {
     "InProgress": JobState.RUNNING,
     "Completed": JobState.SUCCEEDED,
@@ -56,21 +49,19 @@ SECONDARY_STATES: dict[str, JobState] = {
     "Uploading": JobState.RUNNING,
     "Updating": JobState.RUNNING,
 }
+#: ``SecondaryStatus`` values of a job SageMaker stopped at its own ``StoppingCondition``.
+LIMIT_STOPS = ("MaxRuntimeExceeded", "MaxWaitTimeExceeded")
 
-SPOT_RECLAIMED = "spot reclaimed"
-NO_SPOT_CAPACITY = "no spot capacity"
-QUOTA_EXCEEDED = "quota exceeded"
-NO_CAPACITY = "no capacity"
-IMAGE_PULL_FAILED = "image pull failed"
-NON_ZERO_EXIT = "non-zero exit"
-BAD_CONFIGURATION = "bad configuration"
-FAILED = "failed"
-_TIMEOUT = "timeout"  # refined by the job's limits: run time or budget
-#: Reasons after which a job with checkpoints and ``max_restarts`` is resubmitted.
-SPOT_REASONS = frozenset({SPOT_RECLAIMED, NO_SPOT_CAPACITY})
+#: The state table the core reads: ``(status, secondary)`` pairs first, then the bare status.
+STATES: dict[str | tuple[str, str], JobState] = {
+    **{("InProgress", stage): state for stage, state in SECONDARY_STATES.items()},
+    **{("Stopped", stage): JobState.FAILED for stage in LIMIT_STOPS},
+    **PRIMARY_STATES,
+}
 
+_TIMEOUT = "timeout"  # refined by the job's limits (run time or budget) in the core
 #: Ordered (pattern, neutral reason) rules applied to ``FailureReason``.
-_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), reason)
     for pattern, reason in (
         (r"ResourceLimitExceeded|quota|account-level service limit", QUOTA_EXCEEDED),
@@ -85,35 +76,22 @@ _REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 #: The ``-YYYYmmdd-HHMMSS-xxxx`` suffix cloudbridge adds to its SageMaker job names.
 JOB_SUFFIX_RE = re.compile(r"-\d{8}-\d{6}-[0-9a-f]{4}$")
-_EXIT_CODE = re.compile(r"exit(?:ed with)?(?: non-zero)? code[: ]+(\d+)", re.IGNORECASE)
 
 
 def failure_reason(message: str | None, secondary: str | None = None) -> str | None:
     """The provider-neutral reason for a SageMaker ``FailureReason`` (``None`` when empty).
 
     A non-zero exit names its code when SageMaker does (``non-zero exit (code 1)``, as on the
-    local backend). Time limits read ``timeout`` here; :func:`job_from_description` names the limit.
+    local backend). Time limits read ``timeout`` here; the core names the limit.
     """
-    if secondary in ("MaxRuntimeExceeded", "MaxWaitTimeExceeded"):
+    if secondary in LIMIT_STOPS:
         return _TIMEOUT
-    if not message:
-        return None
-    for pattern, reason in _REASONS:
-        if pattern.search(message):
-            if reason == NON_ZERO_EXIT:
-                code = _EXIT_CODE.search(message)
-                return f"{NON_ZERO_EXIT} (code {code.group(1)})" if code else NON_ZERO_EXIT
-            return reason
-    return FAILED
+    return classify_failure(message, REASONS)
 
 
 def map_state(status: str, secondary: str | None) -> JobState:
     """The :class:`JobState` of a SageMaker ``TrainingJobStatus`` / ``SecondaryStatus`` pair."""
-    if status == "InProgress" and secondary in SECONDARY_STATES:
-        return SECONDARY_STATES[secondary]
-    if status == "Stopped" and secondary in ("MaxRuntimeExceeded", "MaxWaitTimeExceeded"):
-        return JobState.FAILED
-    return PRIMARY_STATES.get(status, JobState.PENDING)
+    return lookup_state(STATES, status, secondary)
 
 
 def _ts(value: Any) -> float | None:
@@ -132,60 +110,34 @@ def ever_trained(desc: dict[str, Any]) -> bool:
     return any(t.get("Status") == "Training" for t in desc.get("SecondaryStatusTransitions") or [])
 
 
-def _ended_by_limit(desc: dict[str, Any], limits: Limits, stopped_by: str | None) -> tuple[str, str] | None:
-    """``(reason, detail)`` when a time limit, the budget cap or spot capacity ended the job."""
-    status, secondary = desc.get("TrainingJobStatus"), desc.get("SecondaryStatus")
-    stopping = desc.get("StoppingCondition") or {}
-    if stopped_by == "start_timeout" and limits.start_timeout:
-        return (start_timeout_reason(limits.start_timeout),
-                f"cloudbridge stopped SageMaker job {desc['TrainingJobName']}: it had not started training "
-                f"{fmt_duration(limits.start_timeout)} after it was created (SageMaker status {status}/{secondary})")
-    message = desc.get("FailureReason") or ""
+def used_seconds(desc: dict[str, Any]) -> float:
+    """Run time an ended SageMaker job consumed (the larger of billable and training time)."""
+    values = [desc.get("BillableTimeInSeconds") or 0, desc.get("TrainingTimeInSeconds") or 0]
+    start, end = _ts(desc.get("TrainingStartTime")), _ts(desc.get("TrainingEndTime"))
+    if start is not None and end is not None:
+        values.append(end - start)
+    return float(max(values))
+
+
+def _limit_stop(desc: dict[str, Any]) -> str | None:
+    """``spot_wait`` / ``runtime`` when SageMaker's ``StoppingCondition`` ended the job."""
+    secondary, message = desc.get("SecondaryStatus"), desc.get("FailureReason") or ""
     if secondary == "MaxWaitTimeExceeded" or (secondary is None and "MaxWaitTimeExceeded" in message):
-        count = interruptions(desc)
-        wait = stopping.get("MaxWaitTimeInSeconds")
-        waited = f"MaxWaitTimeInSeconds={wait}" if wait else "MaxWaitTimeInSeconds"
-        if count:
-            return SPOT_RECLAIMED, (f"managed spot capacity was reclaimed {count} time(s) and the job did not finish "
-                                    f"within {waited}; SageMaker stopped it ({status}/{secondary})")
-        return NO_SPOT_CAPACITY, (f"no spot capacity was found within {waited}; SageMaker stopped the job "
-                                  f"({status}/{secondary})")
+        return "spot_wait"
     if secondary == "MaxRuntimeExceeded" or failure_reason(message) == _TIMEOUT:
-        cap = stopping.get("MaxRuntimeInSeconds")
-        if limits.binding == "budget":
-            return BUDGET_EXCEEDED, (f"SageMaker stopped the job at MaxRuntimeInSeconds={cap}, the cap set by the "
-                                     f"budget: {limits.describe_budget()}")
-        return (runtime_timeout_reason(limits.max_runtime if limits.tagged or not cap else cap),
-                f"SageMaker stopped the job at MaxRuntimeInSeconds={cap} ({status}/{secondary})"
-                + (f": {message}" if message else ""))
+        return "runtime"
     return None
 
 
-def job_from_description(desc: dict[str, Any], limits: Limits | None = None, stopped_by: str | None = None) -> Job:
-    """A :class:`Job` from a ``DescribeTrainingJob`` reply.
+def snapshot_of(desc: dict[str, Any]) -> Snapshot:
+    """A ``DescribeTrainingJob`` reply (or a ``ListTrainingJobs`` summary) as a core :class:`Snapshot`.
 
-    ``limits`` (parsed from the job's :data:`~cloudbridge_aws.limits.LIMITS_TAG`) name the limit
-    that ended a stopped job; ``stopped_by`` is the job's ``cloudbridge:stopped-by`` tag (a job
-    cloudbridge stopped after ``start_timeout`` is ``FAILED``, not ``CANCELLED``).
+    ``ref`` keeps the reply itself (the ARN for tags, ``StoppingCondition`` for details).
     """
     name = desc["TrainingJobName"]
     status = desc.get("TrainingJobStatus", "InProgress")
     secondary = desc.get("SecondaryStatus")
     stopping = desc.get("StoppingCondition") or {}
-    if limits is None:
-        limits = Limits(max_runtime=stopping.get("MaxRuntimeInSeconds") or DEFAULT_MAX_RUNTIME)
-    state = map_state(status, secondary)
-    message = desc.get("FailureReason")
-    reason = detail = None
-    ended = None
-    if stopped_by == "start_timeout" or state is JobState.FAILED:
-        ended = _ended_by_limit(desc, limits, stopped_by)
-    if ended is not None:
-        state, (reason, detail) = JobState.FAILED, ended
-    elif state is JobState.FAILED:
-        reason = failure_reason(message, secondary) or FAILED
-        detail = message or f"SageMaker reported {status}/{secondary} without a FailureReason"
-    metrics = {m["MetricName"]: m["Value"] for m in desc.get("FinalMetricDataList") or [] if "MetricName" in m}
     resource = desc.get("ResourceConfig") or {}
     output = (desc.get("OutputDataConfig") or {}).get("S3OutputPath", "").rstrip("/")
     artifacts = (desc.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
@@ -203,52 +155,24 @@ def job_from_description(desc: dict[str, Any], limits: Limits | None = None, sto
         extra["model_artifacts"] = artifacts
     if desc.get("BillableTimeInSeconds") is not None:
         extra["billable_seconds"] = desc["BillableTimeInSeconds"]
-    job = Job(
-        id=f"aws-{name}",
-        provider="aws",
-        name=_spec_name(name),
-        state=state,
+    return Snapshot(
         native_id=name,
-        outputs_uri=f"{output}/{name}/output/" if output else None,
-        metrics=metrics,
-        reason=reason,
-        detail=detail,
+        status=status,
+        stage=secondary,
+        message=desc.get("FailureReason"),
         created_at=_ts(desc.get("CreationTime")),
         started_at=_ts(desc.get("TrainingStartTime")),
-        ended_at=_ts(desc.get("TrainingEndTime")) if state.is_terminal else None,
+        ended_at=_ts(desc.get("TrainingEndTime")),
+        modified_at=_ts(desc.get("LastModifiedTime")),
+        provisioning=status == "InProgress" and not ever_trained(desc),
+        stopped=status in ("Stopping", "Stopped") and secondary not in LIMIT_STOPS,
+        limit_stop=_limit_stop(desc),  # type: ignore[arg-type]
+        runtime_cap=stopping.get("MaxRuntimeInSeconds"),
+        used_seconds=used_seconds(desc),
+        interruptions=interruptions(desc),
+        name=JOB_SUFFIX_RE.sub("", name) or name,
+        outputs_uri=f"{output}/{name}/output/" if output else None,
+        metrics={m["MetricName"]: m["Value"] for m in desc.get("FinalMetricDataList") or [] if "MetricName" in m},
         extra=extra,
+        ref=desc,
     )
-    if state.is_terminal and job.ended_at is None:
-        job.ended_at = _ts(desc.get("LastModifiedTime"))
-    job.attempts = [attempt_record(desc, 1, job)]
-    return job
-
-
-def used_seconds(desc: dict[str, Any]) -> float:
-    """Run time an ended SageMaker job consumed (the larger of billable and training time)."""
-    values = [desc.get("BillableTimeInSeconds") or 0, desc.get("TrainingTimeInSeconds") or 0]
-    start, end = _ts(desc.get("TrainingStartTime")), _ts(desc.get("TrainingEndTime"))
-    if start is not None and end is not None:
-        values.append(end - start)
-    return float(max(values))
-
-
-def attempt_record(desc: dict[str, Any], number: int, job: Job) -> dict[str, Any]:
-    """One entry of ``Job.attempts``: one SageMaker job (managed spot's own restarts counted inside)."""
-    record = {
-        "attempt": number,
-        "native_id": desc["TrainingJobName"],
-        "state": job.state.value,
-        "started_at": job.started_at,
-        "ended_at": job.ended_at,
-        "reason": job.reason,
-    }
-    count = interruptions(desc)
-    if count:
-        record["interruptions"] = count
-    return record
-
-
-def _spec_name(job_name: str) -> str:
-    """``sst2-minilm-20250101-120000-1a2b`` -> ``sst2-minilm`` (the suffix cloudbridge adds)."""
-    return JOB_SUFFIX_RE.sub("", job_name) or job_name

@@ -23,10 +23,12 @@ from importlib import resources as importlib_resources
 from typing import Any
 
 from cloudbridge.errors import InvalidSpec, ResourceUnavailable
+from cloudbridge.managed.adapter import Placement
+from cloudbridge.managed.limits import JOB_ID_TAG, NAME_TAG, Limits
 from cloudbridge.specs import JobSpec, spec_error
 from cloudbridge.uri import parse_uri
 from cloudbridge_aws.images import training_image_uri
-from cloudbridge_aws.limits import DEFAULT_MAX_RUNTIME, LIMITS_TAG, SAGEMAKER_MAX_RUNTIME, Limits, limits_for
+from cloudbridge_aws.limits import DEFAULT_MAX_RUNTIME, stopping_condition
 from cloudbridge_aws.settings import INSTANCE_TYPE_RE, AwsSettings
 
 __all__ = [
@@ -40,8 +42,10 @@ __all__ = [
     "launcher_package",
     "bucket_prefix",
     "launcher_uri",
+    "place_training",
     "secret_env_warning",
     "to_training_job_request",
+    "training_job_request",
 ]
 
 CODE_CHANNEL = "cbcode"
@@ -151,32 +155,13 @@ def choose_training_instance(spec: JobSpec, settings: AwsSettings, region: str, 
     return row.instance_type
 
 
-def _hourly_estimate(spec: JobSpec, instance_type: str, region: str, catalog: Any) -> float | None:
-    """The planner catalog's estimated USD per hour of ``spec`` on ``instance_type`` (``None`` unpriced)."""
-    from cloudbridge.planner.cost import estimate_resources
-
-    try:
-        estimate = estimate_resources(spec.resources, "aws", catalog=catalog, region=region,
-                                      instance_type=instance_type)
-    except ResourceUnavailable:
-        return None
-    return estimate.hourly if estimate.priced else None
-
-
 def job_limits(spec: JobSpec, instance_type: str, region: str, catalog: Any = None) -> Limits:
-    """The job's :class:`~cloudbridge_aws.limits.Limits`: run time, budget cap, start timeout, restarts."""
-    resources = spec.resources
-    runtime = resources.max_runtime_seconds or DEFAULT_MAX_RUNTIME
-    if runtime > SAGEMAKER_MAX_RUNTIME:
-        kind = "managed spot " if resources.spot else ""
-        raise spec_error(
-            spec,
-            "resources.max_runtime",
-            f"max_runtime {resources.max_runtime} is longer than SageMaker {kind}training allows (28 days)",
-            hint="split the job and resume it from checkpoints",
-        )
-    hourly = _hourly_estimate(spec, instance_type, region, catalog) if resources.max_cost is not None else None
-    return limits_for(spec, hourly, restartable=bool(resources.spot and spec.checkpoints))
+    """The job's :class:`~cloudbridge.managed.limits.Limits`: run time, budget cap, start timeout, restarts."""
+    from cloudbridge.managed.compute import plan_limits
+    from cloudbridge_aws.adapter import SageMakerAdapter
+
+    placement = Placement(instance_type, region, spec.resources.nodes, spec.resources.spot)
+    return plan_limits(SageMakerAdapter, spec, placement, catalog)[1]  # type: ignore[arg-type]
 
 
 def _environment(spec: JobSpec, job_id: str, processes: int | None) -> dict[str, str]:
@@ -215,6 +200,32 @@ def secret_env_warning(spec: JobSpec) -> str | None:
     )
 
 
+def place_training(spec: JobSpec, settings: AwsSettings, region: str | None, catalog: Any = None) -> Placement:
+    """Check what the request needs besides the instance (region, role, channels, outputs), then place it."""
+    region = region or settings.region
+    if not region:
+        raise InvalidSpec("no AWS region is set", field="settings.aws.region", hint="set AWS_REGION or [aws] region")
+    if not settings.role_arn:
+        raise InvalidSpec(
+            "no SageMaker execution role is set",
+            field="settings.aws.role_arn",
+            hint="set role_arn in the [aws] table of config.toml, CLOUDBRIDGE_AWS_ROLE_ARN or overrides.aws.role_arn",
+        )
+    if CODE_CHANNEL in spec.inputs:
+        raise spec_error(
+            spec, f"inputs.{CODE_CHANNEL}", f"input channel name {CODE_CHANNEL!r} is reserved for the code package"
+        )
+    if len(spec.outputs) > 1:
+        raise spec_error(
+            spec,
+            "outputs",
+            "SageMaker jobs have one output location (OutputDataConfig.S3OutputPath); give one output",
+            hint="the model dir and the output dir are both uploaded there, as model.tar.gz and output.tar.gz",
+        )
+    instance_type = choose_training_instance(spec, settings, region, catalog)
+    return Placement(instance_type, region, spec.resources.nodes, spec.resources.spot)
+
+
 def to_training_job_request(
     spec: JobSpec,
     settings: AwsSettings,
@@ -228,31 +239,37 @@ def to_training_job_request(
 
     ``code_uri`` is the uploaded code package, ``job_name`` the SageMaker job name; ``region``
     defaults to ``settings.region``; ``catalog`` to the planner's catalog. Bad input raises
-    :class:`InvalidSpec` naming the spec field (or ``settings.aws.*``).
+    :class:`InvalidSpec` naming the spec field (or ``settings.aws.*``). The same steps as a submit:
+    place, then limits (:func:`cloudbridge.managed.compute.plan_limits`), then
+    :func:`training_job_request`.
     """
-    region = region or settings.region
-    if not region:
-        raise InvalidSpec("no AWS region is set", field="settings.aws.region", hint="set AWS_REGION or [aws] region")
-    if not settings.role_arn:
-        raise InvalidSpec(
-            "no SageMaker execution role is set",
-            field="settings.aws.role_arn",
-            hint="set role_arn in the [aws] table of config.toml, CLOUDBRIDGE_AWS_ROLE_ARN or overrides.aws.role_arn",
-        )
+    from cloudbridge.managed.compute import job_tags, plan_limits
+    from cloudbridge_aws.adapter import SageMakerAdapter
+
+    placement = place_training(spec, settings, region, catalog)
+    placement, limits = plan_limits(SageMakerAdapter, spec, placement, catalog)  # type: ignore[arg-type]
+    return training_job_request(spec, settings, placement, limits, code_uri=code_uri, job_name=job_name,
+                                tags=job_tags(f"aws-{job_name}", spec, limits))
+
+
+def training_job_request(
+    spec: JobSpec,
+    settings: AwsSettings,
+    placement: Placement,
+    limits: Limits,
+    *,
+    code_uri: str,
+    job_name: str,
+    tags: dict[str, str],
+) -> dict[str, Any]:
+    """The ``CreateTrainingJob`` request for ``spec`` placed on ``placement`` with ``limits``. Pure.
+
+    ``tags`` are the core's (``cloudbridge:job-id``, ``cloudbridge:name``, ``cloudbridge:limits``);
+    ``settings.tags`` come between the first two and the limits.
+    """
     resources = spec.resources
-    if CODE_CHANNEL in spec.inputs:
-        raise spec_error(
-            spec, f"inputs.{CODE_CHANNEL}", f"input channel name {CODE_CHANNEL!r} is reserved for the code package"
-        )
-    if len(spec.outputs) > 1:
-        raise spec_error(
-            spec,
-            "outputs",
-            "SageMaker jobs have one output location (OutputDataConfig.S3OutputPath); give one output",
-            hint="the model dir and the output dir are both uploaded there, as model.tar.gz and output.tar.gz",
-        )
-    instance_type = choose_training_instance(spec, settings, region, catalog)
-    limits = job_limits(spec, instance_type, region, catalog)
+    region = placement.region or settings.region
+    instance_type = placement.instance_type
     gpu = resources.accelerator_count > 0 or instance_type.split(".")[1][:1] in ("g", "p")
     image = spec.image or settings.training_image or training_image_uri(region, gpu=gpu)
     job_id = f"aws-{job_name}"
@@ -309,14 +326,13 @@ def to_training_job_request(
             "InstanceCount": resources.nodes,
             "VolumeSizeInGB": settings.volume_size_gb,
         },
-        "StoppingCondition": limits.stopping_condition(resources.spot),
+        "StoppingCondition": stopping_condition(limits, resources.spot),
         "EnableManagedSpotTraining": resources.spot,
         "Environment": _environment(spec, job_id, processes),
-        "Tags": [{"Key": "cloudbridge:job-id", "Value": job_id}, {"Key": "cloudbridge:name", "Value": spec.name}]
-        + [{"Key": k, "Value": v} for k, v in sorted(settings.tags.items())],
+        "Tags": [{"Key": key, "Value": tags[key]} for key in (JOB_ID_TAG, NAME_TAG)]
+        + [{"Key": k, "Value": v} for k, v in sorted(settings.tags.items())]
+        + [{"Key": key, "Value": value} for key, value in tags.items() if key not in (JOB_ID_TAG, NAME_TAG)],
     }
-    if limits.tagged:
-        request["Tags"].append({"Key": LIMITS_TAG, "Value": limits.to_tag()})
     checkpoints = spec.checkpoints
     if checkpoints or resources.spot:
         default = f"{bucket_prefix(settings)}/checkpoints/{job_name}"
