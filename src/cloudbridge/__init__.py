@@ -15,11 +15,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from cloudbridge.hookspecs import PLUGIN_API_VERSION, ProviderInfo, hookimpl
-
 __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
+    # plugin API (lazy too: ``cloudbridge --version`` should not pay for pluggy)
+    "PLUGIN_API_VERSION": "cloudbridge.hookspecs:PLUGIN_API_VERSION",
+    "ProviderInfo": "cloudbridge.hookspecs:ProviderInfo",
+    "hookimpl": "cloudbridge.hookspecs:hookimpl",
     # SDK facade
     "run": "cloudbridge.sdk:run",
     "get_job": "cloudbridge.sdk:get_job",
@@ -43,11 +45,12 @@ _LAZY: dict[str, str] = {
     "errors": "cloudbridge.errors",
 }
 
-__all__ = ["PLUGIN_API_VERSION", "ProviderInfo", "__version__", "hookimpl", *_LAZY]
+__all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
     # names exported through _LAZY (and so __all__), which ruff cannot see
     from cloudbridge import errors  # noqa: F401
+    from cloudbridge.hookspecs import PLUGIN_API_VERSION, ProviderInfo, hookimpl  # noqa: F401
     from cloudbridge.records import Endpoint, Job, JobState  # noqa: F401
     from cloudbridge.sdk import cancel, deploy, get_job, jobs, logs, provider, providers, run, storage  # noqa: F401
     from cloudbridge.specs import EndpointSpec, JobSpec, Resources, load_job_spec  # noqa: F401

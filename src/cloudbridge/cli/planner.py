@@ -238,8 +238,11 @@ def plan_command(
     gpus: str = typer.Option(None, "--gpus", help="With --partition: A100:2,T4:1, or 'local' (this machine)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Where could a job run, cheapest first (and why not elsewhere); allocate a batch of tasks; or split
-    a global batch across unequal GPUs."""
+    """Where could a job run, cheapest first (and why not elsewhere); or allocate tasks, or split a batch.
+
+    ``--batch TASKS.yaml --pool POOL.yaml`` allocates many tasks; ``--partition N`` splits a
+    global batch across unequal GPUs by their measured throughput.
+    """
     from cloudbridge.errors import UserError
 
     if gpus is not None and partition is None:
