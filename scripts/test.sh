@@ -6,7 +6,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 
-ensure_venv "train,minilm,test,gpu" plugins/aws plugins/slurm examples/custom-provider examples/notify-plugin
+ensure_venv "train,minilm,test,gpu,dashboard" plugins/aws plugins/slurm examples/custom-provider examples/notify-plugin
 cd "$ROOT"
 bash scripts/ci/slurm.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 NO_MKDOCS_2_WARNING=1

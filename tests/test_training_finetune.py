@@ -40,7 +40,18 @@ def test_single_process_outputs(tmp_path: Path) -> None:
     model = AutoModelForSequenceClassification.from_pretrained(out / "model")
     tokenizer = AutoTokenizer.from_pretrained(out / "model")
     assert model.config.id2label == {0: "neg", 1: "pos"} and tokenizer("the plot was good")["input_ids"][0] == 2
-    assert list((out / "tb").rglob("events.out.tfevents.*"))
+    # the series: train loss every 5 steps, the eval metrics once per epoch, as TensorBoard scalars too
+    from cloudbridge.metrics import read_history
+
+    history = read_history(out / "metrics.jsonl")
+    assert [step for step, _ in history.series("loss")] == list(range(5, 81, 5))
+    assert [epoch for epoch, _ in history.per_epoch("accuracy")] == [1.0, 2.0, 3.0, 4.0]
+    assert history.latest()["accuracy"] == metrics["final"]["accuracy"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tb")).Reload()
+    assert [e.step for e in events.Scalars("loss")] == list(range(5, 81, 5))
+    assert events.Scalars("accuracy")[-1].value == pytest.approx(metrics["final"]["accuracy"])
     sealed = sorted(p.name for p in (out / "ckpt").iterdir())
     assert sealed == ["step-000060"] or sealed == ["step-000040", "step-000060"]
     assert (out / "ckpt" / sealed[-1] / "COMPLETE").is_file()
@@ -58,6 +69,10 @@ def test_ner_prints_the_conll_table(tmp_path: Path) -> None:
     final = json.loads((out / "metrics.json").read_text())["final"]
     assert set(final["entities"]) == {"LOC", "MISC", "ORG", "PER"}
     assert final["f1"] > 0.5 and final["entities"]["PER"]["support"] == 30
+    from cloudbridge.metrics import read_history
+
+    per_tag = read_history(out / "metrics.jsonl").tables["ner_per_tag"]
+    assert per_tag["epoch"] == 3 and per_tag["rows"] == final["entities"]
 
 
 def test_corrupt_newest_checkpoint_falls_back_with_a_warning(tmp_path: Path) -> None:

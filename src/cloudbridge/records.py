@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cloudbridge.interfaces import Compute
+    from cloudbridge.metrics import MetricHistory
 
 __all__ = ["CheckItem", "CheckReport", "Endpoint", "Job", "JobState", "ObjectInfo"]
 
@@ -44,6 +45,8 @@ class Job:
     ``id`` is cloudbridge's own id (``<provider>-<hex>``); ``native_id`` the provider's (a
     SageMaker job name, a PID group, a Vertex resource name). ``reason`` is a short,
     provider-neutral sentence when the job failed; ``detail`` the provider's own message.
+    ``metrics`` holds the latest values (for a running local job, read live from its series);
+    :meth:`metric_history` the whole series.
     """
 
     id: str
@@ -96,6 +99,16 @@ class Job:
     def cancel(self) -> Job:
         """Ask the provider to stop the job; returns the updated record."""
         return self._require_compute().cancel(self.id)
+
+    def metric_history(self) -> MetricHistory:
+        """The metric series the job recorded with :func:`cloudbridge.runtime.log_metrics`.
+
+        Read from the local job folder (also while the job runs) or from the job's outputs in
+        storage (downloaded once the job has ended). Empty when the job recorded none.
+        """
+        from cloudbridge.metrics import history_of
+
+        return history_of(self)
 
     @property
     def done(self) -> bool:

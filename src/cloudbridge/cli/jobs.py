@@ -239,8 +239,13 @@ def jobs_command(
     if json_output:
         echo_json([job.to_dict() for job in jobs])
         return
+    from cloudbridge.metrics import main_metric
+
     rows = []
     for job in jobs:
+        if job.provider == "local" and job.state.value == "RUNNING":  # what it has recorded so far
+            job.metrics = {**job.metrics, **job.metric_history().latest()}
+        metric = main_metric(job.metrics or {})
         end = job.ended_at
         duration = (end - job.started_at) if (job.started_at and end) else None
         rows.append(
@@ -251,10 +256,12 @@ def jobs_command(
                 job.state.value,
                 format_age(job.created_at),
                 format_duration(duration),
+                f"{metric[0]} {metric[1]:.4g}" if metric else "",
                 job.reason or "",
             ]
         )
-    print_table(["ID", "NAME", "PROVIDER", "STATE", "CREATED", "RAN", "REASON"], rows, styles=STATE_STYLES)
+    print_table(["ID", "NAME", "PROVIDER", "STATE", "CREATED", "RAN", "METRIC", "REASON"], rows,
+                styles=STATE_STYLES)
 
 
 def status_command(

@@ -45,6 +45,12 @@ COMMANDS: tuple[CommandEntry, ...] = (
                  "Jobs"),
     CommandEntry("cancel", "jobs", "Cancel a job (on local: its whole process group); a finished job is left as it is.",
                  "Jobs"),
+    CommandEntry("metrics", "metrics", "Show jobs' metrics: a table of the latest values and small charts of loss and "
+                 "accuracy.", "Jobs"),
+    CommandEntry("tensorboard", "metrics", "Start TensorBoard on 127.0.0.1 over the jobs' event files (synced from the "
+                 "cloud if needed); Ctrl-C stops it.", "Jobs"),
+    CommandEntry("dashboard", "dashboard", "Serve the web dashboard on 127.0.0.1: jobs of every provider, logs, charts, "
+                 "endpoints, GPUs, spend.", "Jobs"),
     CommandEntry("emulate", "emulate", "Run JOB locally with the platform's exact environment variables and "
                  "directory layout.", "Jobs"),
     CommandEntry("migrate", "migrate", "Upload what a local job reads, write JOB.<provider>.yaml with URIs, "

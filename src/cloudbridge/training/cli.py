@@ -83,11 +83,6 @@ class FinetuneConfig:
         """Every command-line option is also an attribute: ``cfg.batch_size`` is ``cfg.args.batch_size``."""
         return getattr(self.__dict__["args"], name)
 
-    def hparams(self) -> dict[str, Any]:
-        """Scalar options for TensorBoard's hparams view."""
-        keep = (int, float, str, bool)
-        return {k: v for k, v in vars(self.args).items() if isinstance(v, keep)}
-
 
 def _check_numbers(args: argparse.Namespace) -> None:
     if args.task not in TASKS:

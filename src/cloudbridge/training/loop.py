@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from cloudbridge.errors import UserError
+from cloudbridge.runtime.metrics import configure as configure_metrics
 from cloudbridge.training.checkpointing import CheckpointManager
 from cloudbridge.training.cli import FinetuneConfig
 from cloudbridge.training.features import IGNORE_INDEX, Collator, EpochSampler, encode
@@ -25,22 +26,10 @@ __all__ = ["evaluate", "train"]
 
 def _accelerator(cfg: FinetuneConfig) -> Any:
     from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration
 
-    trackers = []
     try:
-        import tensorboard  # noqa: F401
-
-        trackers = ["tensorboard"]
-    except ImportError:
-        print("warning: tensorboard is not installed; no event files will be written", flush=True)
-    try:
-        return Accelerator(
-            mixed_precision=cfg.mixed_precision,
-            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-            log_with=trackers or None,
-            project_config=ProjectConfiguration(project_dir=cfg.tensorboard_dir, logging_dir=cfg.tensorboard_dir),
-        )
+        return Accelerator(mixed_precision=cfg.mixed_precision,
+                           gradient_accumulation_steps=cfg.gradient_accumulation_steps)
     except ValueError as exc:  # e.g. fp16 requested on a CPU-only machine
         raise UserError(f"--mixed-precision {cfg.mixed_precision}: {exc}") from exc
 
@@ -141,8 +130,8 @@ def train(cfg: FinetuneConfig) -> dict[str, Any]:
         f"train={len(train_rows)} eval={len(eval_rows)} labels={len(cfg.labels)} steps={total_steps} "
         f"accumulation={cfg.gradient_accumulation_steps} precision={accelerator.mixed_precision}"
     )
-    if accelerator.log_with:
-        accelerator.init_trackers("finetune", config=cfg.hparams())
+    # the series (metrics.jsonl) and TensorBoard scalars, written by rank 0 only
+    series = configure_metrics(cfg.output_dir, cfg.tensorboard_dir, enabled=accelerator.is_main_process)
 
     global_step = state["global_step"]
     samples = 0
@@ -181,7 +170,7 @@ def train(cfg: FinetuneConfig) -> dict[str, Any]:
                 running_count = 0
                 lr = scheduler.get_last_lr()[0]
                 report.line(f"step {global_step}/{total_steps} epoch {epoch + 1} loss {mean_loss:.4f} lr {lr:.2e}")
-                accelerator.log({"train/loss": mean_loss, "train/lr": lr}, step=global_step)
+                series.log(global_step, epoch + 1, loss=mean_loss, lr=lr)
             report.advance(global_step, f"epoch {epoch + 1}")
             done = global_step >= total_steps
             if global_step % checkpoint_every == 0 and not done and (index + 1) < len(train_loader):
@@ -195,7 +184,9 @@ def train(cfg: FinetuneConfig) -> dict[str, Any]:
         metrics, table = evaluate(accelerator, model, eval_loader, cfg)
         record = {"epoch": epoch + 1, "step": global_step, **{k: v for k, v in metrics.items() if k != "entities"}}
         state["history"].append(record)
-        accelerator.log({f"eval/{k}": v for k, v in record.items() if isinstance(v, float)}, step=global_step)
+        series.log(global_step, epoch + 1, **{k: v for k, v in record.items() if isinstance(v, float)})
+        if metrics.get("entities"):  # NER: precision, recall and F1 per tag
+            series.table("ner_per_tag", metrics["entities"], step=global_step, epoch=epoch + 1)
         report.line("eval epoch {}: {}".format(
             epoch + 1, " ".join(f"{k}={v:.4f}" for k, v in record.items() if isinstance(v, float))))
         if table:
@@ -226,7 +217,8 @@ def train(cfg: FinetuneConfig) -> dict[str, Any]:
         "train_samples_per_second": round(samples / train_time, 3) if train_time else None,
     }
     _save_final(accelerator, model, tokenizer, cfg, result)
-    accelerator.end_training()  # closes the trackers and destroys the process group
+    series.close()
+    accelerator.end_training()  # destroys the process group
     return result
 
 

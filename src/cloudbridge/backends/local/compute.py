@@ -271,6 +271,10 @@ class LocalCompute(Compute):
             position = queue.queue_position(self.store, job_id)
             if position is not None:
                 job.extra["queue_position"] = position
+            if job.state == JobState.RUNNING:  # the latest values of the series, read live
+                from cloudbridge.backends.local.compute_paths import read_metrics
+
+                job.metrics = {**job.metrics, **read_metrics(JobPaths(Path(job.extra.get("job_dir", ""))))}
         job.extra["events"] = self.store.events(job_id)
         return job.bind(self)
 

@@ -10,6 +10,7 @@ Layout of ``<log_dir>/<job id>/`` (``log_dir`` defaults to ``CLOUDBRIDGE_HOME/jo
     model/             CB_MODEL_DIR; copied to the ``model`` output channel
     checkpoints/       CB_CHECKPOINT_DIR unless ``checkpoints`` is a local path (then used in place)
     metrics.json       CB_METRICS_FILE: a JSON object the job may write; it becomes ``Job.metrics``
+                       (over the latest values of output/metrics.jsonl, the series of ``log_metrics``)
 """
 
 from __future__ import annotations
@@ -206,12 +207,16 @@ def sync_checkpoints(spec: JobSpec, paths: JobPaths, *, download: bool) -> int:
 
 
 def read_metrics(paths: JobPaths) -> dict[str, Any]:
-    """The JSON object in ``CB_METRICS_FILE`` (``{}`` when absent or not an object)."""
+    """The latest values of the job's series (``output/metrics.jsonl``, see
+    :func:`cloudbridge.runtime.log_metrics`), overlaid by the JSON object in ``CB_METRICS_FILE``."""
+    from cloudbridge.metrics import SERIES_FILE, read_history
+
+    latest = read_history(paths.output / SERIES_FILE).latest()
     try:
         data = json.loads(paths.metrics.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return latest
+    return {**latest, **data} if isinstance(data, dict) else latest
 
 
 def job_environment(
