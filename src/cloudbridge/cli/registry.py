@@ -49,8 +49,8 @@ COMMANDS: tuple[CommandEntry, ...] = (
                  "accuracy.", "Jobs"),
     CommandEntry("tensorboard", "metrics", "Start TensorBoard on 127.0.0.1 over the jobs' event files (synced from the "
                  "cloud if needed); Ctrl-C stops it.", "Jobs"),
-    CommandEntry("dashboard", "dashboard", "Serve the web dashboard on 127.0.0.1: jobs of every provider, logs, charts, "
-                 "endpoints, GPUs, spend.", "Jobs"),
+    CommandEntry("dashboard", "dashboard", "Serve the web dashboard on 127.0.0.1: jobs of every provider, logs, "
+                 "charts, endpoints, GPUs, spend.", "Jobs"),
     CommandEntry("emulate", "emulate", "Run JOB locally with the platform's exact environment variables and "
                  "directory layout.", "Jobs"),
     CommandEntry("migrate", "migrate", "Upload what a local job reads, write JOB.<provider>.yaml with URIs, "
