@@ -96,14 +96,21 @@ class SlurmAdapter(ManagedAdapter):
 
     # ---- pure (the cluster is read once) -------------------------------------------------------------
     def place(self, spec: JobSpec) -> Placement:
-        """The partition, checked against what the cluster has (partition, GPUs per node, time limit)."""
-        self.check_staging()
-        cluster = self.cluster()
+        """The partition, checked against what the cluster has (partition, GPUs per node, time limit).
+
+        A bad setting the job itself gave (``overrides.slurm.*``) is reported at its line in the spec file.
+        """
+        try:
+            self.check_staging()
+            cluster = self.cluster()
+        except InvalidSpec as exc:
+            raise _from_overrides(spec, exc) from exc.__cause__
         wanted = self.settings.partition
         part = cluster.partitions.get(wanted) if wanted else cluster.default
         if part is None:
             known = ", ".join(cluster.partitions) or "none"
-            raise InvalidSpec(f"unknown partition {wanted!r} (partitions: {known})", field="settings.slurm.partition")
+            raise _from_overrides(spec, InvalidSpec(f"unknown partition {wanted!r} (partitions: {known})",
+                                                    field="settings.slurm.partition"))
         res = spec.resources
         if res.accelerator_count:
             kind = res.accelerator_name
@@ -387,3 +394,11 @@ class SlurmAdapter(ManagedAdapter):
             return f"Slurm job {snapshot.extra.get('slurm_job_id')} {snapshot.status}: {snapshot.message}"
         return super().explain(snapshot, cause, limits)
 
+
+
+def _from_overrides(spec: JobSpec, exc: InvalidSpec) -> InvalidSpec:
+    """``exc`` about ``settings.slurm.X`` as ``overrides.slurm.X`` of ``spec`` when the job set X itself."""
+    key = (exc.field or "").removeprefix("settings.slurm.")
+    if exc.field and exc.field.startswith("settings.slurm.") and key in (spec.overrides.get("slurm") or {}):
+        return spec_error(spec, f"overrides.slurm.{key}", exc.message, hint=exc.hint)
+    return exc

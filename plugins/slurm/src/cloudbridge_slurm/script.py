@@ -35,6 +35,11 @@ from cloudbridge_slurm.settings import STAGING_BUCKET, SlurmSettings
 __all__ = ["JobLayout", "build_script", "channel_env", "input_paths", "output_paths"]
 
 
+#: Downloads one URI input into its folder on the cluster with cloudbridge's checked helper (an object
+#: or every object under a prefix; unsafe keys refused before anything is written).
+_DOWNLOAD = "import sys; from cloudbridge.transfers.download import download; download(sys.argv[1], sys.argv[2])"
+
+
 def channel_env(name: str) -> str:
     """``train-data`` -> ``TRAIN_DATA``."""
     return name.upper().replace("-", "_")
@@ -193,7 +198,7 @@ def build_script(spec: JobSpec, placement: Any, limits: Any, *, settings: SlurmS
     for name, (how, folder) in inputs.items():
         if how == "download":
             lines.append(f"echo {q(f'[cloudbridge] downloading input {name}')} >&2")
-            lines.append(f"cloudbridge storage sync {q(spec.inputs[name])} {q(folder)} >&2 || "
+            lines.append(f"python3 -c {q(_DOWNLOAD)} {q(spec.inputs[name])} {q(folder)} >&2 || "
                          f"{{ echo {q(f'[cloudbridge] cannot download input {name}')} >&2; exit 2; }}")
     lines.append(f"cd {q(code_dir if code_path else layout.job_dir)}")
     run = ["bash", "-c", spec.run] if spec.distribution == "none" else shlex.split(spec.run)

@@ -21,7 +21,7 @@ from typing import IO
 from cloudbridge.errors import InvalidSpec, InvalidURI, NotFound
 from cloudbridge.interfaces import Storage, URILike, as_uri
 from cloudbridge.records import ObjectInfo
-from cloudbridge.uri import StorageURI, safe_key
+from cloudbridge.uri import StorageURI, check_key, safe_key
 from cloudbridge_slurm.runner import Runner
 from cloudbridge_slurm.settings import STAGING_BUCKET
 
@@ -135,7 +135,9 @@ class SlurmStorage(Storage):
         target.mkdir(parents=True, exist_ok=True)
         count = 0
         with tarfile.open(fileobj=io.BytesIO(proc.stdout), mode="r:gz") as tar:
-            members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
+            members = [m for m in tar.getmembers() if (m.isfile() or m.isdir()) and m.name not in (".", "./")]
+            for member in members:  # names the job wrote: the same key rule as every download
+                check_key(member.name.removeprefix("./"))
             tar.extractall(target, members=members, filter="data")
             count = sum(1 for m in members if m.isfile())
         return count
