@@ -8,11 +8,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from cloudbridge_slurm.provider import SlurmProvider
 
 from cloudbridge.interfaces import wait_for_state
 from cloudbridge.records import JobState
 from cloudbridge.specs import JobSpec
-from cloudbridge_slurm.provider import SlurmProvider
 
 # Written without cloudbridge: plain accelerate, as a user's training script would be.
 DDP_SCRIPT = textwrap.dedent('''
