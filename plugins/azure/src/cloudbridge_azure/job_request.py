@@ -135,7 +135,7 @@ def to_command_job(
     if spec.checkpoints:
         outputs["checkpoints"] = {"jobOutputType": "uri_folder", "mode": "ReadWriteMount",
                                   "uri": _az(spec.checkpoints, "checkpoints", spec, settings)}
-    job_resources: dict[str, Any] = {"instanceCount": resources.nodes}
+    job_resources: dict[str, Any] = {"instanceCount": resources.nodes, "properties": {}}
     props: dict[str, Any] = {
         "jobType": "Command",
         "displayName": spec.name,
@@ -148,6 +148,8 @@ def to_command_job(
         "outputs": outputs,
         "limits": {"jobLimitsType": "Command", "timeout": iso_duration(timeout_s)},
         "tags": {"cloudbridge:job-id": job_id, "cloudbridge:name": spec.name, **dict(sorted(settings.tags.items()))},
+        "properties": {},
+        "isArchived": False,
     }
     if settings.compute == SERVERLESS:
         job_resources["instanceType"] = instance_type

@@ -50,7 +50,7 @@ def _now() -> str:
 class AzureMLFake:
     """An Azure ML workspace on this machine; storage is an Azurite server (``azurite`` argument)."""
 
-    def __init__(self, azurite: Any, *, subscription: str, resource_group: str = "rg", workspace: str = "ws",
+    def __init__(self, azurite: Any, *, subscription: str, resource_group: str = "rg", workspace: str = "cb-ws",
                  region: str = "eastus", computes: dict[str, dict[str, Any]] | None = None,
                  queue_seconds: float = 0.3) -> None:
         from cloudbridge.testing.azurite import ACCOUNT, ACCOUNT_KEY
