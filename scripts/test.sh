@@ -6,7 +6,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 
-ensure_venv "train,minilm,test,gpu,dashboard" plugins/aws plugins/slurm plugins/azure examples/custom-provider examples/notify-plugin
+ensure_venv "train,minilm,test,gpu,dashboard" plugins/aws plugins/slurm plugins/azure plugins/gcp examples/custom-provider examples/notify-plugin
 cd "$ROOT"
 bash scripts/ci/slurm.sh
 bash scripts/ci/azure.sh >/dev/null  # Azurite (npm) for the azure plugin tests
