@@ -177,7 +177,7 @@ def apply_overrides(ctx: RuntimeContext, env: Env) -> RuntimeContext:
     for name, attr in (("CB_OUTPUT_DIR", "output_dir"), ("CB_MODEL_DIR", "model_dir"),
                        ("CB_CHECKPOINT_DIR", "checkpoint_dir"), ("CB_TENSORBOARD_DIR", "tensorboard_dir")):
         if env.get(name):
-            changes[attr] = env[name]
+            changes[attr] = gcs_to_fuse(env[name], env)  # Vertex: a gs:// location is read through /gcs/
     inputs = dict(ctx.input_dirs)
     for name, value in env.items():
         if name.startswith("CB_INPUT_") and value and len(name) > len("CB_INPUT_"):
