@@ -118,7 +118,7 @@ def _scan_workdir(spec: Any) -> PackageManifest | None:
     from cloudbridge.packaging import scan_workdir
 
     workdir = spec.resolved_workdir()
-    return None if workdir is None else scan_workdir(workdir, hash_files=False)
+    return None if workdir is None else scan_workdir(workdir, hash_files=False, spec=spec)
 
 
 def _copy_workdir(manifest: PackageManifest | None, target: str) -> None:

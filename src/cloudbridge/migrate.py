@@ -244,7 +244,7 @@ def migrate(
     _refuse_outside(_local_fields(spec, local_path), workdir, allowed)
     manifest = None
     if workdir is not None:
-        manifest = scan_workdir(workdir)
+        manifest = scan_workdir(workdir, spec=spec)
         plan.items.append(
             MigrationItem(
                 "workdir", str(workdir), None, "package", files=manifest.file_count, bytes=manifest.total_size

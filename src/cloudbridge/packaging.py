@@ -9,9 +9,15 @@ Every provider packages a job's ``workdir`` with :func:`package_workdir` / :func
   re-included -- exactly git's rules). Skipped by default (lowest precedence, so ``!venv/`` in an
   ignore file brings one back): ``.git``, ``.hg``, ``.svn``, virtualenvs (``.venv``, ``venv`` and any
   directory holding a ``pyvenv.cfg``) and caches (``__pycache__``, ``.pytest_cache``,
-  ``.mypy_cache``, ``.ruff_cache``, ``node_modules``, ``.ipynb_checkpoints``). Symlinks to files are
-  packaged as the file's content; symlinked directories are not followed. Only ignore files inside
-  the workdir count (not ``.git/info/exclude`` or a global excludes file).
+  ``.mypy_cache``, ``.ruff_cache``, ``node_modules``, ``.ipynb_checkpoints``). Only ignore files
+  inside the workdir count (not ``.git/info/exclude`` or a global excludes file).
+* **The spec file is left out.** Given the job's spec, its own file (and the ``<name>.<provider>.yaml``
+  copies ``cloudbridge migrate`` writes next to it) is not packaged, even when it lies in the workdir:
+  its ``env`` may hold secrets, and a package is kept (content-addressed, in a bucket) long after the job.
+* **Symlinks.** A symlink to a file inside the workdir is packaged as the file's content. One that
+  resolves outside the workdir (``~/.aws/credentials``, ``/etc/passwd``) is refused with its path
+  (exit 2) unless ``follow_symlinks`` (``cloudbridge run --follow-symlinks`` or ``follow_symlinks: true``
+  in the spec) says to ship what it points to. Symlinked directories are not followed.
 * **Content addressing.** The package digest is the sha256 over the sorted relative paths, their
   executable bit and each file's sha256 (cached per file version, see
   :class:`~cloudbridge.backends.local.storage.LocalStorage`). The archive is a deterministic
@@ -29,6 +35,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import stat as statmod
 import tarfile
 import tempfile
@@ -48,6 +55,7 @@ __all__ = [
     "max_workdir_bytes",
     "package_workdir",
     "scan_workdir",
+    "spec_files",
     "upload_workdir",
 ]
 
@@ -226,7 +234,26 @@ def _check_workdir(workdir: str | os.PathLike[str]) -> Path:
     return root.resolve()
 
 
-def _walk(root: Path) -> tuple[list[tuple[str, str, os.stat_result]], int]:
+def spec_files(spec: Any) -> set[str]:
+    """The real paths of ``spec``'s own file and of the ``<stem>.<provider>.yaml`` copies next to it."""
+    source = getattr(spec, "source", None)
+    if not source:
+        return set()
+    path = Path(source)
+    stem = path.name.split(".", 1)[0]
+    found = {os.path.realpath(path)}
+    try:
+        siblings = os.listdir(path.parent)
+    except OSError:
+        return found
+    pattern = re.compile(re.escape(stem) + r"(\.[A-Za-z0-9_-]+)?\.ya?ml")
+    found.update(os.path.realpath(path.parent / name) for name in siblings if pattern.fullmatch(name))
+    return found
+
+
+def _walk(
+    root: Path, *, leave_out: frozenset[str] | set[str] = frozenset(), follow_symlinks: bool = False
+) -> tuple[list[tuple[str, str, os.stat_result]], int]:
     """``[(relative path, absolute path, stat)]`` of included files, and how many entries were ignored."""
     defaults = _compile([(p, i + 1, "<defaults>") for i, p in enumerate(DEFAULT_EXCLUDES)])
     files: list[tuple[str, str, os.stat_result]] = []
@@ -260,17 +287,37 @@ def _walk(root: Path) -> tuple[list[tuple[str, str, os.stat_result]], int]:
                 st = entry.stat(follow_symlinks=True)
             except OSError:
                 continue  # dangling symlink
-            if statmod.S_ISREG(st.st_mode):
-                files.append((rel, entry.path, st))
+            if not statmod.S_ISREG(st.st_mode):
+                continue
+            if leave_out and os.path.realpath(entry.path) in leave_out:
+                ignored += 1  # the job's spec file: its env may hold secrets
+                continue
+            if entry.is_symlink() and not follow_symlinks:
+                real = os.path.realpath(entry.path)
+                if not real.startswith(str(root).rstrip(os.sep) + os.sep):
+                    raise UserError(
+                        f"{entry.path} is a symlink to {real}, outside the workdir {root}; refused",
+                        hint="remove it or list it in .cloudbridgeignore; to ship what it points to, use "
+                        "cloudbridge run --follow-symlinks or follow_symlinks: true in the spec",
+                    )
+            files.append((rel, entry.path, st))
 
     visit(root, "", [("", defaults)])
     return files, ignored
 
 
-def scan_workdir(workdir: str | os.PathLike[str], *, hash_files: bool = True) -> PackageManifest:
-    """List what the package of ``workdir`` holds, enforce the size limit, compute the digest."""
+def scan_workdir(
+    workdir: str | os.PathLike[str], *, hash_files: bool = True, spec: Any = None, follow_symlinks: bool | None = None
+) -> PackageManifest:
+    """List what the package of ``workdir`` holds, enforce the size limit, compute the digest.
+
+    With the job's ``spec``, its spec file is left out and its ``follow_symlinks`` setting applies
+    (``follow_symlinks`` given here wins); see the module docstring.
+    """
     root = _check_workdir(workdir)
-    found, ignored = _walk(root)
+    if follow_symlinks is None:
+        follow_symlinks = bool(getattr(spec, "follow_symlinks", False))
+    found, ignored = _walk(root, leave_out=spec_files(spec), follow_symlinks=follow_symlinks)
     entries = [PackageEntry(rel, st.st_size, bool(st.st_mode & 0o111)) for rel, _path, st in found]
     manifest = PackageManifest(str(root), entries, ignored=ignored)
     total = manifest.total_size
@@ -368,7 +415,7 @@ def package_workdir(
 
 def upload_workdir(
     workdir: str | os.PathLike[str], storage_prefix_uri: str, *, manifest: PackageManifest | None = None,
-    storage: Any = None,
+    storage: Any = None, spec: Any = None,
 ) -> tuple[str, int]:
     """Upload the workdir package under ``storage_prefix_uri`` unless that content is already there.
 
@@ -379,7 +426,7 @@ def upload_workdir(
     from cloudbridge.interfaces import as_uri
     from cloudbridge.transfers.resolve import resolve
 
-    manifest = manifest or scan_workdir(workdir)
+    manifest = manifest or scan_workdir(workdir, spec=spec)
     if storage is None:
         storage, prefix = resolve(storage_prefix_uri)
     else:

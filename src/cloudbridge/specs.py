@@ -195,6 +195,9 @@ class JobSpec(_RedactedRepr):
     name: str = Field(..., description="Job name: letters, digits, '.', '_' and '-'.")
     provider: str = Field("local", description="local | aws | gcp | azure | auto | any registered name.")
     workdir: str | None = Field(".", description="Directory shipped with the job; relative to the spec file.")
+    follow_symlinks: bool = Field(
+        False, description="Ship what symlinks leading out of the workdir point to (refused by default)."
+    )
     run: str = Field(
         ..., description="What runs in the workdir: a bash command with distribution 'none'; with 'accelerate' or "
         "'torchrun' one python/console-script command the launcher rewrites, or a bash line using $CB_LAUNCH.",

@@ -84,4 +84,4 @@ def package_summary(spec: Any) -> Any | None:
     if workdir is None:
         return None
 
-    return packaging.build_manifest(workdir)
+    return packaging.build_manifest(workdir, spec=spec)

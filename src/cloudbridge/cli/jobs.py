@@ -113,7 +113,7 @@ def _show_package(spec: Any) -> None:
     from cloudbridge.packaging import scan_workdir
 
     logging.getLogger("cloudbridge.packaging").setLevel(logging.ERROR)  # its warning is printed below, once
-    manifest = scan_workdir(workdir)
+    manifest = scan_workdir(workdir, spec=spec)
     for line in manifest.summarize().splitlines():
         if line.startswith("warning: "):
             _echo_err(line, fg="yellow")
@@ -161,6 +161,9 @@ def run_command(
         False, "--dry-run", help="Validate; show the resolved spec, workdir package and cost estimate; submit nothing."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print the job record as JSON (logs go to stderr)."),
+    follow_symlinks: bool = typer.Option(
+        False, "--follow-symlinks", help="Ship what symlinks leading out of the workdir point to (refused otherwise)."
+    ),
 ) -> None:
     """Run a job: show its cost estimate, submit it, stream its logs, exit with its status (0 succeeded, 1 failed).
 
@@ -174,6 +177,8 @@ def run_command(
     spec = load_job_spec(spec_path)
     if provider:
         spec = spec.with_provider(provider)
+    if follow_symlinks:
+        spec = spec.model_copy(update={"follow_symlinks": True})
     if spec.provider != "auto":
         from cloudbridge.plugins import provider_info
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudbridge.errors import ConflictError, NotFound
-from cloudbridge.jobstore.redact import redact_mapping, redact_spec
+from cloudbridge.jobstore.redact import redact_mapping, redact_spec, redact_text
 from cloudbridge.jobstore.schema import BUSY_TIMEOUT_MS, SCHEMA_VERSION, init_schema
 from cloudbridge.records import Job, JobState
 
@@ -239,7 +239,8 @@ class JobStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     event.job_id, str(event.state), event.previous and str(event.previous), event.time,
-                    event.reason, event.detail, json.dumps(redact_mapping(dict(event.extra)), default=str),
+                    event.reason, event.detail and redact_text(event.detail),
+                    json.dumps(redact_mapping(dict(event.extra)), default=str),
                 ),
             )
 
@@ -260,6 +261,8 @@ def _update_in(conn: sqlite3.Connection, job_id: str, fields: dict[str, Any]) ->
             raise NotFound(f"no job with id {job_id!r}")
         fields = {**fields, "extra": {**json.loads(row["extra"]), **fields["extra"]}}
     values = {k: (json.dumps(redact_mapping(v), default=str) if k in _JSON_FIELDS else v) for k, v in fields.items()}
+    if isinstance(values.get("detail"), str):  # a failure detail quotes log lines: never store a secret from them
+        values["detail"] = redact_text(values["detail"])
     values["updated_at"] = time.time()
     assignments = ", ".join(f"{k} = ?" for k in values)
     cursor = conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*values.values(), job_id])
@@ -277,7 +280,7 @@ def _job_to_row(job: Job, now: float) -> dict[str, Any]:
         "outputs_uri": job.outputs_uri,
         "metrics": json.dumps(job.metrics or {}, default=str),
         "reason": job.reason,
-        "detail": job.detail,
+        "detail": redact_text(job.detail) if job.detail else job.detail,
         "exit_code": job.exit_code,
         "created_at": job.created_at if job.created_at is not None else now,
         "started_at": job.started_at,

@@ -130,7 +130,7 @@ class ManagedCompute(Compute):
         if workdir is None:
             raise InvalidSpec(f"{self.adapter.service} jobs need a workdir to ship", source=spec.source,
                               field="workdir")
-        return upload_workdir(workdir, self.adapter.code_uri_prefix(), storage=self.storage)
+        return upload_workdir(workdir, self.adapter.code_uri_prefix(), storage=self.storage, spec=spec)
 
     def submit(self, spec: JobSpec) -> Job:
         """Check, upload code (deduplicated), create the job, return its first record.

@@ -8,7 +8,6 @@ Requests are built by :mod:`cloudbridge_aws.deploy_request`; this module resolve
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import secrets
@@ -35,7 +34,7 @@ from cloudbridge_aws.deploy_request import (
 from cloudbridge_aws.errors import aws_errors
 from cloudbridge_aws.session import AwsSession
 from cloudbridge_aws.storage import S3Storage
-from cloudbridge_aws.training_request import bucket_prefix
+from cloudbridge_aws.training_request import bucket_prefix, secret_env_warning
 
 __all__ = ["SageMakerDeploy", "pack_model_dir"]
 
@@ -45,10 +44,19 @@ _OURS = "-cb"  # marks models/configs cloudbridge created: <endpoint>-cb<time><h
 def pack_model_dir(model_dir: str | os.PathLike[str], target: str, handler: str | None = None) -> str:
     """Write ``model_dir`` (plus ``handler`` as ``code/inference.py``) as a reproducible ``model.tar.gz``.
 
-    Returns the sha256 of the archive. Entries are sorted, with fixed mtimes and owners.
+    Returns the sha256 of the archive. Entries are sorted, with fixed mtimes and owners. Files are
+    streamed into the archive (never read whole into memory). A symlink that resolves outside
+    ``model_dir`` (``~/.aws/credentials``, ``/etc/passwd``) is refused with its path: it would upload
+    that file to S3.
     """
     root = Path(model_dir)
+    real_root = root.resolve()
     files = sorted(p for p in root.rglob("*") if p.is_file())
+    for path in files:
+        real = path.resolve()
+        if real_root not in real.parents:
+            raise InvalidSpec(f"{path} is a symlink to {real}, outside the model directory; refused",
+                              source=str(path))
     with open(target, "wb") as raw:
         import gzip
 
@@ -57,16 +65,17 @@ def pack_model_dir(model_dir: str | os.PathLike[str], target: str, handler: str 
                 rel = path.relative_to(root).as_posix()
                 if handler and rel == "code/inference.py":
                     continue
-                _add(tar, rel, path.read_bytes())
+                _add(tar, rel, path)
             if handler:
-                _add(tar, "code/inference.py", Path(handler).read_bytes())
+                _add(tar, "code/inference.py", Path(handler))
     return _sha256_file(Path(target))
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+def _add(tar: tarfile.TarFile, name: str, path: Path) -> None:
     info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode, info.uid, info.gid = len(data), 0, 0o644, 0, 0
-    tar.addfile(info, io.BytesIO(data))
+    with open(path, "rb") as handle:
+        info.size, info.mtime, info.mode, info.uid, info.gid = os.fstat(handle.fileno()).st_size, 0, 0o644, 0, 0
+        tar.addfile(info, handle)  # streamed in blocks by tarfile.copyfileobj
 
 
 class SageMakerDeploy(Deploy):
@@ -173,6 +182,9 @@ class SageMakerDeploy(Deploy):
         self._known.add(spec.name)
         endpoint = self._endpoint(desc)
         endpoint.model = model_url
+        secret_env = secret_env_warning(spec, what="endpoint")
+        if secret_env:
+            endpoint.extra.setdefault("warnings", []).append(secret_env)
         endpoint.extra.update(
             {
                 "model_name": names.model,

@@ -181,21 +181,23 @@ def _environment(spec: JobSpec, job_id: str, processes: int | None) -> dict[str,
     return dict(sorted(env.items()))
 
 
-def secret_env_warning(spec: JobSpec) -> str | None:
-    """One warning line when ``spec.env`` holds values whose names look secret, else ``None``.
+def secret_env_warning(spec: Any, *, what: str = "job") -> str | None:
+    """One warning line when ``spec.env`` holds values that look secret (by name or shape), else ``None``.
 
-    SageMaker stores ``Environment`` in plain text: anyone allowed ``DescribeTrainingJob`` reads it.
-    Names only, never values; a value that is a Secrets Manager or SSM parameter ARN is a reference
-    (the recommended way, see ``docs/providers/aws.md``) and is not flagged.
+    SageMaker stores ``Environment`` in plain text: anyone allowed ``DescribeTrainingJob`` (a
+    ``job``) or ``DescribeModel`` (an ``endpoint``) reads it. Names only, never values; a value that
+    is a Secrets Manager or SSM parameter ARN is a reference (the recommended way, see
+    ``docs/providers/aws.md``) and is not flagged.
     """
-    from cloudbridge.jobstore.redact import is_secret_name
+    from cloudbridge.jobstore.redact import is_secret
 
-    names = sorted(k for k, v in spec.env.items() if is_secret_name(k) and v and not _SECRET_REFERENCE.match(v))
+    names = sorted(k for k, v in spec.env.items() if is_secret(k, v) and not _SECRET_REFERENCE.match(v))
     if not names:
         return None
+    action = "sagemaker:DescribeTrainingJob" if what == "job" else "sagemaker:DescribeModel"
     return (
-        f"env {', '.join(names)} look{'s' if len(names) == 1 else ''} secret: SageMaker keeps the job's "
-        "environment in plain text, readable by anyone allowed sagemaker:DescribeTrainingJob; pass a "
+        f"env {', '.join(names)} look{'s' if len(names) == 1 else ''} secret: SageMaker keeps the {what}'s "
+        f"environment in plain text, readable by anyone allowed {action}; pass a "
         "Secrets Manager ARN instead (docs/providers/aws.md#secrets)"
     )
 

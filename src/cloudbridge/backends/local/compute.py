@@ -152,7 +152,7 @@ class LocalCompute(Compute):
         if resolved.workdir is not None:
             from cloudbridge.settings import cloudbridge_home
 
-            manifest = scan_code(resolved.workdir, private=[cloudbridge_home(), jobs_dir])
+            manifest = scan_code(resolved.workdir, private=[cloudbridge_home(), jobs_dir], spec=resolved)
             warnings += manifest.warnings
         need = resolved.resources.accelerator_count
         outputs_uri = resolved.outputs.get("model") or next(iter(resolved.outputs.values()), None)

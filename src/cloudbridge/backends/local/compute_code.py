@@ -28,7 +28,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cloudbridge.errors import StorageError, UserError
 
@@ -43,7 +43,7 @@ _CHUNK = 1 << 20
 _range_ok = hasattr(os, "copy_file_range")
 
 
-def scan_code(workdir: str | os.PathLike[str], *, private: list[Path]) -> PackageManifest:
+def scan_code(workdir: str | os.PathLike[str], *, private: list[Path], spec: Any = None) -> PackageManifest:
     """The package manifest of ``workdir`` (hashed: its digest is recorded on the job).
 
     ``private`` are cloudbridge's own folders (``CLOUDBRIDGE_HOME``, the jobs folder): a package
@@ -57,7 +57,7 @@ def scan_code(workdir: str | os.PathLike[str], *, private: list[Path]) -> Packag
     drop = _DropWarnings()
     quiet.addFilter(drop)
     try:
-        manifest = packaging.scan_workdir(workdir)
+        manifest = packaging.scan_workdir(workdir, spec=spec)
     finally:
         quiet.removeFilter(drop)
     root = Path(manifest.root)

@@ -106,6 +106,10 @@ class Supervisor:
         return runs.cancel_requested(self.store, self.job_id)
 
     def _end(self, state: JobState, reason: str | None, detail: str | None, **fields: Any) -> bool:
+        if detail:  # the last log lines may print the job's own secrets: hide those exact values too
+            from cloudbridge.jobstore.redact import redact_text, secret_values
+
+            detail = redact_text(detail, secret_values(self.spec.env))
         if not self.store.get(self.job_id).state.is_terminal:
             # the last log line is written before the state: whoever sees the end also sees this line
             self.say(f"job {state.value}" + (f": {reason}" if reason else ""))
