@@ -77,45 +77,16 @@ def _load_spec(spec_or_path: Any) -> JobSpec:
 
 
 def _record(job: Job, compute: Compute, spec: JobSpec | None = None) -> Job:
-    """Store what a provider reported; fire the job event when the stored state changed.
-
-    A new attempt (a cloud job resubmitted after spot interruption) fires its own event first,
-    ``extra["event"] == "restarted"``. A provider whose compute sets ``records_jobs = True``
+    """Store what a provider reported; fire the job events it brings, once across processes
+    (:func:`cloudbridge.jobstore.events.observe`). A provider whose compute sets ``records_jobs = True``
     (the local backend) keeps the store itself and is left alone.
     """
     if getattr(compute, "records_jobs", False):
         return job
-    from cloudbridge.jobstore.events import emit
+    from cloudbridge.jobstore.events import observe
 
-    store = _store()
-    before = store.find(job.id) if spec is None else None
-    if before is not None and not before.state.is_terminal:
-        _emit_restarts(before, job)
-    data = spec.model_dump(mode="json") if spec is not None else None
-    previous = store.record(job, data)
-    if previous is not False:
-        emit(job, previous)
+    observe(job, spec)
     return job
-
-
-def _emit_restarts(before: Job, job: Job) -> None:
-    """One ``restarted`` event per attempt that ``job`` has and the stored record had not."""
-    from dataclasses import replace
-
-    from cloudbridge.jobstore.events import emit
-    from cloudbridge.records import JobState
-
-    known = max((int(a.get("attempt") or 0) for a in before.attempts), default=1)
-    for index, attempt in enumerate(job.attempts):
-        number = int(attempt.get("attempt") or index + 1)
-        if number <= known or index == 0:
-            continue
-        prior = job.attempts[index - 1]
-        why = prior.get("reason") or "the previous attempt ended"
-        native = attempt.get("native_id") or "?"
-        event_job = replace(job, state=JobState.STARTING, reason=f"restarted after {why}: attempt {number} ({native})",
-                            detail=None)
-        emit(event_job, before.state, event="restarted", attempt=number, native_id=native)
 
 
 def run(

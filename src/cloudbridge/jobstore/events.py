@@ -16,7 +16,7 @@ from typing import Any
 from cloudbridge.hookspecs import JobEvent, hookimpl
 from cloudbridge.records import Job, JobState
 
-__all__ = ["cloudbridge_job_event", "emit"]
+__all__ = ["cloudbridge_job_event", "emit", "observe"]
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +59,36 @@ def emit(job: Job, previous: JobState | str | None, **extra: Any) -> JobEvent:
         except Exception:
             log.warning("job event observer %r failed for job %s", impl.plugin_name, job.id, exc_info=True)
     return event
+
+
+def observe(job: Job, spec: Any = None) -> list[JobEvent]:
+    """Record what a provider reported about ``job``; fire one event per change it brings.
+
+    A new attempt (a cloud job resubmitted after spot interruption) fires its own event first,
+    ``extra["event"] == "restarted"``; then the state change, if any. The comparison with the stored
+    record happens inside one store transaction (:meth:`~cloudbridge.jobstore.store.JobStore.record_seen`),
+    so when several processes read the same job, each change fires exactly once. ``spec`` (a
+    :class:`~cloudbridge.specs.JobSpec`, at submit) is stored with a new record.
+    """
+    from dataclasses import replace
+
+    from cloudbridge.jobstore.store import JobStore
+
+    data = spec.model_dump(mode="json") if spec is not None else None
+    previous, before = JobStore.default().record_seen(job, data)
+    events: list[JobEvent] = []
+    if before is not None and spec is None:
+        stored_state, stored_attempts = before
+        known = max((int(a.get("attempt") or 0) for a in stored_attempts), default=1)
+        for index, attempt in enumerate(job.attempts):
+            number = int(attempt.get("attempt") or index + 1)
+            if number <= known or index == 0:
+                continue
+            why = job.attempts[index - 1].get("reason") or "the previous attempt ended"
+            native = attempt.get("native_id") or "?"
+            event_job = replace(job, state=JobState.STARTING, detail=None,
+                                reason=f"restarted after {why}: attempt {number} ({native})")
+            events.append(emit(event_job, stored_state, event="restarted", attempt=number, native_id=native))
+    if previous is not False:
+        events.append(emit(job, previous))
+    return events

@@ -201,14 +201,25 @@ class JobStore:
         when it did not. States only move forward (PENDING < STARTING < RUNNING < terminal): a
         stale report never rolls a record back, and a terminal state is final.
         """
+        return self.record_seen(job, spec)[0]
+
+    def record_seen(self, job: Job, spec: dict[str, Any] | None = None
+                    ) -> tuple[JobState | None | bool, tuple[JobState, list[dict[str, Any]]] | None]:
+        """:meth:`record`, and the ``(state, attempts)`` stored before it, read in the same transaction.
+
+        The second item is ``None`` for a new job or one whose stored state was already terminal. Two
+        processes recording the same change see it once: only one of them gets the old attempts and
+        a changed state back, so events derived from them fire once.
+        """
         try:
             self.insert_job(job, spec)
-            return None
+            return None, None
         except ConflictError:
             pass
         with self.transaction() as conn:
-            row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job.id,)).fetchone()
+            row = conn.execute("SELECT state, attempts FROM jobs WHERE id = ?", (job.id,)).fetchone()
             previous = JobState(row["state"])
+            before = None if previous.is_terminal else (previous, json.loads(row["attempts"] or "[]"))
             fields = {k: v for k, v in _job_to_row(job, time.time()).items() if k in _UPDATABLE}
             fields = {k: v for k, v in fields.items() if v not in (None, "{}", "[]")}
             if previous.is_terminal:
@@ -220,7 +231,7 @@ class JobStore:
             if changed:
                 conn.execute("UPDATE jobs SET state = ? WHERE id = ?", (job.state.value, job.id))
             _update_in(conn, job.id, fields)
-        return previous if changed else False
+        return (previous if changed else False), before
 
     def delete(self, job_id: str) -> None:
         """Forget a job and its events (its files are not touched)."""
