@@ -19,7 +19,9 @@ Suites (imported lazily, so ``import cloudbridge.testing`` needs nothing but pyt
 * :class:`~cloudbridge.testing.sync.SyncConformance` -- ``sync`` between two storages;
 * :class:`~cloudbridge.testing.compute.ComputeConformance` -- submit, wait, failure reasons, logs,
   follow, cancel, not-found, list;
-* :class:`~cloudbridge.testing.deploy.DeployConformance` -- deploy, invoke, list, delete.
+* :class:`~cloudbridge.testing.deploy.DeployConformance` -- deploy, invoke, list, delete;
+* :class:`~cloudbridge.testing.managed.ManagedComputeConformance` -- a managed-training plugin's
+  adapter under the core's lifecycle: budget cap, ``start_timeout``, restarts, reasons, events.
 
 ``cloudbridge.testing.emulators`` starts local cloud emulators (moto server) for such tests.
 """
@@ -29,11 +31,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["ComputeConformance", "DeployConformance", "StorageConformance", "SyncConformance"]
+__all__ = ["ComputeConformance", "DeployConformance", "ManagedComputeConformance", "StorageConformance",
+           "SyncConformance"]
 
 _LAZY = {
     "ComputeConformance": "cloudbridge.testing.compute",
     "DeployConformance": "cloudbridge.testing.deploy",
+    "ManagedComputeConformance": "cloudbridge.testing.managed",
     "StorageConformance": "cloudbridge.testing.storage",
     "SyncConformance": "cloudbridge.testing.sync",
 }

@@ -302,3 +302,28 @@ class ManagedComputeConformance:
         states = [e["state"] for e in JobStore.default().events(job.id)]
         assert states == [job.state.value, "RUNNING", "FAILED"], states
 
+    def test_one_restart_event_when_readers_race(
+        self, managed_compute: ManagedCompute, other_process: Callable[[], ManagedCompute], driver: ManagedDriver,
+        make_spec: Callable[..., JobSpec], checkpoints_uri: str, job_home: Any,
+    ) -> None:
+        from cloudbridge.jobstore.events import observe
+        from cloudbridge.jobstore.store import JobStore
+
+        spec = make_spec(name="race", checkpoints=checkpoints_uri, resources={"spot": True, "max_restarts": 1})
+        job = managed_compute.submit(spec)
+        observe(job, spec)
+        driver.running(job.native_id)
+        observe(managed_compute.get(job.id))
+        driver.spot_gave_up(job.native_id, interruptions=1, used=600)
+        readers = [other_process() for _ in range(3)]
+        threads = [threading.Thread(target=lambda c=c: observe(c.get(job.id))) for c in readers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        observe(managed_compute.get(job.id))
+        events = JobStore.default().events(job.id)
+        restarts = [e for e in events if e["extra"].get("event") == "restarted"]
+        assert len(restarts) == 1, events
+        assert len(managed_compute.get(job.id).attempts) == 2, "racing readers created one restart"
+
