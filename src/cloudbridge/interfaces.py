@@ -246,6 +246,18 @@ class Provider(ABC):  # noqa: B024 - abstract by intent; every capability has a 
         """The provider's :class:`Deploy`."""
         raise CapabilityNotSupported(f"provider {self.name!r} offers no deployment")
 
+    def resources(self) -> list[dict[str, Any]]:
+        """Optional: the machines this provider owns, as they are now (an on-premise cluster's partitions).
+
+        One dict per group of alike nodes with at least ``partition``, ``nodes``, ``usable``,
+        ``gpu_type``, ``gpus_per_node``, ``cpus``, ``memory_gb`` and ``state``; read by
+        ``cloudbridge resources --provider NAME`` and by ``plan --pool`` resources with ``probe: true``.
+        Clouds sell from the planner catalog instead and raise :class:`CapabilityNotSupported`.
+        """
+        raise CapabilityNotSupported(
+            f"provider {self.name!r} has no machines of its own to list; its offerings are in `cloudbridge catalog`"
+        )
+
     def check(self) -> CheckReport:
         """Verify credentials and configuration; each failed item says how to fix it."""
         report = CheckReport(self.name)

@@ -47,10 +47,38 @@ def catalog_command(
                "(see price_source in --json)", err=True)
 
 
-def resources_command(json_output: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Show this machine's GPUs (model, memory, use), CPUs and memory, as the planner sees them."""
+def _provider_resources(provider: str, json_output: bool) -> None:
+    """``resources --provider NAME``: the provider's own machines (e.g. a Slurm cluster's partitions)."""
+    from cloudbridge.backends import get_provider
+    from cloudbridge.cli._output import echo_json, print_table
+
+    rows = get_provider(provider).resources()
+    if json_output:
+        echo_json({"provider": provider, "rows": rows})
+        return
+    print_table(
+        ["PARTITION", "NODES", "USABLE", "GPUS/NODE", "CPUS", "MEMORY", "MAX TIME", "STATE"],
+        [[r.get("partition", ""), r.get("nodes", ""), r.get("usable", ""),
+          f"{r['gpus_per_node']}x{r.get('gpu_type') or 'GPU'}" if r.get("gpus_per_node") else "-",
+          r.get("cpus", ""), f"{r.get('memory_gb', 0):g} GB",
+          "unlimited" if r.get("max_time_s") is None else f"{r['max_time_s'] / 3600:g}h",
+          ",".join(r.get("node_states") or [str(r.get("state", ""))])] for r in rows],
+    )
+
+
+def resources_command(
+    provider: str = typer.Option(None, "--provider", "-p",
+                                 help="A provider with machines of its own (e.g. slurm) instead of this machine."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show this machine's GPUs (model, memory, use), CPUs and memory, as the planner sees them -- or, with
+    --provider, the machines a provider owns (a Slurm cluster's partitions from sinfo)."""
     from cloudbridge.cli._output import echo_json, print_table
     from cloudbridge.planner.probe import local_rows, probe_local
+
+    if provider and provider != "local":
+        _provider_resources(provider, json_output)
+        return
 
     res = probe_local()
     rows = local_rows(res)

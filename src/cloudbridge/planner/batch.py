@@ -20,10 +20,13 @@
       - {name: ws, provider: local, accelerator: RTX-4090, gpus: 2, gpu_memory: 24, price: 0}
       - {name: g5, provider: aws, region: us-east-1, instance_type: ml.g5.12xlarge, quota: 3}
       - {name: cheap-a100, provider: acme, accelerator: A100, gpus: 8, gpu_memory: 40, price: 9.5, quota: 1}
+      - {name: hpc, provider: slurm, probe: true, instance_type: gpu}   # a cluster's partition, read live
 
 A local resource has ``gpus`` GPUs and ``price`` per GPU-hour; a cloud resource has ``quota``
 instances at once of ``gpus`` GPUs each, at ``price`` per instance-hour (from the catalog when
-``instance_type`` is given). Every problem is one line naming the file, line and field.
+``instance_type`` is given). A provider with machines of its own (``slurm``) is read live with ``probe:
+true`` (``instance_type`` names the partition): its usable nodes at ``price`` per node-hour (default 0).
+Every problem is one line naming the file, line and field.
 """
 
 from __future__ import annotations
@@ -202,6 +205,8 @@ def _resource(item: _ResourceIn, catalog: Catalog, source: str | None, lines: di
         accel = _accel(item.accelerator, None, source, lines, (*loc, "accelerator"), local=True)
         return Resource(item.name, "local", accel, 1, item.gpus, item.gpu_memory or 0.0, item.price or 0.0,
                         item.speed)
+    if item.probe:
+        return _probed_provider(item, source, lines, loc)
     if item.instance_type:
         rows = [r for r in catalog.rows if r.provider == item.provider and r.instance_type == item.instance_type
                 and (item.region is None or r.region == item.region)]
@@ -256,6 +261,36 @@ def _probed(item: _ResourceIn) -> Resource:
     accel = names.pop() if len(names) == 1 else None
     return Resource(item.name, "local", accel, 1, len(res.gpus), min(g.memory_gb for g in res.gpus),
                     item.price or 0.0, item.speed)
+
+
+def _probed_provider(item: _ResourceIn, source: str | None, lines: dict | None, loc: tuple[Any, ...]) -> Resource:
+    """A resource read from a provider's own machines (``Provider.resources()``, e.g. Slurm's ``sinfo``).
+
+    ``instance_type`` names the partition (default: the first listed), ``accelerator`` picks a GPU type
+    in it; the resource is that group's usable nodes, ``gpus_per_node`` GPUs each, at ``price`` (default 0).
+    """
+    from cloudbridge.backends import get_provider
+    from cloudbridge.errors import CloudbridgeError
+    from cloudbridge.planner.accelerators import KNOWN_ACCELERATORS, canonical_spelling
+
+    try:
+        rows = get_provider(item.provider).resources()
+    except CloudbridgeError as exc:
+        raise _err(f"cannot probe provider {item.provider!r}: {exc}", source, lines, (*loc, "probe")) from None
+    parts = list(dict.fromkeys(r["partition"] for r in rows))
+    wanted = item.instance_type or (parts[0] if parts else None)
+    chosen = [r for r in rows if r["partition"] == wanted and r.get("gpus_per_node")]
+    if item.accelerator:
+        chosen = [r for r in chosen if satisfies(r.get("gpu_type"), canonical_spelling(item.accelerator))]
+    if not chosen:
+        what = f" with {item.accelerator} GPUs" if item.accelerator else " with GPUs"
+        raise _err(f"provider {item.provider!r} has no partition {wanted!r}{what} (partitions: {', '.join(parts)})",
+                   source, lines, (*loc, "instance_type"))
+    row = max(chosen, key=lambda r: (r.get("usable", r["nodes"]), r["gpus_per_node"]))
+    accel = row.get("gpu_type")
+    memory = item.gpu_memory if item.gpu_memory is not None else KNOWN_ACCELERATORS.get(accel or "", 0.0)
+    return Resource(item.name, item.provider, accel, int(row["gpus_per_node"]), int(row.get("usable", row["nodes"])),
+                    float(memory), item.price or 0.0, item.speed, None, row["partition"])
 
 
 def make_tasks(data: Any, pool: Pool, *, source: str | None = None, lines: dict | None = None) -> list[Task]:
