@@ -51,6 +51,7 @@ def _provider_resources(provider: str, json_output: bool) -> None:
     """``resources --provider NAME``: the provider's own machines (e.g. a Slurm cluster's partitions)."""
     from cloudbridge.backends import get_provider
     from cloudbridge.cli._output import echo_json, print_table
+    from cloudbridge.reasons import fmt_duration
 
     rows = get_provider(provider).resources()
     if json_output:
@@ -61,7 +62,7 @@ def _provider_resources(provider: str, json_output: bool) -> None:
         [[r.get("partition", ""), r.get("nodes", ""), r.get("usable", ""),
           f"{r['gpus_per_node']}x{r.get('gpu_type') or 'GPU'}" if r.get("gpus_per_node") else "-",
           r.get("cpus", ""), f"{r.get('memory_gb', 0):g} GB",
-          "unlimited" if r.get("max_time_s") is None else f"{r['max_time_s'] / 3600:g}h",
+          "unlimited" if r.get("max_time_s") is None else fmt_duration(r["max_time_s"]),
           ",".join(r.get("node_states") or [str(r.get("state", ""))])] for r in rows],
     )
 
