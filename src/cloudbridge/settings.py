@@ -23,7 +23,8 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 
 from cloudbridge.errors import InvalidSpec
 
-__all__ = ["ProviderSettings", "cloudbridge_home", "home_path", "config_path", "load_config", "resolve_settings"]
+__all__ = ["ProviderSettings", "cloudbridge_home", "home_path", "config_path", "load_config", "private_dir",
+           "private_file", "resolve_settings"]
 
 
 def home_path() -> Path:
@@ -40,10 +41,34 @@ def home_path() -> Path:
 
 
 def cloudbridge_home() -> Path:
-    """:func:`home_path`, created on use."""
-    path = home_path()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """:func:`home_path`, created on use, private to its owner (0700): on a shared machine it holds job
+    logs, code copies and records that other users must not read."""
+    return private_dir(home_path())
+
+
+def private_dir(path: str | os.PathLike[str]) -> Path:
+    """The folder ``path``, created if needed and made 0700 when this user owns it."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _tighten(folder, 0o700)
+    return folder
+
+
+def private_file(path: str | os.PathLike[str]) -> Path:
+    """The file ``path``, created empty if needed (never truncated) and made 0600 when this user owns it."""
+    file = Path(path)
+    os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    _tighten(file, 0o600)
+    return file
+
+
+def _tighten(path: Path, mode: int) -> None:
+    try:
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            os.chmod(path, (st.st_mode & 0o700) | mode)
+    except OSError:
+        pass  # not ours to change (or gone): the caller's own open/mkdir reports real problems
 
 
 def config_path() -> Path:

@@ -58,6 +58,10 @@ class JobStore:
     # ---- connections ------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
         key, fresh = str(self.path.resolve()), not self.path.exists()
+        if fresh:  # 0600 before SQLite creates it (its -wal and -shm files take the same mode)
+            from cloudbridge.settings import private_file
+
+            private_file(self.path)
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

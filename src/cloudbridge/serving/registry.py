@@ -78,8 +78,11 @@ class EndpointRegistry:
     """CRUD on endpoint records; safe across threads and processes."""
 
     def __init__(self, path: str | Path | None = None) -> None:
+        from cloudbridge.settings import private_dir, private_file
+
         self.path = Path(path) if path else registry_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        private_file(self.path)  # endpoint records: 0600
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)

@@ -25,7 +25,13 @@ from cloudbridge.backends.local import compute_queue as queue
 from cloudbridge.backends.local import compute_runs as runs
 from cloudbridge.backends.local.compute_code import materialise, scan_code
 from cloudbridge.backends.local.compute_paths import JobPaths, resolve_spec
-from cloudbridge.backends.local.compute_process import group_alive, launch_detached, pid_alive, signal_group
+from cloudbridge.backends.local.compute_process import (
+    group_alive,
+    group_is,
+    launch_detached,
+    pid_alive,
+    signal_group,
+)
 from cloudbridge.backends.local.compute_reasons import (
     CANCELLED_BY_USER,
     LOG_PREFIX,
@@ -39,6 +45,7 @@ from cloudbridge.interfaces import Compute
 from cloudbridge.jobstore.events import emit
 from cloudbridge.jobstore.store import JobStore
 from cloudbridge.records import Job, JobState
+from cloudbridge.settings import private_dir, private_file
 
 if TYPE_CHECKING:
     from cloudbridge.backends.local.settings import LocalSettings
@@ -180,6 +187,9 @@ class LocalCompute(Compute):
                                   gpu_memory_gb=request.gpu_memory_gb, accelerator=request.accelerator)
 
             # the code is copied before the job is recorded: a failed copy leaves nothing behind
+            private_dir(paths.root)  # the job's logs and code: for this user only
+            private_file(paths.log)
+            private_file(paths.supervisor_log)
             if manifest is not None:
                 materialise(manifest, paths.code)
             try:
@@ -193,8 +203,8 @@ class LocalCompute(Compute):
                 raise
         else:  # pragma: no cover - 20 collisions of 32-bit random ids
             raise ConflictError("could not allocate a unique job id")
-        paths.root.mkdir(parents=True, exist_ok=True)
-        with open(paths.log, "a", encoding="utf-8") as handle:
+        private_dir(paths.root)
+        with open(private_file(paths.log), "a", encoding="utf-8") as handle:
             for warning in warnings:
                 handle.write(f"{LOG_PREFIX}warning: {warning}\n")
         emit(job, None)
@@ -216,10 +226,14 @@ class LocalCompute(Compute):
         return self.get(job_id)
 
     # ---- reading ----------------------------------------------------------------------------
-    def _fail(self, job_id: str, reason: str, detail: str, pgid: int | None = None) -> None:
+    def _fail(
+        self, job_id: str, reason: str, detail: str, pgid: int | None = None, pgid_start: str | None = None
+    ) -> None:
         def also(conn: object) -> None:
-            if pgid and group_alive(pgid):
-                signal_group(pgid, signal.SIGKILL)  # orphaned job processes would hold the GPUs
+            # orphaned job processes would hold the GPUs -- but a recorded pgid may since have been reused
+            # by an unrelated process group: signal only the group whose leader is the one recorded
+            if pgid and group_alive(pgid) and group_is(pgid, pgid_start):
+                signal_group(pgid, signal.SIGKILL)
             queue.release(conn, job_id)  # type: ignore[arg-type]
 
         result = self.store.transition(job_id, JobState.FAILED, expect=ACTIVE, reason=reason, detail=detail,
@@ -252,7 +266,7 @@ class LocalCompute(Compute):
             detail += "\nsupervisor log:\n" + "\n".join(own)
         if log:
             detail += f"\nlast {len(log)} job log lines:\n" + "\n".join(log)
-        self._fail(job.id, SUPERVISOR_DIED, detail, pgid=run.pgid)
+        self._fail(job.id, SUPERVISOR_DIED, detail, pgid=run.pgid, pgid_start=job.extra.get("pgid_start"))
 
     def _own(self, job_id: str) -> Job:
         job = self.store.find(job_id)

@@ -89,14 +89,14 @@ def materialise(manifest: PackageManifest, target: Path) -> int:
     partial ``target`` is removed.
     """
     root = Path(manifest.root)
-    target.mkdir(parents=True)
+    target.mkdir(parents=True, mode=0o700)
     made: set[Path] = {target}
     total = 0
     try:
         for entry in manifest.entries:
             dst = target / entry.path
             if dst.parent not in made:
-                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 made.add(dst.parent)
             _copy_file(root / entry.path, dst, entry.size)
             total += entry.size
@@ -117,7 +117,8 @@ def _copy_file(src: Path, dst: Path, size: int) -> None:
         if st.st_size != size:
             raise UserError(f"{src} changed while it was being packaged; run again")
         try:
-            fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, st.st_mode & 0o7777)
+            # private copy: the owner's bits only (the executable bit is kept), whatever the source allowed
+            fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, (st.st_mode & 0o700) | 0o600)
             try:
                 copied = _copy_bytes(fin, fout, size)
             finally:

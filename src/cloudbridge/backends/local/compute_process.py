@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 __all__ = [
     "group_alive",
+    "group_is",
     "kill_group",
     "launch_detached",
     "pid_alive",
@@ -75,6 +76,25 @@ def group_alive(pgid: int | None) -> bool:
             if fields and len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
                 return True
     return False
+
+
+def group_is(pgid: int | None, leader_start: str | None) -> bool:
+    """True when process group ``pgid`` is still the one whose leader started at ``leader_start``.
+
+    A recorded pgid outlives its group: once every member has exited, the number is free and an
+    unrelated process may lead a new group with it. So before any signal to a group read back from a
+    record: its leader, if it runs, must have the recorded start time (``None`` recorded: it cannot be
+    told apart, so no). With the leader gone but members left, the kernel keeps the number reserved
+    for them, so they are still the job's. Without ``/proc`` (macOS) only liveness can be checked.
+    """
+    if not pgid or pgid <= 1 or pgid == os.getpgrp():
+        return False
+    fields = _stat_fields(pgid)
+    if fields is None:
+        return group_alive(pgid)  # leader gone (or no /proc): members, if any, still hold this group id
+    if fields[0] in ("Z", "X"):  # an unreaped leader still holds the number: the members are its group's
+        return group_alive(pgid)
+    return leader_start is not None and fields[19] == leader_start and fields[2] == str(pgid)
 
 
 def signal_group(pgid: int | None, sig: int) -> bool:

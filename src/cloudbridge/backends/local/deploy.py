@@ -26,6 +26,7 @@ from cloudbridge.errors import ConflictError, NotFound, ProviderError, StageTime
 from cloudbridge.interfaces import Deploy, Endpoint
 from cloudbridge.serving.client import invoke_url, ping_url
 from cloudbridge.serving.registry import EndpointRecord, EndpointRegistry
+from cloudbridge.settings import private_dir, private_file
 
 if TYPE_CHECKING:
     from cloudbridge.specs import EndpointSpec
@@ -160,7 +161,7 @@ class LocalDeploy(Deploy):
 
     def _start(self, spec: EndpointSpec, record: EndpointRecord, folder: Path) -> Endpoint:
         shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        private_dir(folder)  # the server's log may quote requests: for this user only
         port_file = folder / "port"
         command = [sys.executable, "-m", _SERVER_MARK, "--model-dir", str(record.model),
                    "--port", str(spec.port or 0), "--port-file", str(port_file), "--host", "127.0.0.1"]
@@ -169,7 +170,7 @@ class LocalDeploy(Deploy):
         if spec.task != "auto":
             command += ["--task", spec.task]
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
-        with open(folder / "server.log", "ab") as log:
+        with open(private_file(folder / "server.log"), "ab") as log:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                        env=env, cwd=str(folder), start_new_session=True, close_fds=True)
         _children[process.pid] = process

@@ -57,8 +57,7 @@ class LocalSettings(ProviderSettings):
 
     def jobs_dir(self) -> Path:
         """Where job folders live (created on use)."""
-        from cloudbridge.settings import cloudbridge_home
+        from cloudbridge.settings import cloudbridge_home, private_dir
 
         path = Path(self.log_dir).expanduser() if self.log_dir else cloudbridge_home() / "jobs"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return private_dir(path)

@@ -65,7 +65,7 @@ class LocalStorage(Storage):
             root = getattr(settings, "storage_root", None)
         self.root = os.path.realpath(os.fspath(root)) if root else None
         self._cache_lock = threading.Lock()
-        self._mem_cache: dict[tuple[str, int, int, int], str] = {}
+        self._mem_cache: dict[tuple[str, int, int, int, int], str] = {}
 
     def __repr__(self) -> str:
         return f"<LocalStorage root={self.root!r}>" if self.root else "<LocalStorage>"
@@ -92,8 +92,9 @@ class LocalStorage(Storage):
         return path
 
     # ---- checksum cache -----------------------------------------------------------------------
-    def _cache_key(self, path: str, st: os.stat_result) -> tuple[str, int, int, int]:
-        return (path, st.st_size, st.st_mtime_ns, st.st_ino)
+    def _cache_key(self, path: str, st: os.stat_result) -> tuple[str, int, int, int, int]:
+        # ctime too: an in-place, same-size edit with the old mtime put back must not reuse the old digest
+        return (path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
     def _cached_checksum(self, path: str, st: os.stat_result) -> str | None:
         key = self._cache_key(path, st)

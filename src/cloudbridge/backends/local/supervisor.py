@@ -41,7 +41,7 @@ from cloudbridge.backends.local.compute_paths import (
     stage_inputs,
     sync_checkpoints,
 )
-from cloudbridge.backends.local.compute_process import group_alive, kill_group, signal_group
+from cloudbridge.backends.local.compute_process import group_alive, kill_group, process_start_time, signal_group
 from cloudbridge.backends.local.compute_reasons import (
     BUDGET_EXCEEDED,
     CANCELLED_BY_USER,
@@ -199,9 +199,10 @@ class Supervisor:
         pgid = self.child.pid  # start_new_session: the child leads its own group
         runs.set_run(self.store, self.job_id, pgid=pgid, child_pid=self.child.pid)
         attempt = {"attempt": 1, "started_at": time.time(), "gpus": gpus}
+        # the leader's start time: another process may later signal this group only while it is still ours
         result = self.store.transition(self.job_id, JobState.RUNNING, expect=[JobState.STARTING],
                                        started_at=attempt["started_at"], native_id=f"pgid:{pgid}",
-                                       attempts=[attempt])
+                                       attempts=[attempt], extra={"pgid_start": process_start_time(pgid)})
         if result is not None:
             emit(result[0], result[1])
         return True
