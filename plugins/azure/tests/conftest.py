@@ -75,3 +75,44 @@ def provider(settings_values: dict[str, Any]) -> Any:
     from cloudbridge_azure.settings import AzureSettings
 
     return AzureProvider(AzureSettings(**settings_values))
+
+
+@pytest.fixture(scope="session")
+def azureml_fake(azurite: AzuriteServer) -> Iterator[Any]:
+    """The Azure ML fake (HTTPS on 127.0.0.1, self-signed) of this session; its storage is Azurite.
+
+    Its cluster ``cpu-cluster`` has at most 3 nodes.
+    """
+    from cloudbridge.testing.azureml import AzureMLFake
+
+    fake = AzureMLFake(azurite, subscription=SUBSCRIPTION, computes={"cpu-cluster": {"maxNodeCount": 3}},
+                       queue_seconds=0.2)
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def fake_env(azureml_fake: Any, azure_env: AzuriteServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The environment of a client of the fake: its CA bundle, no sticky Azure ML cloud left behind."""
+    for name, value in azureml_fake.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AZUREML_CURRENT_CLOUD", raising=False)
+    azureml_fake.faults.clear()
+    return azureml_fake
+
+
+@pytest.fixture
+def fake_settings(fake_env: Any) -> dict[str, Any]:
+    """Settings of a provider on the Azure ML fake (cluster ``cpu-cluster``) and Azurite."""
+    return {**fake_env.settings(), "compute": "cpu-cluster", "retry_total": 2, "poll_interval": 0.2}
+
+
+@pytest.fixture
+def fake_provider(fake_settings: dict[str, Any]) -> Any:
+    """An :class:`~cloudbridge_azure.provider.AzureProvider` on the fake."""
+    from cloudbridge_azure.provider import AzureProvider
+    from cloudbridge_azure.settings import AzureSettings
+
+    return AzureProvider(AzureSettings(**fake_settings))

@@ -109,12 +109,14 @@ def to_command_job(
     code_id: str,
     timeout_s: int,
     job_id: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The ``PUT .../jobs/{job_name}`` body for ``spec`` (see the module docstring for the layout).
 
     ``instance_type`` is the VM size chosen from the catalog, ``code_id`` the ARM id of the uploaded
-    code version, ``timeout_s`` the run-time limit. Bad input raises :class:`InvalidSpec` naming the
-    spec field (or ``settings.azure.*``).
+    code version, ``timeout_s`` the run-time limit, ``tags`` the core's ``cloudbridge:*`` tags (default:
+    the job id and spec name), stored as Azure ML job tags with ``settings.tags``. Bad input raises
+    :class:`InvalidSpec` naming the spec field (or ``settings.azure.*``).
     """
     ws = workspace_id(settings)
     if not JOB_NAME_RE.match(job_name):
@@ -147,7 +149,8 @@ def to_command_job(
         "inputs": inputs,
         "outputs": outputs,
         "limits": {"jobLimitsType": "Command", "timeout": iso_duration(timeout_s)},
-        "tags": {"cloudbridge:job-id": job_id, "cloudbridge:name": spec.name, **dict(sorted(settings.tags.items()))},
+        "tags": {**dict(sorted(settings.tags.items())),
+                 **(tags if tags is not None else {"cloudbridge:job-id": job_id, "cloudbridge:name": spec.name})},
         "properties": {},
         "isArchived": False,
     }

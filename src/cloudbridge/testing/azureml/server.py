@@ -13,7 +13,8 @@ It speaks the ARM paths the ``azure-ai-ml`` SDK calls (recorded in ``shared/CLOU
 * run history ``/history/v1.0/.../runs/NAME/details`` with the status and Azure's error shape;
 * online endpoints and deployments (:mod:`cloudbridge.testing.azureml.endpoints`).
 
-Every request must carry ``Authorization: Bearer <the loopback test token>`` (else 401). Faults are
+Every request but the anonymous discovery document must carry ``Authorization: Bearer <the loopback
+test token>`` (else 401). Faults are
 injected with :meth:`AzureMLFake.inject`: ``"auth"`` (403 AuthorizationFailed), ``"quota"`` (the
 next job or deployment is refused with QuotaExceeded), ``"throttle"`` (429 with ``Retry-After: 0``),
 ``"server"`` (500); :meth:`AzureMLFake.preempt` preempts a running low-priority job.
@@ -138,7 +139,8 @@ class AzureMLFake:
         try:
             if path.startswith("/score/"):
                 return self.endpoints.score(method, path, headers, body)
-            if headers.get("Authorization") != f"Bearer {TEST_TOKEN}":
+            anonymous = path.startswith("/discovery/")  # Azure's discovery documents need no token
+            if not anonymous and headers.get("Authorization") != f"Bearer {TEST_TOKEN}":
                 self.auth_failures += 1
                 raise ApiError(401, "InvalidAuthenticationToken", "The access token is missing or invalid.",
                                {"WWW-Authenticate": 'Bearer authorization_uri="https://login.invalid"'})
