@@ -71,3 +71,32 @@ def provider(settings_values: dict[str, Any]) -> Any:
     from cloudbridge_gcp.settings import GcpSettings
 
     return GcpProvider(GcpSettings(**settings_values))
+
+
+@pytest.fixture(scope="session")
+def vertex(gcs: GcsEmulator) -> Iterator[Any]:
+    """The Vertex AI fake of this test session: it runs jobs for real (reads and writes the GCS emulator)."""
+    from cloudbridge.testing.vertex_fake import vertex_fake
+
+    with vertex_fake(start_delay=0.1) as fake:
+        yield fake
+
+
+@pytest.fixture
+def vertex_values(settings_values: dict[str, Any], vertex: Any) -> dict[str, Any]:
+    """Settings values of a provider whose Vertex AI calls go to the fake."""
+    vertex.hold = False
+    vertex.faults.clear()
+    return {**settings_values, "api_endpoint": vertex.endpoint}
+
+
+@pytest.fixture
+def vertex_provider(vertex_values: dict[str, Any]) -> Any:
+    """A :class:`~cloudbridge_gcp.provider.GcpProvider` on the GCS emulator and the Vertex AI fake."""
+    from cloudbridge_gcp.provider import GcpProvider
+    from cloudbridge_gcp.settings import GcpSettings
+
+    provider = GcpProvider(GcpSettings(**vertex_values))
+    provider.compute.poll_interval = 0.1
+    provider.compute.adapter.poll_interval = 0.1
+    return provider
