@@ -10,6 +10,7 @@ ensure_venv "train,minilm,test,gpu,dashboard" plugins/aws plugins/slurm plugins/
 cd "$ROOT"
 bash scripts/ci/slurm.sh
 bash scripts/ci/azure.sh >/dev/null  # Azurite (npm) for the azure plugin tests
+bash scripts/ci/browser.sh  # Debian chromium for the dashboard browser tests
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 NO_MKDOCS_2_WARNING=1
 
 log "ruff check"

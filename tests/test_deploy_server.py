@@ -188,6 +188,18 @@ def test_custom_handler_errors_become_4xx_and_5xx(custom_server: InferenceServer
     assert status == 200 and body["predictions"] == [{"label": "negative", "score": -3}]
 
 
+def test_stats_count_requests_errors_and_latency(custom_server: InferenceServer) -> None:
+    port = custom_server.port
+    _, before = request(port, "GET", "/stats")
+    for text in ("great film", "bad awful", "great"):
+        assert request(port, "POST", "/invocations", json.dumps({"text": text}).encode(), JSON)[0] == 200
+    assert request(port, "POST", "/invocations", b'{"words": "x"}', JSON)[0] == 400
+    status, stats = request(port, "GET", "/stats")
+    assert status == 200
+    assert stats["requests"] - before["requests"] == 4 and stats["errors"] - before["errors"] == 1
+    assert 0 < stats["p50_ms"] <= stats["p99_ms"] < 10_000 and stats["rate"] > 0
+
+
 def test_ping_is_503_until_the_model_has_loaded(tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     script = tmp_path / "slow.py"

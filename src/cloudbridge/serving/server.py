@@ -2,6 +2,8 @@
 
 * ``GET /ping`` -> ``200 {"status": "ok"}`` once the model is loaded, ``503`` while it loads;
 * ``POST /invocations`` -> the handler's reply (JSON by default);
+* ``GET /stats`` -> the server's own counters: requests, errors, rate, p50/p99 latency
+  (:class:`~cloudbridge.serving.stats.RequestStats`);
 * every error is a JSON body ``{"error": "..."}`` with a 4xx/5xx status; the server never dies
   of a bad request.
 
@@ -23,6 +25,7 @@ from typing import Any
 
 from cloudbridge.serving.batching import Batcher, BatcherClosed
 from cloudbridge.serving.handler import Handler, RequestError
+from cloudbridge.serving.stats import RequestStats
 
 __all__ = ["DEFAULT_MAX_BODY", "InferenceServer", "InferenceService", "make_server"]
 
@@ -126,6 +129,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self._reply(200, _json_body({"status": "ok"}), "application/json")
             else:
                 self._reply(503, _json_body({"status": "loading"}), "application/json")
+        elif path == "/stats":
+            self._reply(200, _json_body(self.server.stats.snapshot()), "application/json")
         elif path in self.server.predict_routes:
             self._error(405, f"use POST for {path}")
         else:
@@ -143,24 +148,31 @@ class _RequestHandler(BaseHTTPRequestHandler):
             else:
                 self._error(404, f"no route {path}; use GET /ping or POST /invocations")
             return
+        started = time.monotonic()
+        status = self._invoke()
+        self.server.stats.record(time.monotonic() - started, status == 200)
+
+    def _invoke(self) -> int:
+        """Serve one prediction request; returns the status sent (0 when the body never arrived)."""
         body = self._read_body()
         if body is None:
-            return
+            return 0
         try:
             reply, content_type = self.server.service.invoke(
                 body, self.headers.get("Content-Type", ""), self.headers.get("Accept", "")
             )
         except RequestError as exc:
             self._error(exc.status, exc.message)
-            return
+            return exc.status
         except BatcherClosed:
             self._error(503, "the server is shutting down", close=True)
-            return
+            return 503
         except Exception as exc:
-            log.exception("unexpected error while serving %s", path)
+            log.exception("unexpected error while serving %s", self.path)
             self._error(500, f"internal error: {type(exc).__name__}: {exc}")
-            return
+            return 500
         self._reply(200, reply, content_type)
+        return 200
 
     def do_PUT(self) -> None:
         """Not supported: 405."""
@@ -245,6 +257,7 @@ class InferenceServer(ThreadingHTTPServer):
         self.health_routes = frozenset(health_routes)
         self.predict_routes = frozenset(predict_routes)
         self.access_log = access_log
+        self.stats = RequestStats()
         self._slots = threading.BoundedSemaphore(max_connections)
         super().__init__(address, _RequestHandler)
 
