@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from cloudbridge.specs import EndpointSpec, JobSpec
 
 __all__ = [
+    "PARTIAL_PREFIX",
     "CheckItem",
     "CheckReport",
     "Compute",
@@ -51,6 +52,9 @@ __all__ = [
 ]
 
 URILike = str | os.PathLike[str] | StorageURI
+#: Name prefix of in-progress local temp files (a download or copy being written): never listed, never
+#: a final key. Shared by the local backend's storage and the transfer engine.
+PARTIAL_PREFIX = ".cb-partial-"
 COPY_CHUNK = 8 * 1024 * 1024
 
 

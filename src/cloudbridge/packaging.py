@@ -20,7 +20,7 @@ Every provider packages a job's ``workdir`` with :func:`package_workdir` / :func
   in the spec) says to ship what it points to. Symlinked directories are not followed.
 * **Content addressing.** The package digest is the sha256 over the sorted relative paths, their
   executable bit and each file's sha256 (cached per file version, see
-  :class:`~cloudbridge.backends.local.storage.LocalStorage`). The archive is a deterministic
+  :func:`cloudbridge.transfers.resolve.local_storage`). The archive is a deterministic
   ``tar.gz`` (sorted entries, fixed mtime, uid/gid 0, no user names, gzip header mtime 0), stored as
   ``<prefix>/workdir-<digest>.tar.gz``: an unchanged workdir is never uploaded twice.
 * **Size guard.** Above 100 MB a warning lists the largest entries; above
@@ -334,9 +334,9 @@ def scan_workdir(
         manifest.warnings.append(message)
         log.warning(message)
     if hash_files:
-        from cloudbridge.backends.local.storage import LocalStorage
+        from cloudbridge.transfers.resolve import local_storage
 
-        storage = LocalStorage()
+        storage: Any = local_storage()  # the Storage serving local paths; its checksums are cached
         hashed = []
         digest = hashlib.sha256()
         for (rel, path, _st), entry in zip(found, entries, strict=True):

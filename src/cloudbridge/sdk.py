@@ -180,7 +180,7 @@ def _usable_overrides(stored: dict[str, Any] | None) -> dict[str, Any] | None:
     """
     if not stored:
         return stored
-    from cloudbridge.jobstore.redact import REDACTED
+    from cloudbridge.redaction import REDACTED
 
     return {key: value for key, value in stored.items() if value != REDACTED}
 

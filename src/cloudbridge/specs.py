@@ -97,7 +97,7 @@ class _RedactedRepr(_Strict):
     """
 
     def __repr_args__(self) -> Any:
-        from cloudbridge.jobstore.redact import redact_mapping
+        from cloudbridge.redaction import redact_mapping
 
         for name, value in super().__repr_args__():
             if name in ("env", "overrides") and isinstance(value, dict):

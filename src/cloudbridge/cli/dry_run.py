@@ -43,9 +43,9 @@ def describe_spec(spec: Any) -> dict[str, Any]:
     """The spec as it will be submitted: defaults filled in, paths absolute, quantities parsed.
 
     Secret-looking ``env``/``overrides`` values are shown as ``***redacted***``
-    (:func:`cloudbridge.jobstore.redact.redact_spec`); the job itself still gets the real values.
+    (:func:`cloudbridge.redaction.redact_spec`); the job itself still gets the real values.
     """
-    from cloudbridge.jobstore.redact import redact_spec
+    from cloudbridge.redaction import redact_spec
     from cloudbridge.uri import is_remote, parse_uri
 
     data = redact_spec(spec.model_dump(mode="json"))

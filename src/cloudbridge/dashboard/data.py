@@ -116,7 +116,7 @@ def spend(days: int = 30, now: float | None = None) -> dict[str, Any]:
 
 def local_gpus() -> dict[str, Any]:
     """This machine's GPUs (with utilisation and memory when NVML answers), who holds which, and the queue."""
-    from cloudbridge.backends.local.gpus import machine_info
+    from cloudbridge.gpus import machine_info
 
     info = machine_info(None)
     store = _store()

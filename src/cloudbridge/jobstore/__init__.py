@@ -7,7 +7,7 @@
 * :mod:`cloudbridge.jobstore.events` -- :func:`~cloudbridge.jobstore.events.emit` fires the
   ``cloudbridge_job_event`` hook; the builtin observer in that module appends each event to the
   job's record.
-* :mod:`cloudbridge.jobstore.redact` -- secret-looking values never reach a stored record.
+* :mod:`cloudbridge.redaction` -- secret-looking values never reach a stored record.
 
 The package is also callable as ``cb.jobs()`` (see ``cloudbridge/__init__.py``).
 """

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from cloudbridge.errors import ConflictError, NotFound
-from cloudbridge.jobstore.redact import redact_mapping, redact_spec, redact_text
 from cloudbridge.jobstore.schema import BUSY_TIMEOUT_MS, SCHEMA_VERSION, init_schema
 from cloudbridge.records import Job, JobState
+from cloudbridge.redaction import redact_mapping, redact_spec, redact_text
 
 __all__ = ["DB_NAME", "SCHEMA_VERSION", "JobStore"]
 

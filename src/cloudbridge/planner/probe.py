@@ -1,7 +1,7 @@
 """This machine as catalog rows: ``provider=local``, price 0.
 
 The GPU inventory comes from the local backend's probe
-(:func:`cloudbridge.backends.local.gpus.machine_info`: nvidia-ml-py, else ``nvidia-smi``, else
+(:func:`cloudbridge.gpus.machine_info`: nvidia-ml-py, else ``nvidia-smi``, else
 none); this module adds the *live* numbers the planner and ``cloudbridge resources`` show:
 utilisation and free memory per GPU (again nvidia-ml-py, else ``nvidia-smi``).
 
@@ -76,7 +76,7 @@ def parse_smi_usage(text: str) -> dict[int, tuple[float, float]]:
 
 
 def _smi_usage() -> dict[int, tuple[float, float]] | None:
-    from cloudbridge.backends.local.gpus import smi_query
+    from cloudbridge.gpus import smi_query
 
     out = smi_query("index,utilization.gpu,memory.free")
     return None if out is None else parse_smi_usage(out)
@@ -84,14 +84,14 @@ def _smi_usage() -> dict[int, tuple[float, float]] | None:
 
 def gpu_usage() -> dict[int, tuple[float, float]]:
     """GPU index -> ``(utilisation %, free memory GB)``, live; empty when nothing can be read."""
-    from cloudbridge.backends.local.gpus import nvml_query
+    from cloudbridge.gpus import nvml_query
 
     return nvml_query(_nvml_read_usage) or _smi_usage() or {}
 
 
 def probe_local() -> LocalResources:
     """Probe this machine now (the GPU inventory is cached per process; usage is read live)."""
-    from cloudbridge.backends.local.gpus import machine_info
+    from cloudbridge.gpus import machine_info
 
     info = machine_info()
     usage = gpu_usage() if info.gpus and info.gpu_source != "fake" else {}

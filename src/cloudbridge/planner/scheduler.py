@@ -238,7 +238,7 @@ def local_queue_policy(queue: Iterable[Any], free_gpus: Iterable[int], now: floa
     """
     import time
 
-    from cloudbridge.backends.local.gpus import probe_gpus
+    from cloudbridge.gpus import probe_gpus
 
     now = time.time() if now is None else now
     known = {g.index: g for g in probe_gpus()[0]}

@@ -47,7 +47,7 @@ class CountingReader:
 
 
 def _partial_path(target: str) -> str:
-    from cloudbridge.backends.local.storage import PARTIAL_PREFIX
+    from cloudbridge.interfaces import PARTIAL_PREFIX
 
     directory, name = os.path.split(target)
     return os.path.join(directory, f"{PARTIAL_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{name[:80]}")

@@ -189,7 +189,7 @@ def secret_env_warning(spec: Any, *, what: str = "job") -> str | None:
     is a Secrets Manager or SSM parameter ARN is a reference (the recommended way, see
     ``docs/providers/aws.md``) and is not flagged.
     """
-    from cloudbridge.jobstore.redact import is_secret
+    from cloudbridge.redaction import is_secret
 
     names = sorted(k for k, v in spec.env.items() if is_secret(k, v) and not _SECRET_REFERENCE.match(v))
     if not names:

@@ -59,7 +59,7 @@ class LocalProvider(Provider):
 
     def check(self) -> CheckReport:
         """GPUs, CPUs, memory, and whether ``CLOUDBRIDGE_HOME`` and the job folder are writable."""
-        from cloudbridge.backends.local.gpus import machine_info
+        from cloudbridge.gpus import machine_info
         from cloudbridge.settings import cloudbridge_home
 
         report = super().check()

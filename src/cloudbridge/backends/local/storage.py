@@ -33,15 +33,13 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from cloudbridge.errors import NotFound, StorageError, UnsafeKey, UserError
-from cloudbridge.interfaces import Storage, URILike
+from cloudbridge.interfaces import PARTIAL_PREFIX, Storage, URILike
 from cloudbridge.records import ObjectInfo
 from cloudbridge.transfers.checksum_cache import disk_cache as _disk_cache
 from cloudbridge.uri import StorageURI, parse_uri
 
 __all__ = ["PARTIAL_PREFIX", "LocalStorage"]
 
-#: Name prefix of in-progress temp files; never listed, never a final key.
-PARTIAL_PREFIX = ".cb-partial-"
 _CHUNK = 1024 * 1024
 
 
