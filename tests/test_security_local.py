@@ -89,3 +89,23 @@ def test_same_size_edit_with_the_mtime_restored_changes_the_digest(tmp_path: Pat
     after = script.stat()
     assert (after.st_ino, after.st_size, after.st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns)
     assert scan_workdir(tmp_path).digest != before
+
+
+@pytest.mark.parametrize(
+    ("section", "channels", "needle"),
+    [
+        ("inputs", ["train-data", "train_data"], "both become CB_INPUT_TRAIN_DATA"),
+        ("outputs", ["Model", "model"], "both become CB_OUTPUT_MODEL"),
+        ("outputs", ["Dir"], "CB_OUTPUT_DIR"),
+        ("outputs", ["dir"], "CB_OUTPUT_DIR"),
+    ],
+)
+def test_channel_collisions_are_refused_at_validation(tmp_path: Path, section: str, channels: list[str],
+                                                       needle: str) -> None:
+    """Refused with file:line: field (exit 2) by ``run --dry-run``, before any provider sees the job."""
+    from fixtures_cli import assert_one_error_line, run_cli
+
+    lines = "".join(f"  {name}: s3://bucket/{name}\n" for name in channels)
+    (tmp_path / "job.yaml").write_text(f"name: j\nworkdir: null\nrun: echo\n{section}:\n{lines}")
+    result = run_cli("run", str(tmp_path / "job.yaml"), "--dry-run")
+    assert_one_error_line(result, needle, "job.yaml:4", section)

@@ -11,7 +11,16 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from cloudbridge.errors import InvalidSpec  # also re-exported for callers of this module
@@ -235,10 +244,19 @@ class JobSpec(_RedactedRepr):
 
     @field_validator("inputs", "outputs")
     @classmethod
-    def _check_channels(cls, value: dict[str, str]) -> dict[str, str]:
+    def _check_channels(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        seen: dict[str, str] = {}
+        kind = "INPUT" if info.field_name == "inputs" else "OUTPUT"
         for channel in value:
             if not re.match(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$", channel):
                 raise ValueError(f"channel name {channel!r} must start with a letter: letters, digits, '_', '-'")
+            # channels become CB_<KIND>_<NAME> variables: two names for one variable would silently merge
+            var = channel.upper().replace("-", "_")
+            if var in seen:
+                raise ValueError(f"channels {seen[var]!r} and {channel!r} both become CB_{kind}_{var}; rename one")
+            if kind == "OUTPUT" and var == "DIR":
+                raise ValueError(f"output channel name {channel!r} is reserved: CB_OUTPUT_DIR is the output folder")
+            seen[var] = channel
         return value
 
     @field_validator("env", mode="before")
