@@ -136,7 +136,7 @@ def _target_prefix(spec: JobSpec, provider: str, bucket: str | None, settings: A
     if "storage" not in info.capabilities or not info.schemes:
         raise CapabilityNotSupported(f"provider {provider!r} offers no storage to migrate data to")
     if bucket is None:
-        name = getattr(settings, "bucket", None)
+        name = getattr(settings, "bucket", None) or getattr(settings, "staging_bucket", None)
         if not name:
             scheme = info.schemes[0]
             raise UserError(
@@ -323,11 +323,12 @@ def _bucket_override(settings: Any, bucket: str | None) -> dict[str, Any]:
     """``{"bucket": NAME}`` when ``--bucket`` was given and the provider has no default bucket set:
     the migrated job then keeps its code package and outputs in the same bucket."""
     fields = getattr(type(settings), "model_fields", {}) if settings is not None else {}
-    if not bucket or "bucket" not in fields or getattr(settings, "bucket", None):
+    field = "bucket" if "bucket" in fields else "staging_bucket"  # GCP calls its default bucket staging_bucket
+    if not bucket or field not in fields or getattr(settings, field, None):
         return {}
     from cloudbridge.uri import parse_uri
 
-    return {"bucket": parse_uri(bucket).bucket}
+    return {field: parse_uri(bucket).bucket}
 
 
 def _packaged(manifest: Any, rel: Path) -> bool:

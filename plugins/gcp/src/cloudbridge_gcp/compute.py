@@ -84,7 +84,7 @@ class VertexAdapter(ManagedAdapter):
         self.settings = session.settings
         self.storage = storage
         self._resources: dict[str, str] = {}
-        self.poll_interval = 5.0
+        self.poll_interval = self.settings.poll_interval
 
     # ---- pure ----------------------------------------------------------------------------------
     def place(self, spec: Any) -> Placement:

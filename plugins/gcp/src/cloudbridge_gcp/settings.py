@@ -109,6 +109,7 @@ class GcpSettings(ProviderSettings):
     max_concurrency: int = Field(8, ge=1, le=64, description="Parallel transfers in a sync.")
     timeout: float = Field(60.0, gt=0, le=3600, description="Seconds to wait for one API answer.")
     deploy_timeout: int = Field(1800, ge=1, description="Seconds to wait for a model to be deployed.")
+    poll_interval: float = Field(10.0, gt=0, le=600, description="Seconds between job state and log polls.")
 
     @field_validator("project")
     @classmethod
