@@ -129,6 +129,9 @@ class SlurmAdapter(ManagedAdapter):
             raise spec_error(spec, "resources.max_runtime",
                              f"max_runtime {res.max_runtime} is above the time limit of partition {part.name!r} "
                              f"({format_time(part.max_time)})", hint="ask for less, or use another partition")
+        if self.settings.node_hour_price is not None:
+            self.catalog = _price_list(part, res.accelerator_name, res.accelerator_count,
+                                       self.settings.node_hour_price)
         return Placement(part.name, None, res.nodes, res.spot)
 
     def code_uri_prefix(self) -> str:
@@ -206,7 +209,13 @@ class SlurmAdapter(ManagedAdapter):
     def create(self, request: dict[str, Any]) -> str:
         """Stage inputs, write the script and ``job.json``, ``sbatch`` it; returns the job's name."""
         name = request["name"]
-        if self.storage.exists(self._meta_uri(name)):
+        jobs = posixpath.join(self.storage.root, "jobs")
+        claim = self.runner.shell(f"mkdir -p {shlex.quote(jobs)} && mkdir {shlex.quote(request['job_dir'])}",
+                                  what=f"create the folder of {name}", check=False)
+        if claim.returncode != 0:  # mkdir is atomic: two processes restarting one job submit it once
+            deadline = time.monotonic() + 10
+            while not self.storage.exists(self._meta_uri(name)) and time.monotonic() < deadline:
+                time.sleep(0.1)  # the winner writes job.json next: let the loser find the job it made
             raise ConflictError(f"Slurm job {name} exists")
         for channel, local in request["stage"].items():
             self.storage.put_tree(local, SlurmStorage.uri(f"jobs/{name}/inputs/{channel}"))
@@ -278,6 +287,11 @@ class SlurmAdapter(ManagedAdapter):
             message = f"Slurm ended the job at its time limit (--time={format_time(request['run_cap'])})"
         elif state == "PREEMPTED":
             message = "PREEMPTED: a higher-priority job took the job's nodes"
+        elif state == "DEADLINE":
+            message = "DEADLINE: the job could not run before its deadline"
+        spot = bool((request.get("placement") or {}).get("spot"))
+        limit_stop = ("runtime" if state == "TIMEOUT" else
+                      "spot_wait" if state == "PREEMPTED" or (state == "DEADLINE" and spot) else None)
         started = rec.start_time if state not in ("PENDING", "CONFIGURING", "REQUEUED") else None
         used = (rec.end_time or time.time()) - rec.start_time if started and rec.start_time else 0.0
         return Snapshot(
@@ -286,7 +300,7 @@ class SlurmAdapter(ManagedAdapter):
             modified_at=time.time(), tags=tags,
             provisioning=state in ("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD"),
             stopped=state == "CANCELLED",
-            limit_stop="runtime" if state == "TIMEOUT" else "spot_wait" if state == "PREEMPTED" else None,
+            limit_stop=limit_stop,  # type: ignore[arg-type]
             runtime_cap=request.get("run_cap"), used_seconds=max(0.0, used),
             interruptions=(1 if state == "PREEMPTED" else 0) + rec.restarts,
             name=(request.get("spec") or {}).get("name"),
@@ -373,13 +387,13 @@ class SlurmAdapter(ManagedAdapter):
     def find_restarts(self, original: str) -> list[str]:
         """``<original>-r<N>`` folders under ``jobs/``, oldest first."""
         jobs = posixpath.join(self.storage.root, "jobs")
-        out = self.runner.shell(f"cd {shlex.quote(jobs)} 2>/dev/null && ls -d {shlex.quote(original)}-r*/ 2>/dev/null; "
-                                "exit 0", what="find the job's restarts").stdout.decode()
+        out = self.runner.shell(f"cd {shlex.quote(jobs)} 2>/dev/null && ls -d {shlex.quote(original)}-r*/job.json "
+                                "2>/dev/null; exit 0", what="find the job's restarts").stdout.decode()
         found = {}
         for entry in out.split():
-            match = re.fullmatch(re.escape(original) + r"-r(\d+)/?", entry)
+            match = re.fullmatch(re.escape(original) + r"-r(\d+)/job\.json", entry)
             if match:
-                found[int(match.group(1))] = entry.rstrip("/")
+                found[int(match.group(1))] = entry.split("/", 1)[0]
         return [found[n] for n in sorted(found)]
 
     def request_of(self, first: Snapshot, tags: dict[str, str]) -> dict[str, Any]:
@@ -391,7 +405,7 @@ class SlurmAdapter(ManagedAdapter):
         if cause == "max_runtime" and snapshot.message:
             return f"{snapshot.message}; Slurm job {snapshot.extra.get('slurm_job_id')}"
         if cause == "failed" and snapshot.message:
-            return f"Slurm job {snapshot.extra.get('slurm_job_id')} {snapshot.status}: {snapshot.message}"
+            return f"{snapshot.message} (Slurm job {snapshot.extra.get('slurm_job_id')}, {snapshot.status})"
         return super().explain(snapshot, cause, limits)
 
 
@@ -402,3 +416,17 @@ def _from_overrides(spec: JobSpec, exc: InvalidSpec) -> InvalidSpec:
     if exc.field and exc.field.startswith("settings.slurm.") and key in (spec.overrides.get("slurm") or {}):
         return spec_error(spec, f"overrides.slurm.{key}", exc.message, hint=exc.hint)
     return exc
+
+
+def _price_list(part: Any, accelerator: str | None, gpus: int, node_hour_price: float) -> Any:
+    """A one-row planner catalog: a node of ``part`` as the job uses it, at ``node_hour_price`` (so budgets work)."""
+    import datetime as dt
+
+    from cloudbridge.planner.catalog import Catalog, CatalogRow
+
+    nodes = part.nodes or ()
+    cpus = float(min((n.cpus for n in nodes), default=0))
+    memory = round(min((n.memory_mb for n in nodes), default=0) / 1024, 1)
+    row = CatalogRow("slurm", "cluster", part.name, accelerator if gpus else None, gpus, 0.0, cpus, memory,
+                     node_hour_price, node_hour_price, "settings.slurm.node_hour_price", dt.date.today().isoformat())
+    return Catalog([row], version="slurm-settings")

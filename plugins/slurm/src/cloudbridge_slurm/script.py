@@ -10,6 +10,7 @@ spec                                   sbatch
 ``max_runtime`` / ``max_cost``          ``--time=D-HH:MM:SS`` (the run-time cap the core computed)
 ``resources.spot``                     ``--requeue`` (preemptible partitions), else ``--no-requeue``
 settings ``partition/account/qos/constraint``  ``--partition --account --qos --constraint``
+settings ``sbatch_options``                  added as they are
 =====================================  ===================================================
 
 The script exports the ``CB_*`` contract (job id, staged input folders, output, model and
@@ -140,6 +141,7 @@ def _directives(spec: JobSpec, settings: SlurmSettings, layout: JobLayout, run_c
                           ("constraint", settings.constraint)):
         if value:
             lines.append(f"--{option}={value}")
+    lines += list(settings.sbatch_options)
     comment = " ".join(f"{k}={v}" for k, v in sorted(tags.items()) if k == "cloudbridge:job-id")
     if comment:
         lines.append(f"--comment={comment}")

@@ -44,6 +44,12 @@ class SlurmSettings(ProviderSettings):
         default_factory=lambda: ["/tmp", "/var/tmp", "/dev/shm", "/run"],
         description="Folders local to each node: staging_dir inside one is refused (nodes would not see it).",
     )
+    sbatch_options: list[str] = Field(
+        default_factory=list, description="Extra sbatch options for every job, e.g. ['--exclusive', '--reservation=x']."
+    )
+    node_hour_price: float | None = Field(
+        None, ge=0, description="What one node-hour costs (your charge-back rate, USD): prices jobs so max_cost works."
+    )
     ssh_options: list[str] = Field(default_factory=list, description="Extra ssh options, e.g. ['-i', '~/.ssh/hpc'].")
     command_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds one Slurm command (or ssh) may take.")
     poll_interval: float = Field(5.0, gt=0, le=600, description="Seconds between polls when waiting or following.")
