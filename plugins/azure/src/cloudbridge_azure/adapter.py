@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from cloudbridge.errors import ConflictError, InvalidSpec, NotFound
-from cloudbridge.managed.adapter import CHECK_CODE_URI, ManagedAdapter, Placement, Snapshot
+from cloudbridge.managed.adapter import CHECK_CODE_URI, Cause, ManagedAdapter, Placement, Snapshot
 from cloudbridge.managed.limits import ATTEMPT_TAG, LIMITS_TAG, RESTART_OF_TAG, Limits
 from cloudbridge.reasons import NON_ZERO_EXIT, OUT_OF_MEMORY, QUOTA_EXCEEDED, SPOT_RECLAIMED
 from cloudbridge.specs import JobSpec
@@ -85,6 +85,14 @@ class AzureMLAdapter(ManagedAdapter):
         props["limits"]["timeout"] = iso_duration(attempt.run_cap(used))
         props["tags"].update({LIMITS_TAG: attempt.to_tag(), ATTEMPT_TAG: str(number + 1), RESTART_OF_TAG: original})
         return request
+
+    def explain(self, snapshot: Snapshot, cause: Cause, limits: Limits) -> str:
+        """Azure ML's own terms for preemption of low-priority (spot) nodes; the core's wording otherwise."""
+        if cause in ("spot_reclaimed", "no_spot_capacity"):
+            said = f": {snapshot.message}" if snapshot.message else ""
+            return (f"Azure ML preempted the job's low-priority node(s) and the job ended {snapshot.status}; "
+                    f"it did not finish within its spot wait{said}")
+        return super().explain(snapshot, cause, limits)
 
     # ---- calls -----------------------------------------------------------------------------------
     def _entity(self, request: dict[str, Any]) -> Any:
