@@ -13,12 +13,11 @@ import importlib
 import os
 import threading
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 import pluggy
 
-from cloudbridge import hookspecs
+from cloudbridge import _entrypoints, hookspecs
 from cloudbridge.errors import PluginError, ProviderNotFound
 from cloudbridge.hookspecs import PLUGIN_API_VERSION, ProviderInfo
 
@@ -107,7 +106,7 @@ def load_plugins() -> pluggy.PluginManager:
             module = importlib.import_module(module_name)
             pm.register(module, name=module_name)
             _state.plugin_dist[id(module)] = BUILTIN_DISTRIBUTION
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        for ep in sorted(_entrypoints.entry_points(ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else None
             if (allow is not None and ep.name not in allow) or ep.name in block:

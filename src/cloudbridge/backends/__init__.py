@@ -7,11 +7,13 @@ resolves its settings (see :mod:`cloudbridge.settings`) and caches the instance 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudbridge.errors import PluginError
-from cloudbridge.interfaces import Provider
 from cloudbridge.plugins import import_object, provider_info
+
+if TYPE_CHECKING:  # imported in get_provider: loading the builtin plugin (this package) stays cheap
+    from cloudbridge.interfaces import Provider
 
 __all__ = ["get_provider", "clear_provider_cache"]
 
@@ -22,6 +24,8 @@ _lock = threading.Lock()
 def get_provider(name: str, *, profile: str | None = None, overrides: dict[str, Any] | None = None) -> Provider:
     """The provider ``name`` with its settings resolved; unknown names raise ``ProviderNotFound``."""
     import json
+
+    from cloudbridge.interfaces import Provider
 
     key = (name, profile, json.dumps(overrides or {}, sort_keys=True, default=str))
     with _lock:

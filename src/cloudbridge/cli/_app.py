@@ -112,9 +112,11 @@ class LazyGroup(CloudbridgeGroup):
     def _add_from(self, typer_app: typer.Typer) -> None:
         if not (typer_app.registered_commands or typer_app.registered_groups):
             return
+        from cloudbridge.cli._fastparams import speed_up
+
         group = typer.main.get_group(typer_app)
         for name, command in group.commands.items():
-            self.commands.setdefault(name, _set_markup(command, self.rich_markup_mode))
+            self.commands.setdefault(name, speed_up(_set_markup(command, self.rich_markup_mode)))
 
     def load_module(self, short_name: str) -> None:
         """Import ``cloudbridge.cli.<short_name>`` and add its commands (a failure is one warning)."""
@@ -171,21 +173,18 @@ class LazyGroup(CloudbridgeGroup):
                     exc.message = f"{message}. Did you mean {', '.join(repr(m) for m in matches)}?"  # type: ignore
             raise
 
-    def format_commands(self, ctx: Any, formatter: Any) -> None:
-        """Plain help: the commands under their panels, from the table (no command module imported)."""
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """Rich help on a terminal; in a pipe, the plain text of :func:`cloudbridge.cli._help.root_help`."""
+        if self.rich_markup_mode is not None:
+            return super().format_help(ctx, formatter)
+        from cloudbridge.cli._help import root_help
+
         self.load_plugins()
-        panels: dict[str, list[tuple[str, str]]] = {}
-        for entry in COMMANDS:
-            panels.setdefault(entry.panel, []).append((entry.name, entry.help))
         builtin = {entry.name for entry in COMMANDS}
-        for name, command in self.commands.items():
-            if name in builtin or command.hidden:
-                continue
-            panel = getattr(command, "rich_help_panel", None) or PLUGIN_PANEL
-            panels.setdefault(panel, []).append((name, command.get_short_help_str(formatter.width)))
-        for panel, rows in panels.items():
-            with formatter.section(panel):
-                formatter.write_dl(rows)
+        extra = [(name, command.get_short_help_str(80), getattr(command, "rich_help_panel", None))
+                 for name, command in self.commands.items() if name not in builtin and not command.hidden]
+        formatter.write(root_help(extra, width=formatter.width))
+        return None
 
 
 def _version(value: bool) -> None:
@@ -201,7 +200,8 @@ def root_callback(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
     debug: bool = typer.Option(
-        False, "--debug", help="Show full tracebacks on errors (also after the command).", envvar="CLOUDBRIDGE_DEBUG"
+        False, "--debug", help="Show full tracebacks on errors (also after the command; env: CLOUDBRIDGE_DEBUG=1).",
+        envvar="CLOUDBRIDGE_DEBUG", show_envvar=False
     ),
 ) -> None:
     """One SDK and CLI to store data, run fine-tuning jobs and deploy models on any cloud or your own GPUs."""
@@ -209,15 +209,15 @@ def root_callback(
         _main.set_debug(True)
 
 
-def new_root(cls: type[CloudbridgeGroup], *, rich: bool = True) -> typer.Typer:
-    """An empty root app of class ``cls`` with the global options."""
+def new_root(cls: type[CloudbridgeGroup], *, rich: bool = True, completion: bool = True) -> typer.Typer:
+    """An empty root app of class ``cls`` with the global options (and ``--install-completion``)."""
     app = typer.Typer(
         name="cloudbridge",
         cls=cls,
         no_args_is_help=True,
         rich_markup_mode="rich" if rich else None,
         pretty_exceptions_enable=False,
-        add_completion=False,
+        add_completion=completion,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(root_callback)
@@ -226,7 +226,9 @@ def new_root(cls: type[CloudbridgeGroup], *, rich: bool = True) -> typer.Typer:
 
 def lazy_root(*, rich: bool) -> Any:
     """The click group the console script runs: nothing but the root options until a command is named."""
-    return typer.main.get_command(new_root(LazyGroup, rich=rich))
+    from cloudbridge.cli._fastparams import speed_up
+
+    return speed_up(typer.main.get_command(new_root(LazyGroup, rich=rich)))
 
 
 def register_command_module(app: typer.Typer, short_name: str) -> bool:

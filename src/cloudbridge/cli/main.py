@@ -176,6 +176,22 @@ def _stdout_is_tty() -> bool:
         return False
 
 
+def _plain_help() -> bool:
+    """Print the root help without typer when no plugin adds commands; ``False`` when one does."""
+    try:
+        from cloudbridge.plugins import load_plugins
+
+        if load_plugins().hook.cloudbridge_register_commands.get_hookimpls():
+            return False
+    except Exception:  # noqa: BLE001 - the full path reports plugin problems
+        return False
+    from cloudbridge.cli._help import root_help
+
+    sys.stdout.write(root_help())
+    sys.stdout.flush()
+    return True
+
+
 def _exit(code: int, argv: Sequence[str] | None) -> int:
     if argv is None:
         sys.exit(code)
@@ -185,10 +201,12 @@ def _exit(code: int, argv: Sequence[str] | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``cloudbridge`` console script; returns (and exits with) the exit status."""
     args = _split_debug(list(sys.argv[1:] if argv is None else argv))
-    if args == ["--version"]:  # the one answer that needs no command line parser
+    if args == ["--version"]:  # answers that need no command line parser
         from cloudbridge import __version__
 
         sys.stdout.write(f"cloudbridge-ai {__version__}\n")
+        return _exit(0, argv)
+    if args in (["--help"], ["-h"]) and not _stdout_is_tty() and _plain_help():
         return _exit(0, argv)
     try:
         from cloudbridge.cli._app import lazy_root

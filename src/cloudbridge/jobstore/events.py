@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudbridge.hookspecs import JobEvent, hookimpl
-from cloudbridge.records import Job, JobState
+
+if TYPE_CHECKING:  # records are imported when an event is emitted: loading this builtin plugin stays cheap
+    from cloudbridge.records import Job, JobState
 
 __all__ = ["cloudbridge_job_event", "emit", "observe"]
 
@@ -36,6 +38,7 @@ def emit(job: Job, previous: JobState | str | None, **extra: Any) -> JobEvent:
     Returns the event that was sent.
     """
     from cloudbridge.plugins import get_plugin_manager
+    from cloudbridge.records import JobState
 
     event = JobEvent(
         job_id=job.id,

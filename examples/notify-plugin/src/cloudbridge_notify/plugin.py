@@ -15,12 +15,8 @@ An observer must never break a job: every failure here is logged and swallowed.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
-import subprocess
-import urllib.request
 from typing import Any
 
 from cloudbridge import hookimpl
@@ -70,6 +66,9 @@ def payload(event: JobEvent) -> dict[str, Any]:
 
 def post_webhook(url: str, body: dict[str, Any]) -> int:
     """POST ``body`` as JSON to ``url``; returns the HTTP status."""
+    import json
+    import urllib.request  # here, not at the top: plugins load on every CLI start, so keep that cheap
+
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"webhook URL must be http(s), got {url!r}")
     request = urllib.request.Request(
@@ -84,6 +83,9 @@ def post_webhook(url: str, body: dict[str, Any]) -> int:
 
 def desktop_notify(event: JobEvent) -> bool:
     """Show a desktop notification with ``notify-send``; False when it is not installed."""
+    import shutil
+    import subprocess
+
     binary = shutil.which("notify-send")
     if binary is None:
         return False
