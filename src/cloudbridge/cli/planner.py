@@ -72,8 +72,10 @@ def resources_command(
                                  help="A provider with machines of its own (e.g. slurm) instead of this machine."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show this machine's GPUs (model, memory, use), CPUs and memory, as the planner sees them -- or, with
-    --provider, the machines a provider owns (a Slurm cluster's partitions from sinfo)."""
+    """Show this machine's GPUs, CPUs and memory as the planner sees them, or (--provider) a provider's machines.
+
+    With ``--provider``: the machines a provider owns (a Slurm cluster's partitions from sinfo).
+    """
     from cloudbridge.cli._output import echo_json, print_table
     from cloudbridge.planner.probe import local_rows, probe_local
 

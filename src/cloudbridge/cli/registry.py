@@ -64,8 +64,8 @@ COMMANDS: tuple[CommandEntry, ...] = (
     CommandEntry("undeploy", "deploy", "Stop an endpoint and delete everything created for it.", "Endpoints"),
     CommandEntry("catalog", "planner", "List instance types and prices from the planner catalog (list prices: "
                  "estimates).", "Planning and cost"),
-    CommandEntry("resources", "planner", "Show this machine's GPUs (model, memory, use), CPUs and memory, as the "
-                 "planner sees them.", "Planning and cost"),
+    CommandEntry("resources", "planner", "Show this machine's GPUs, CPUs and memory as the planner sees them, or "
+                 "(--provider) a provider's machines.", "Planning and cost"),
     CommandEntry("plan", "planner", "Where could a job run, cheapest first (and why not elsewhere); or allocate "
                  "tasks, or split a batch.", "Planning and cost"),
     CommandEntry("queue", "planner", "Show the local GPU queue in the order the scheduler will start jobs, and who "
