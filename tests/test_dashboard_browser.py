@@ -77,6 +77,18 @@ def test_fine_tune_in_list_with_a_loss_chart_of_every_logged_step(compute, dashb
     assert "tiny-sentiment" in page.inner_text("#spec")
     data = json.loads(urllib.request.urlopen(dashboard.url(f"/api/jobs/{job.id}/metrics"), timeout=30).read())
     assert len(data["loss"]) == logged and data["state"] == "SUCCEEDED"
+    # another run overlaid on the same charts
+    (tmp_path / "other.py").write_text(
+        "from cloudbridge.runtime import log_metrics\n"
+        "for s in range(1, 21):\n    log_metrics(step=s, epoch=1 + (s > 10), loss=1 / s)\n"
+        "log_metrics(step=20, epoch=2, accuracy=0.9)\n")
+    other = compute.submit(spec(tmp_path, f"{sys.executable} other.py", name="other"))
+    assert compute.wait(other.id, 60).state is JobState.SUCCEEDED
+    page.goto(dashboard.url(f"/jobs/{job.id}?compare={other.id}"))
+    page.wait_for_selector("#chart-loss canvas")
+    labels = page.evaluate("window.cbCharts['chart-loss'].series.map(s => s.label)")
+    assert f"{job.id} loss" in labels and f"{other.id} loss" in labels
+    assert f"{other.id} accuracy" in page.evaluate("window.cbCharts['chart-epoch'].series.map(s => s.label)")
     screenshot(page, "dashboard-job.png", tmp_path)
 
 
@@ -113,6 +125,31 @@ def test_log_view_follows_a_running_job(compute, dashboard, page, tmp_path) -> N
     page.wait_for_function("document.getElementById('log').dataset.ended === 'SUCCEEDED'")
     assert "gate open, bye" in page.inner_text("#log")
     assert page.inner_text("#state") == "SUCCEEDED"
+
+
+TWO_RANKS = textwrap.dedent(
+    """
+    import os, subprocess, sys
+    child = "import os\\nfor n in range(5):\\n    print(f'hello {n} from', os.environ['RANK'])"
+    procs = [subprocess.Popen([sys.executable, "-c", child], env={**os.environ, "RANK": str(r)}) for r in (0, 1)]
+    sys.exit(max(p.wait() for p in procs))
+    """
+)
+
+
+def test_log_view_filters_by_rank(compute, dashboard, page, tmp_path) -> None:
+    (tmp_path / "ranks.py").write_text(TWO_RANKS)
+    job = compute.submit(spec(tmp_path, f"{sys.executable} ranks.py", name="ranks", env={"CB_LOG_RANK_TAGS": "1"}))
+    assert compute.wait(job.id, 60).state is JobState.SUCCEEDED
+    page.goto(dashboard.url(f"/jobs/{job.id}"))
+    page.wait_for_function("document.getElementById('log').dataset.ended === 'SUCCEEDED'")
+    everything = page.inner_text("#log")
+    assert everything.count("[rank0] hello") == 5 and everything.count("[rank1] hello") == 5
+    page.select_option("#rank", "1")
+    page.wait_for_function("document.getElementById('log').dataset.ended === 'SUCCEEDED' && "
+                           "document.getElementById('log').textContent.includes('hello 4 from 1')")
+    lines = [line for line in page.inner_text("#log").splitlines() if line.strip()]
+    assert lines == [f"[rank1] hello {n} from 1" for n in range(5)]
 
 
 def test_cancel_stops_a_running_job(compute, dashboard, page, tmp_path) -> None:
@@ -202,11 +239,45 @@ def test_ten_thousand_jobs_page_loads_under_a_second(compute, page, tmp_path) ->
         stop_dashboard(server.process)
 
 
-def test_gpus_and_endpoints_pages_render(dashboard, page) -> None:
-    page.goto(dashboard.url("/gpus"))
-    assert "Nothing is waiting for a GPU." in page.inner_text("#queue")
-    page.goto(dashboard.url("/endpoints"))
-    assert page.locator("#endpoints").count() == 1
+def test_endpoint_row_invoke_box_and_server_counters(dashboard, page, tmp_path) -> None:
+    from fixtures_deploy import write_custom_model
+
+    from cloudbridge.backends.local.deploy import LocalDeploy
+    from cloudbridge.specs import EndpointSpec
+
+    deployer = LocalDeploy()
+    deployer.deploy(EndpointSpec(name="words", model=str(write_custom_model(tmp_path / "words"))))
+    try:
+        page.goto(dashboard.url("/endpoints"))
+        row = page.locator("#endpoints tbody tr", has_text="words")
+        assert "InService" in row.inner_text() and "local" in row.inner_text()
+        row.locator("input[name=payload]").fill('{"text": "great film"}')
+        row.locator("button").click()
+        page.wait_for_function("document.querySelector('form.invoke .reply').textContent.includes('positive')")
+        page.reload()
+        cells = page.locator("#endpoints tbody tr", has_text="words").locator("td").all_inner_texts()
+        assert cells[4] == "1" and cells[6].endswith(" ms") and cells[7].endswith(" ms")  # requests, p50, p99
+    finally:
+        deployer.delete("words")
+
+
+def test_gpus_page_shows_holders_and_the_queue(monkeypatch, page, tmp_path) -> None:
+    compute = local_compute(monkeypatch, fake_gpus="1")
+    (tmp_path / "printer.py").write_text(SLOW_PRINTER)
+    run = f"{sys.executable} printer.py {tmp_path / 'gate'}"
+    holder = compute.submit(spec(tmp_path, run, name="holder", resources={"accelerators": "FAKE:1"}))
+    waiting = compute.submit(spec(tmp_path, run, name="waiting", resources={"accelerators": "FAKE:1"}))
+    server = start_dashboard()
+    try:
+        wait_until(lambda: compute.get(holder.id).state is JobState.RUNNING, timeout=60)
+        page.goto(server.url("/gpus"))
+        assert holder.id in page.inner_text("#gpus")
+        assert waiting.id in page.inner_text("#queue")
+    finally:
+        (tmp_path / "gate").touch()
+        stop_dashboard(server.process)
+        for job in (holder, waiting):
+            compute.wait(job.id, 60)
 
 
 def test_the_stack_is_offline(dashboard, page) -> None:

@@ -7,6 +7,10 @@ reaches the shared log in one ``write()``, so two ranks printing at once can no 
 their lines together (unbuffered ``print`` writes the text and its newline separately), and
 logs still stream live.
 
+With ``CB_LOG_RANK_TAGS=1`` in the job's environment, every line a launched worker writes (one
+with ``RANK`` set) starts with ``[rankN] ``, so the logs can be filtered by rank (the dashboard's
+rank selector does). Off by default: the log lines stay exactly what the program printed.
+
 Any other ``sitecustomize`` further down ``sys.path`` is still run, after this one.
 """
 
@@ -28,6 +32,43 @@ def _line_buffer() -> None:
                 pass
 
 
+class _RankTagged:
+    """A text stream that starts each line with ``[rankN] `` (everything else is the wrapped stream's)."""
+
+    def __init__(self, stream, tag: str) -> None:  # type: ignore[no-untyped-def]
+        self._stream = stream
+        self._tag = tag
+        self._at_line_start = True
+
+    def write(self, text: str) -> int:
+        if not text:
+            return 0
+        lines = text.split("\n")
+        out = []
+        for index, piece in enumerate(lines):
+            if index:
+                out.append("\n")
+                self._at_line_start = True
+            if piece:
+                if self._at_line_start:
+                    out.append(self._tag)
+                out.append(piece)
+                self._at_line_start = False
+        self._stream.write("".join(out))
+        return len(text)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._stream, name)
+
+
+def _tag_ranks() -> None:
+    rank = os.environ.get("RANK")
+    if os.environ.get("CB_LOG_RANK_TAGS") != "1" or not rank or not rank.isdigit():
+        return
+    sys.stdout = _RankTagged(sys.stdout, f"[rank{rank}] ")
+    sys.stderr = _RankTagged(sys.stderr, f"[rank{rank}] ")
+
+
 def _chain() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     rest = [p for p in sys.path if os.path.abspath(p or ".") != here]
@@ -38,4 +79,5 @@ def _chain() -> None:
 
 
 _line_buffer()
+_tag_ranks()
 _chain()
