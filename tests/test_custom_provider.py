@@ -69,13 +69,13 @@ def test_registered_by_entry_point_without_import(monkeypatch: pytest.MonkeyPatc
 def test_storage_through_cb_storage(dirstore, tmp_path: Path) -> None:
     import cloudbridge as cb
 
-    store = cb.storage("dir://bucket/x")
-    assert store is dirstore.storage
+    store = cb.storage("dir://bucket/data")  # scoped to that prefix, served by the plugin's storage
+    assert store.inner is dirstore.storage
     local = tmp_path / "f.txt"
     local.write_text("payload")
-    store.upload(local, "dir://bucket/data/f.txt")
+    store.upload(local, "f.txt")
     assert store.read_bytes("dir://bucket/data/f.txt") == b"payload"
-    assert [i.key for i in store.list("dir://bucket/data")] == ["f.txt"]
+    assert [i.key for i in store.list()] == ["f.txt"]
 
 
 def test_missing_bucket_says_how_to_create_it(dirstore) -> None:

@@ -23,7 +23,7 @@ def bucket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     install_dirstore(monkeypatch, tmp_path)
     monkeypatch.setenv("CLOUDBRIDGE_DIRSTORE_ROOT", str(tmp_path / "dirstore"))
     monkeypatch.setenv("CLOUDBRIDGE_DIRSTORE_CREATE_BUCKETS", "true")
-    store = cb.storage("dir://data/x")
+    store = cb.storage("dir://data")
     store.write_bytes("dir://data/train/part-0.csv", b"a,b\n1,2\n")
     store.write_bytes("dir://data/train/sub/part-1.csv", b"3,4\n")
     store.write_bytes("dir://data/labels.txt", b"pos\nneg\n")

@@ -10,7 +10,7 @@ import pytest
 from fixtures_cli import assert_one_error_line, run_cli
 
 from cloudbridge.errors import InvalidSpec, UserError
-from cloudbridge.migrate import migrate
+from cloudbridge.migrate import migrate, project_key
 from cloudbridge.specs import load_job_spec
 
 JOB = """\
@@ -61,7 +61,8 @@ def test_dry_run_plans_and_writes_nothing(project: Path, tmp_path: Path) -> None
 def test_migrate_writes_spec_and_rerun_is_cheap(project: Path, tmp_path: Path) -> None:
     bucket = tmp_path / "bucket"
     plan = migrate(project / "job.yaml", "local", bucket=str(bucket))
-    prefix = bucket / "cloudbridge" / "demo"
+    prefix = bucket / "cloudbridge" / project_key(load_job_spec(project / "job.yaml"))
+    assert plan.prefix == str(prefix) and prefix.name.startswith("demo-")
     assert (prefix / "inputs" / "data" / "sub" / "b.csv").read_text() == "b\n"
     assert (prefix / "checkpoints" / "step-1.pt").stat().st_size == 4096
     migrated = load_job_spec(project / "job.local.yaml")
@@ -90,7 +91,8 @@ def test_path_outside_workdir_needs_include(tmp_path: Path) -> None:
     assert "inputs.data=" in text and "inputs.more=" in text and "--include" in text
     assert not (tmp_path / "bucket").exists() and not (tmp_path / "proj" / "job.local.yaml").exists()
     plan = migrate(spec, "local", bucket=str(tmp_path / "bucket"), include=[str(tmp_path / "shared")])
-    uploaded = tmp_path / "bucket" / "cloudbridge" / "j" / "inputs"
+    uploaded = Path(plan.prefix) / "inputs"
+    assert Path(plan.prefix).parent == tmp_path / "bucket" / "cloudbridge"
     assert (uploaded / "data" / "x.csv").read_text() == "x"
     assert (uploaded / "more" / "x.csv").read_text() == "x"
     assert plan.upload_bytes == 2
@@ -122,7 +124,7 @@ def test_one_rule_for_every_local_path(tmp_path: Path) -> None:
     plan = migrate(
         spec, "local", bucket=str(bucket), include=[str(tmp_path / "private-ckpt"), str(tmp_path / "private-out")]
     )
-    prefix = bucket / "cloudbridge" / "j"
+    prefix = Path(plan.prefix)
     assert (prefix / "checkpoints" / "step-9.pt").read_bytes() == b"secret weights"
     assert {i.field: i.action for i in plan.items} == {
         "workdir": "package",
@@ -164,3 +166,27 @@ def test_cli_outside_workdir_one_line(tmp_path: Path) -> None:
         "outside its workdir",
         "--include",
     )
+
+
+def test_projects_with_one_job_name_never_share_a_prefix(project: Path, tmp_path: Path) -> None:
+    import shutil
+
+    twin = tmp_path / "twin"
+    shutil.copytree(project, twin)
+    (twin / "data" / "a.csv").write_text("other project\n")
+    bucket = tmp_path / "bucket"
+    first = migrate(project / "job.yaml", "local", bucket=str(bucket))
+    second = migrate(twin / "job.yaml", "local", bucket=str(bucket))
+    assert first.prefix != second.prefix and Path(first.prefix).parent == Path(second.prefix).parent
+    assert (Path(first.prefix) / "inputs" / "data" / "a.csv").read_text() == "a\n" * 1000
+    assert (Path(second.prefix) / "inputs" / "data" / "a.csv").read_text() == "other project\n"
+    assert migrate(project / "job.yaml", "local", bucket=str(bucket)).prefix == first.prefix
+
+
+def test_a_migrated_spec_is_not_migrated_again(project: Path, tmp_path: Path) -> None:
+    migrate(project / "job.yaml", "local", bucket=str(tmp_path / "bucket"))
+    with pytest.raises(UserError, match="job.local.yaml is already migrated"):
+        migrate(project / "job.local.yaml", "local", bucket=str(tmp_path / "bucket"))
+    result = run_cli("migrate", str(project / "job.local.yaml"), "--to", "local", "--bucket", str(tmp_path / "b"))
+    assert_one_error_line(result, "already migrated", "cloudbridge run")
+    assert not (project / "job.local.local.yaml").exists()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fixtures_storage import aws_env, moto, s3_bucket  # noqa: F401 - pytest fixtures
 
-from cloudbridge.migrate import migrate
+from cloudbridge.migrate import migrate, project_key
 from cloudbridge.specs import load_job_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,8 @@ def test_migrate_to_aws_uploads_rewrites_and_reruns_cheaply(aws_env, s3_bucket, 
     assert _keys(aws_env.client("s3"), s3_bucket, "") == {}, "a dry run uploads nothing"
 
     plan = migrate(sentiment / "job.yaml", "aws", bucket=bucket)
-    prefix = "cloudbridge/finetune-sentiment/inputs/train/"
+    assert plan.prefix == f"{bucket}/cloudbridge/{project_key(load_job_spec(sentiment / 'job.yaml'))}"
+    prefix = plan.prefix.removeprefix(f"{bucket}/") + "/inputs/train/"
     uploaded = _keys(aws_env.client("s3"), s3_bucket, prefix)
     assert uploaded == {p.name: p.stat().st_size for p in (sentiment / "data").iterdir()}
     spec = load_job_spec(sentiment / "job.aws.yaml")
@@ -71,7 +72,8 @@ def test_migrate_submit_creates_sagemaker_job(aws_env, s3_bucket, sentiment) -> 
     assert job is not None and job.id.startswith("aws-")
     described = aws_env.client("sagemaker").describe_training_job(TrainingJobName=job.native_id)
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in described["InputDataConfig"]}
-    assert channels["train"].startswith(f"s3://{s3_bucket}/cloudbridge/finetune-sentiment/inputs/train")
+    assert channels["train"] == f"{plan.prefix}/inputs/train"
+    assert plan.prefix.startswith(f"s3://{s3_bucket}/cloudbridge/finetune-sentiment-")
 
 
 def test_missing_bucket_is_clear(aws_env, sentiment) -> None:  # noqa: F811
@@ -93,7 +95,7 @@ def test_example_script_against_moto(aws_env, s3_bucket, tmp_path) -> None:  # n
     assert "would upload" in dry.stdout and "ml." in dry.stdout
     real = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
     assert real.returncode == 0, real.stderr
-    assert "inputs:" in real.stdout and f"s3://{s3_bucket}/cloudbridge/finetune-sentiment" in real.stdout
+    assert "inputs:" in real.stdout and f"s3://{s3_bucket}/cloudbridge/finetune-sentiment-" in real.stdout
     assert (work / "job.aws.yaml").exists()
     again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
     assert "uploaded 0 of" in again.stdout
@@ -168,3 +170,20 @@ def test_cli_migrate_submit_streams_cloudwatch_logs(aws_env, s3_bucket, sentimen
     assert load_job_spec(sentiment / "job.aws.yaml").provider == "aws"
     described = aws_env.client("sagemaker").describe_training_job(TrainingJobName=created[0])
     assert described["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"].startswith(f"s3://{s3_bucket}/")
+
+
+def test_one_prefix_however_the_bucket_is_given_and_no_test_settings_in_the_spec(
+    aws_env, s3_bucket, sentiment, monkeypatch  # noqa: F811
+) -> None:
+    by_flag = migrate(sentiment / "job.yaml", "aws", bucket=f"s3://{s3_bucket}", dry_run=True)
+    monkeypatch.setenv("CLOUDBRIDGE_AWS_BUCKET", s3_bucket)
+    from cloudbridge.backends import clear_provider_cache
+
+    clear_provider_cache()  # settings are read when the provider is built
+    by_setting = migrate(sentiment / "job.yaml", "aws", dry_run=True)
+    assert by_setting.prefix == by_flag.prefix, "no doubled cloudbridge/ prefix"
+    assert "/cloudbridge/cloudbridge/" not in by_setting.prefix
+    migrate(sentiment / "job.yaml", "aws")
+    text = (sentiment / "job.aws.yaml").read_text()
+    assert os.environ.get("AWS_ENDPOINT_URL", "").startswith("http"), "the moto server is configured by env"
+    assert "endpoint_url" not in text and "127.0.0.1" not in text, text

@@ -214,3 +214,17 @@ def test_providers_and_deploy_delegation(inline: None, tmp_path: Path) -> None:
     assert [e.name for e in cb.provider("inline").deploy.list()] == ["ep", "ep2"]
     with pytest.raises(InvalidSpec, match="name"):
         cb.deploy(str(tmp_path / "model"))
+
+
+def test_deploy_returns_an_endpoint_handle_and_endpoints_lists_them(inline: None, tmp_path: Path) -> None:
+    endpoint = cb.deploy(str(tmp_path / "model"), name="ep", provider="inline")
+    assert endpoint.invoke({"inputs": "great"}) == {"inputs": "great"}
+    other = cb.deploy(EndpointSpec(name="ep2", model="m", provider="inline"))
+    listed = cb.endpoints("inline")
+    assert [e.name for e in listed] == ["ep", "ep2"]
+    assert listed[1].invoke([1, 2]) == [1, 2], "listed endpoints are bound too"
+    assert endpoint.refresh().state == "InService"
+    other.delete()
+    assert [e.name for e in cb.endpoints("inline")] == ["ep"]
+    assert "_deploy" not in endpoint.to_dict() and "_deploy=" not in repr(endpoint)
+

@@ -30,6 +30,8 @@ _LAZY: dict[str, str] = {
     "providers": "cloudbridge.sdk:providers",
     "storage": "cloudbridge.sdk:storage",
     "deploy": "cloudbridge.sdk:deploy",
+    "endpoints": "cloudbridge.sdk:endpoints",
+    "validate": "cloudbridge.sdk:validate",
     "cancel": "cloudbridge.sdk:cancel",
     "logs": "cloudbridge.sdk:logs",
     "migrate": "cloudbridge.migrate:migrate",
@@ -48,12 +50,31 @@ _LAZY: dict[str, str] = {
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    # names exported through _LAZY (and so __all__), which ruff cannot see
-    from cloudbridge import errors  # noqa: F401
-    from cloudbridge.hookspecs import PLUGIN_API_VERSION, ProviderInfo, hookimpl  # noqa: F401
-    from cloudbridge.records import Endpoint, Job, JobState  # noqa: F401
-    from cloudbridge.sdk import cancel, deploy, get_job, jobs, logs, provider, providers, run, storage  # noqa: F401
-    from cloudbridge.specs import EndpointSpec, JobSpec, Resources, load_job_spec  # noqa: F401
+    # what _LAZY exports, for type checkers and IDEs ("X as X": an explicit re-export under mypy --strict)
+    from cloudbridge import errors as errors
+    from cloudbridge.hookspecs import PLUGIN_API_VERSION as PLUGIN_API_VERSION
+    from cloudbridge.hookspecs import ProviderInfo as ProviderInfo
+    from cloudbridge.hookspecs import hookimpl as hookimpl
+    from cloudbridge.migrate import migrate as migrate
+    from cloudbridge.records import Endpoint as Endpoint
+    from cloudbridge.records import Job as Job
+    from cloudbridge.records import JobState as JobState
+    from cloudbridge.sdk import cancel as cancel
+    from cloudbridge.sdk import deploy as deploy
+    from cloudbridge.sdk import endpoints as endpoints
+    from cloudbridge.sdk import get_job as get_job
+    from cloudbridge.sdk import jobs as jobs
+    from cloudbridge.sdk import logs as logs
+    from cloudbridge.sdk import provider as provider
+    from cloudbridge.sdk import providers as providers
+    from cloudbridge.sdk import run as run
+    from cloudbridge.sdk import storage as storage
+    from cloudbridge.sdk import validate as validate
+    from cloudbridge.specs import EndpointSpec as EndpointSpec
+    from cloudbridge.specs import JobSpec as JobSpec
+    from cloudbridge.specs import Resources as Resources
+    from cloudbridge.specs import load_job_spec as load_job_spec
+    from cloudbridge.transfers.sync import sync as sync
 
 
 def __getattr__(name: str) -> Any:

@@ -169,6 +169,15 @@ class Compute(ABC):
     def submit(self, spec: JobSpec) -> Job:
         """Start (or queue) a job and return its record; the job runs detached from the caller."""
 
+    def validate(self, spec: JobSpec) -> object:
+        """Optional: make every check :meth:`submit` makes, creating nothing (``cloudbridge run --dry-run``).
+
+        Raise what submit would raise for the same spec (:class:`~cloudbridge.errors.InvalidSpec`,
+        :class:`~cloudbridge.errors.ResourceUnavailable`, :class:`~cloudbridge.errors.BudgetExceeded`),
+        so that a dry-run that passes predicts an accepted submit. The default checks nothing.
+        """
+        return None
+
     @abstractmethod
     def get(self, job_id: str) -> Job:
         """The job's current record; :class:`NotFound` for an unknown id."""

@@ -7,12 +7,16 @@
    ``checkpoints``. One rule for all of them: a path outside the workdir (inputs, outputs and
    checkpoints alike) is refused unless listed in ``include`` -- every such path in one error,
    before anything is uploaded -- so a job never uploads ``/home/me/private`` by accident;
-2. syncs inputs (and existing local checkpoints) to a stable prefix,
-   ``<bucket>/cloudbridge/<job-name>/{inputs/<channel>,checkpoints}``; outputs are mapped to
-   ``.../outputs/<channel>``. Sync only moves what changed, so re-running is cheap;
+2. syncs inputs (and existing local checkpoints) to a stable prefix keyed by project,
+   ``<bucket>/cloudbridge/<job-name>-<8 hex>/{inputs/<channel>,checkpoints}`` (the hex is a hash of
+   the workdir's absolute path and the name, so two projects with one job name never share files);
+   outputs are mapped to ``.../outputs/<channel>``. The bucket is ``--bucket`` or the provider's
+   default bucket (under its own ``prefix`` setting instead of ``cloudbridge``): one place either
+   way. Sync only moves what changed, so re-running is cheap;
 3. writes ``JOB.<provider>.yaml`` beside the original, with URIs in place of the local paths and
-   ``overrides.<provider>`` filled from the resolved provider settings (secrets never written;
-   unset settings appear as commented placeholders);
+   ``overrides.<provider>`` filled from the resolved provider settings (secrets and connection
+   settings of this machine, such as ``endpoint_url``, are never written; unset settings appear as
+   commented placeholders). A spec written by migrate is refused as input: it is already migrated;
 4. reports the plan: what is uploaded, how many bytes, and -- from :mod:`cloudbridge.planner` --
    the chosen instance type and its estimated price per hour;
 5. with ``submit=True``, submits the migrated spec through :func:`cloudbridge.sdk.run`.
@@ -28,7 +32,7 @@ from typing import Any
 from cloudbridge.errors import CapabilityNotSupported, InvalidSpec, UserError
 from cloudbridge.specs import JobSpec
 
-__all__ = ["MigrationItem", "MigrationPlan", "migrate"]
+__all__ = ["MigrationItem", "MigrationPlan", "migrate", "project_key"]
 
 
 @dataclass
@@ -135,6 +139,7 @@ def _target_prefix(spec: JobSpec, provider: str, bucket: str | None, settings: A
     info = provider_info(provider)
     if "storage" not in info.capabilities or not info.schemes:
         raise CapabilityNotSupported(f"provider {provider!r} offers no storage to migrate data to")
+    folder = "cloudbridge"
     if bucket is None:
         name = getattr(settings, "bucket", None) or getattr(settings, "staging_bucket", None)
         if not name:
@@ -144,13 +149,47 @@ def _target_prefix(spec: JobSpec, provider: str, bucket: str | None, settings: A
                 hint=f"or set the provider's default bucket (overrides.{provider}.bucket)",
             )
         bucket = name if "://" in name else f"{info.schemes[0]}://{name}"
-        extra = getattr(settings, "prefix", None)
-        if extra and "://" not in name:
-            bucket = f"{bucket}/{extra}"
+        folder = str(getattr(settings, "prefix", None) or folder).strip("/")  # the provider's own key prefix
     parsed = parse_uri(bucket)
     if parsed.scheme not in info.schemes:
         raise UserError(f"--bucket {bucket} is not a {provider} location (expected {', '.join(info.schemes)}://)")
-    return str(parsed.child("cloudbridge").child(spec.name))
+    for part in folder.split("/"):
+        parsed = parsed.child(part)
+    return str(parsed.child(project_key(spec)))
+
+
+def project_key(spec: JobSpec) -> str:
+    """``<name>-<8 hex>``: the job name plus a hash of the project's absolute workdir (or spec folder).
+
+    The same project always maps to the same prefix (re-runs upload only what changed), and two
+    projects that share a job name never mix their data.
+    """
+    import hashlib
+
+    where = spec.resolved_workdir() or spec.base_dir
+    digest = hashlib.sha256(f"{Path(where).resolve()}\0{spec.name}".encode()).hexdigest()[:8]
+    return f"{spec.name}-{digest}"
+
+
+#: The first line of every spec migrate writes; a spec that starts with it is already migrated.
+HEADER = "# written by `cloudbridge migrate`; local paths replaced by storage URIs"
+#: Settings about this machine's connection (test servers, proxies), never written into a spec.
+MACHINE_SETTINGS = ("endpoint_url", "profile")
+
+
+def _refuse_migrated(spec: JobSpec) -> None:
+    if not spec.source:
+        return
+    try:
+        with open(spec.source, encoding="utf-8") as handle:
+            first = handle.readline().rstrip("\n")
+    except OSError:
+        return
+    if first == HEADER:
+        raise UserError(
+            f"{spec.source} is already migrated (written by cloudbridge migrate, provider {spec.provider})",
+            hint=f"submit it with: cloudbridge run {spec.source}; or migrate the original local spec again",
+        )
 
 
 def _resolved_settings(provider: str, spec: JobSpec) -> Any:
@@ -172,6 +211,9 @@ def _settings_block(provider: str, settings: Any, others: dict[str, Any], extra:
         value = getattr(settings, name, None)
         if isinstance(value, SecretStr) or any(word in name for word in ("secret", "token", "password")):
             continue
+        extra_info = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if name in MACHINE_SETTINGS or extra_info.get("migrate") is False:
+            continue  # e.g. AWS_ENDPOINT_URL pointing at a test server: this machine's, not the job's
         if name in extra:
             values[name] = extra[name]
         elif value is None:
@@ -199,7 +241,7 @@ def _write_spec(spec: JobSpec, provider: str, path: Path, settings: Any, extra: 
     data = spec.model_dump(mode="json", exclude_none=True, exclude={"source"})
     data["provider"] = provider
     others = {k: v for k, v in (data.pop("overrides", None) or {}).items() if k != provider}
-    text = "# written by `cloudbridge migrate`; local paths replaced by storage URIs\n"
+    text = HEADER + "\n"
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     text += _settings_block(provider, settings, others, extra)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -222,6 +264,7 @@ def migrate(
     from cloudbridge.transfers.sync import sync
 
     spec = _load(job_path_or_spec)
+    _refuse_migrated(spec)
     settings = _resolved_settings(to, spec)
     prefix = _target_prefix(spec, to, bucket, settings)
     base = spec.base_dir

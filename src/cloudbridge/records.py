@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cloudbridge.interfaces import Compute
+    from cloudbridge.interfaces import Compute, Deploy
     from cloudbridge.metrics import MetricHistory
 
 __all__ = ["CheckItem", "CheckReport", "Endpoint", "Job", "JobState", "ObjectInfo"]
@@ -137,7 +137,11 @@ class ObjectInfo:
 
 @dataclass
 class Endpoint:
-    """A deployed model endpoint."""
+    """A deployed model endpoint, and a handle to use it: ``ep.invoke(payload)``, ``ep.delete()``.
+
+    Endpoints returned by ``cb.deploy()`` and ``cb.endpoints()`` are bound to their provider's
+    :class:`~cloudbridge.interfaces.Deploy`.
+    """
 
     name: str
     provider: str
@@ -146,10 +150,38 @@ class Endpoint:
     model: str | None = None
     native_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _deploy: Deploy | None = field(default=None, repr=False, compare=False)
+
+    def bind(self, deploy: Deploy) -> Endpoint:
+        """Attach the :class:`Deploy` that serves this endpoint; returns ``self``."""
+        self._deploy = deploy
+        return self
+
+    def _require_deploy(self) -> Deploy:
+        if self._deploy is None:
+            from cloudbridge.errors import CloudbridgeError
+
+            raise CloudbridgeError(f"endpoint {self.name} is a detached record; use cb.endpoints({self.provider!r})")
+        return self._deploy
+
+    def invoke(self, payload: Any) -> Any:
+        """Send ``payload`` (JSON-ready) to the endpoint and return the decoded JSON reply."""
+        return self._require_deploy().invoke(self.name, payload)
+
+    def delete(self) -> None:
+        """Remove the endpoint and everything created for it."""
+        self._require_deploy().delete(self.name)
+
+    def refresh(self) -> Endpoint:
+        """Fetch the endpoint's current state from its provider and update this object in place."""
+        fresh = self._require_deploy().get(self.name)
+        for name in self.to_dict():
+            setattr(self, name, getattr(fresh, name))
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return asdict(self)
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if not f.name.startswith("_")}
 
 
 @dataclass(frozen=True)

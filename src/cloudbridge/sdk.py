@@ -1,4 +1,5 @@
-"""The SDK facade: ``cb.run``, ``cb.get_job``, ``cb.jobs``, ``cb.cancel``, ``cb.logs``, ``cb.deploy``...
+"""The SDK facade: ``cb.run``, ``cb.get_job``, ``cb.jobs``, ``cb.cancel``, ``cb.logs``, ``cb.deploy``,
+``cb.endpoints``, ``cb.storage``...
 
 Every job of every provider is recorded in the :class:`~cloudbridge.jobstore.store.JobStore`, so
 ``cb.jobs()`` lists them all without calling any cloud, and ids are global: ``local-1a2b3c4d``,
@@ -28,13 +29,14 @@ from cloudbridge.records import Job
 
 if TYPE_CHECKING:
     from cloudbridge.hookspecs import ProviderInfo
-    from cloudbridge.interfaces import Provider, Storage, URILike
+    from cloudbridge.interfaces import Provider, URILike
     from cloudbridge.planner.cost import CostEstimate
     from cloudbridge.records import Endpoint
+    from cloudbridge.scoped_storage import ScopedStorage
     from cloudbridge.specs import EndpointSpec, JobSpec
 
-__all__ = ["budget_estimate", "cancel", "deploy", "get_job", "jobs", "logs", "provider", "providers", "run",
-           "validate"]
+__all__ = ["budget_estimate", "cancel", "deploy", "endpoints", "get_job", "jobs", "logs", "provider", "providers",
+           "run", "storage", "validate"]
 
 
 def _store() -> Any:
@@ -50,11 +52,37 @@ def provider(name: str, *, profile: str | None = None) -> Provider:
     return get_provider(name, profile=profile)
 
 
-def storage(uri: URILike, *, profile: str | None = None) -> Storage:
-    """The :class:`~cloudbridge.interfaces.Storage` that serves ``uri``'s scheme (``s3://``, ``gs://``, paths...)."""
-    from cloudbridge.transfers import storage_for
+def storage(uri: URILike, *, profile: str | None = None) -> ScopedStorage:
+    """Storage scoped to the prefix ``uri`` (``s3://bucket/runs``, ``gs://...``, ``az://...``, a local path).
 
-    return storage_for(uri, profile=profile)
+    Every method takes a key relative to ``uri`` (``"model.safetensors"``) or a full URI inside it;
+    a location outside the prefix is refused (:class:`~cloudbridge.errors.UnsafeKey`). The provider
+    that serves the scheme does the work. Methods (see :class:`~cloudbridge.interfaces.Storage`):
+
+    * ``stat(key) -> ObjectInfo`` -- size, mtime, etag/checksum; ``NotFound`` when absent
+    * ``exists(key) -> bool``
+    * ``list(key="", recursive=True) -> Iterator[ObjectInfo]`` -- objects under ``key`` (default: all)
+    * ``read_bytes(key) -> bytes`` / ``write_bytes(key, data) -> ObjectInfo``
+    * ``open_read(key) -> IO[bytes]`` / ``write_stream(key, stream, size=None) -> ObjectInfo``
+    * ``upload(local_path, key) -> ObjectInfo`` / ``download(key, local_path) -> None``
+    * ``delete(key) -> None`` -- a missing object is not an error
+    * ``du(key="") -> (count, bytes)`` -- objects and bytes under ``key``
+    * ``abort_incomplete(key="", older_than_s=3600) -> int`` -- discard interrupted multipart writes
+    * ``uri(key) -> StorageURI`` -- the full location of ``key``; ``prefix`` is ``uri`` parsed
+
+    Example::
+
+        store = cb.storage("s3://bucket/runs")
+        store.upload("model.safetensors", "sst2/model.safetensors")   # s3://bucket/runs/sst2/...
+        for info in store.list("sst2"):
+            print(info.key, info.size)
+    """
+    from cloudbridge.scoped_storage import ScopedStorage
+    from cloudbridge.transfers import storage_for
+    from cloudbridge.uri import StorageURI, parse_uri
+
+    prefix = uri if isinstance(uri, StorageURI) else parse_uri(uri)
+    return ScopedStorage(storage_for(prefix, profile=profile), prefix)
 
 
 def providers() -> dict[str, ProviderInfo]:
@@ -95,15 +123,18 @@ def run(
     wait: bool = False,
     profile: str | None = None,
     timeout: float | None = None,
+    force: bool = False,
 ) -> Job:
     """Submit a job (a :class:`JobSpec`, a dict or a YAML path) and return it, bound to its provider.
 
     ``provider`` overrides ``spec.provider``; ``overrides.<provider>`` of the spec configures it.
     With ``wait=True`` this blocks until the job ends (``timeout`` seconds at most:
     :class:`~cloudbridge.errors.StageTimeout`). The job is recorded in the job store whatever the
-    provider.
+    provider. A ``checkpoints`` location in use by an unfinished job of the same provider is refused
+    (:class:`~cloudbridge.errors.ConflictError` naming that job) unless ``force=True``.
     """
     from cloudbridge.backends import get_provider
+    from cloudbridge.checkpoint_guard import check_checkpoints_free
 
     spec = _load_spec(spec_or_path)
     if provider:
@@ -114,6 +145,7 @@ def run(
         spec = resolve_auto(spec)
     prov = get_provider(spec.provider, profile=profile, overrides=spec.overrides.get(spec.provider))
     compute = prov.compute
+    check_checkpoints_free(spec, force=force)
     budget = None if getattr(compute, "records_jobs", False) else _check_cloud_budget(spec)
     job = compute.submit(spec)
     if budget is not None:
@@ -134,23 +166,27 @@ def _check_cloud_budget(spec: JobSpec) -> dict[str, Any]:
 
 
 def validate(spec_or_path: JobSpec | dict[str, Any] | str | os.PathLike[str], provider: str | None = None,
-             profile: str | None = None) -> JobSpec:
+             profile: str | None = None, force: bool = False) -> JobSpec:
     """Check a job spec without submitting anything; returns the spec as it would run.
 
-    The spec itself is validated on load; a provider whose compute has ``validate(spec)`` (the
-    AWS plugin builds its request) checks it further, so bad input fails here, before any output.
+    The spec itself is validated on load; then the provider's :meth:`Compute.validate
+    <cloudbridge.interfaces.Compute.validate>` makes every check its submit makes (the AWS plugin
+    builds its request; the local backend checks nodes, GPUs and budget), creating nothing. So a spec
+    that passes here is accepted by :func:`run`. ``provider: auto`` is first placed as :func:`run` does.
+    A ``checkpoints`` location in use is refused as by :func:`run` (unless ``force``).
     """
     from cloudbridge.backends import get_provider
+    from cloudbridge.checkpoint_guard import check_checkpoints_free
 
     spec = _load_spec(spec_or_path)
     if provider:
         spec = spec.with_provider(provider)
     if spec.provider == "auto":
-        return spec
-    compute = get_provider(spec.provider, profile=profile, overrides=spec.overrides.get(spec.provider)).compute
-    check = getattr(compute, "validate", None)
-    if callable(check):
-        check(spec)
+        from cloudbridge.planner.placement import resolve_auto
+
+        spec = resolve_auto(spec)
+    get_provider(spec.provider, profile=profile, overrides=spec.overrides.get(spec.provider)).compute.validate(spec)
+    check_checkpoints_free(spec, force=force)
     return spec
 
 
@@ -330,7 +366,17 @@ def deploy(
         spec = spec.model_copy(update={"provider": provider})
     from cloudbridge.backends import get_provider
 
-    return get_provider(spec.provider, overrides=spec.overrides.get(spec.provider)).deploy.deploy(spec)
+    api = get_provider(spec.provider, overrides=spec.overrides.get(spec.provider)).deploy
+    return api.deploy(spec).bind(api)
+
+
+def endpoints(provider: str = "local", *, profile: str | None = None) -> list[Endpoint]:
+    """The endpoints of ``provider`` (default ``local``, like ``cloudbridge endpoints``), each bound to it:
+    ``ep.invoke(payload)``, ``ep.delete()``, ``ep.refresh()``."""
+    from cloudbridge.backends import get_provider
+
+    api = get_provider(provider, profile=profile).deploy
+    return [endpoint.bind(api) for endpoint in api.list()]
 
 
 def _endpoint_from_dict(data: dict[str, Any]) -> EndpointSpec:

@@ -117,27 +117,27 @@ class _RedactedRepr(_Strict):
 class Resources(_Strict):
     """What a job needs. Every field is optional; the provider picks sane defaults."""
 
-    accelerators: str | None = Field(None, description="GPU type and count per node, e.g. 'A100:8' or 'T4'.")
-    cpus: str | int | None = Field(None, description="vCPUs per node; '8+' means at least 8.")
-    memory: str | int | None = Field(None, description="Memory per node in GB; '32+' means at least 32.")
+    accelerators: str | None = Field(default=None, description="GPU type and count per node, e.g. 'A100:8' or 'T4'.")
+    cpus: str | int | None = Field(default=None, description="vCPUs per node; '8+' means at least 8.")
+    memory: str | int | None = Field(default=None, description="Memory per node in GB; '32+' means at least 32.")
     gpu_memory: str | int | None = Field(
-        None, description="Memory per GPU in GB; '40+' means GPUs with at least 40 GB."
+        default=None, description="Memory per GPU in GB; '40+' means GPUs with at least 40 GB."
     )
-    nodes: int = Field(1, ge=1, le=512, description="Number of machines.")
+    nodes: int = Field(default=1, ge=1, le=512, description="Number of machines.")
     processes: int | None = Field(
-        None, ge=1, le=256, description="Processes per node; default: one per GPU, or 1 on CPU."
+        default=None, ge=1, le=256, description="Processes per node; default: one per GPU, or 1 on CPU."
     )
-    spot: bool = Field(False, description="Use spot/preemptible capacity (resumes from checkpoints).")
-    max_runtime: str | int | None = Field(None, description="Stop the job after this long, e.g. '4h'.")
+    spot: bool = Field(default=False, description="Use spot/preemptible capacity (resumes from checkpoints).")
+    max_runtime: str | int | None = Field(default=None, description="Stop the job after this long, e.g. '4h'.")
     start_timeout: str | int | None = Field(
-        None, description="Fail the job if it has not started running after this long, e.g. '15m'."
+        default=None, description="Fail the job if it has not started running after this long, e.g. '15m'."
     )
-    max_restarts: int = Field(0, ge=0, le=100, description="Automatic resubmits after spot interruption.")
-    max_cost: float | None = Field(None, gt=0, description="Budget in USD for the whole job.")
-    max_hourly_cost: float | None = Field(None, gt=0, description="Budget in USD per hour.")
-    instance_type: str | None = Field(None, description="Provider instance type; overrides the planner.")
+    max_restarts: int = Field(default=0, ge=0, le=100, description="Automatic resubmits after spot interruption.")
+    max_cost: float | None = Field(default=None, gt=0, description="Budget in USD for the whole job.")
+    max_hourly_cost: float | None = Field(default=None, gt=0, description="Budget in USD per hour.")
+    instance_type: str | None = Field(default=None, description="Provider instance type; overrides the planner.")
     priority: int = Field(
-        0, ge=0, le=1000,
+        default=0, ge=0, le=1000,
         description="Queue priority where jobs wait for GPUs (the local queue): higher runs first; "
         "waiting jobs gain priority over time, so none starves.",
     )
@@ -202,10 +202,10 @@ class JobSpec(_RedactedRepr):
     """A job: code, command, resources, data in and out. The same spec runs on every provider."""
 
     name: str = Field(..., description="Job name: letters, digits, '.', '_' and '-'.")
-    provider: str = Field("local", description="local | aws | gcp | azure | auto | any registered name.")
-    workdir: str | None = Field(".", description="Directory shipped with the job; relative to the spec file.")
+    provider: str = Field(default="local", description="local | aws | gcp | azure | auto | any registered name.")
+    workdir: str | None = Field(default=".", description="Directory shipped with the job; relative to the spec file.")
     follow_symlinks: bool = Field(
-        False, description="Ship what symlinks leading out of the workdir point to (refused by default)."
+        default=False, description="Ship what symlinks leading out of the workdir point to (refused by default)."
     )
     run: str = Field(
         ..., description="What runs in the workdir: a bash command with distribution 'none'; with 'accelerate' or "
@@ -213,18 +213,18 @@ class JobSpec(_RedactedRepr):
     )
     resources: Resources = Field(default_factory=Resources, description="What the job needs (see Resources).")
     distribution: Literal["accelerate", "torchrun", "none"] = Field(
-        "none", description="How processes are launched: 'accelerate', 'torchrun' or 'none' (run as is)."
+        default="none", description="How processes are launched: 'accelerate', 'torchrun' or 'none' (run as is)."
     )
-    image: str | None = Field(None, description="Container image; the provider's PyTorch image by default.")
+    image: str | None = Field(default=None, description="Container image; the provider's PyTorch image by default.")
     inputs: dict[str, str] = Field(default_factory=dict, description="Channel name -> local path or URI.")
     outputs: dict[str, str] = Field(default_factory=dict, description="Channel name -> local path or URI.")
-    checkpoints: str | None = Field(None, description="Checkpoint location, synced during the run.")
+    checkpoints: str | None = Field(default=None, description="Checkpoint location, synced during the run.")
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables set for the run command.")
     overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Provider name -> provider-specific settings."
     )
 
-    source: str | None = Field(None, exclude=True, description="The file the spec was loaded from.")
+    source: str | None = Field(default=None, exclude=True, description="The file the spec was loaded from.")
     #: ``field path -> line`` of the YAML file the spec was loaded from (kept by copies); see :func:`spec_error`.
     _lines: dict[tuple[Any, ...], int] | None = PrivateAttr(default=None)
 
@@ -312,17 +312,17 @@ class EndpointSpec(_RedactedRepr):
     """A model served behind an HTTP endpoint (SageMaker's container contract everywhere)."""
 
     name: str = Field(..., description="Endpoint name.")
-    provider: str = Field("local", description="local | aws | gcp | azure | any registered name.")
+    provider: str = Field(default="local", description="local | aws | gcp | azure | any registered name.")
     model: str = Field(..., description="Model directory or URI (HF format, or a model.tar.gz on a cloud).")
-    handler: str | None = Field(None, description="Path to an inference.py with model_fn/predict_fn.")
+    handler: str | None = Field(default=None, description="Path to an inference.py with model_fn/predict_fn.")
     task: Literal["text-classification", "token-classification", "auto"] = Field(
-        "auto", description="What the default handler serves; 'auto' reads it from the model config."
+        default="auto", description="What the default handler serves; 'auto' reads it from the model config."
     )
-    instance_type: str | None = Field(None, description="Provider instance type, e.g. 'ml.g5.xlarge'.")
-    accelerators: str | None = Field(None, description="GPU type and count per replica, e.g. 'T4'.")
-    min_replicas: int = Field(1, ge=0, le=100, description="Fewest replicas kept running (autoscaling floor).")
-    max_replicas: int = Field(1, ge=1, le=100, description="Most replicas (autoscaling ceiling).")
-    port: int | None = Field(None, ge=0, le=65535, description="Local backend: port to bind (0 = free port).")
+    instance_type: str | None = Field(default=None, description="Provider instance type, e.g. 'ml.g5.xlarge'.")
+    accelerators: str | None = Field(default=None, description="GPU type and count per replica, e.g. 'T4'.")
+    min_replicas: int = Field(default=1, ge=0, le=100, description="Fewest replicas kept running (autoscaling floor).")
+    max_replicas: int = Field(default=1, ge=1, le=100, description="Most replicas (autoscaling ceiling).")
+    port: int | None = Field(default=None, ge=0, le=65535, description="Local backend: port to bind (0 = free port).")
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables of the serving process.")
     overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Provider name -> provider-specific settings."

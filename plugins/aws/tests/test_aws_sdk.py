@@ -29,7 +29,7 @@ def test_run_and_get_job_through_the_sdk(aws_env: Any, bucket: str, tmp_path: Pa
     again = cb.get_job(job.id)
     assert again.name == "sdk_job" and again.outputs_uri and again.outputs_uri.startswith(f"s3://{bucket}/")
     assert job.id in [j.id for j in cb.jobs(provider="aws")]
-    assert cb.storage(f"s3://{bucket}/x").__class__.__name__ == "S3Storage"
+    assert cb.storage(f"s3://{bucket}/x").inner.__class__.__name__ == "S3Storage"
 
 
 def test_cli_run_status_and_bad_input(aws_env: Any, bucket: str, tmp_path: Path) -> None:

@@ -91,6 +91,29 @@ def _dry_run(spec: Any, json_output: bool) -> None:
         raise refusal
 
 
+def _validate(spec: Any, force: bool) -> Exception | None:
+    """The provider's own checks, as submit makes them (nothing created); bad input raises at once.
+
+    A budget refusal is returned instead, to be raised after the cost estimate (whose refusal,
+    with the estimate's numbers, wins): ``run`` and ``run --dry-run`` refuse with the same line.
+    """
+    from cloudbridge.errors import BudgetExceeded
+
+    try:
+        _sdk().validate(spec, force=force)
+    except BudgetExceeded as exc:
+        return exc
+    return None
+
+
+def _dry_run_checked(spec: Any, json_output: bool, force: bool = False) -> None:
+    """``run --dry-run``: every check submit makes (:func:`_validate`), then :func:`_dry_run`."""
+    budget = _validate(spec, force)
+    _dry_run(spec, json_output)
+    if budget is not None:
+        raise budget
+
+
 def _show_package(spec: Any) -> None:
     """Before a provider uploads the workdir: its size, file count and largest entries on stderr.
 
@@ -164,6 +187,9 @@ def run_command(
     follow_symlinks: bool = typer.Option(
         False, "--follow-symlinks", help="Ship what symlinks leading out of the workdir point to (refused otherwise)."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Submit even if an unfinished job of this provider uses the same checkpoints location."
+    ),
 ) -> None:
     """Run a job: show its cost estimate, submit it, stream its logs, exit with its status (0 succeeded, 1 failed).
 
@@ -186,14 +212,14 @@ def run_command(
     from cloudbridge.cli.dry_run import validate_locations
 
     validate_locations(spec)
-    if dry_run:
-        _dry_run(spec, json_output)
-        return
     sdk = _sdk()
-    sdk.validate(spec)  # the provider's own checks first: bad input stays one line, exit 2
+    if dry_run:  # every check submit makes, the provider's included, so exit 0 predicts an accepted submit
+        _dry_run_checked(spec, json_output, force)
+        return
+    budget = _validate(spec, force)  # the provider's own checks first: bad input stays one line, exit 2
     estimate, refusal = _estimate(spec)
-    if refusal is not None:
-        raise refusal  # over budget: one line, exit 2, nothing submitted
+    if refusal is not None or budget is not None:
+        raise refusal or budget  # type: ignore[misc]  # over budget: one line, exit 2, nothing submitted
     res = spec.resources
     if res.max_cost is not None or res.max_hourly_cost is not None or (estimate is not None and estimate.hourly):
         _show_estimate(estimate, None)  # no budget and no price (a free local job): nothing to say
@@ -201,7 +227,7 @@ def run_command(
     import logging
 
     logging.getLogger("cloudbridge.budget").setLevel(logging.ERROR)  # printed above; the SDK would repeat them
-    job = sdk.run(spec)
+    job = sdk.run(spec, force=force)
     for warning in job.extra.get("warnings") or []:
         if estimate is None or warning not in estimate.warnings:
             _echo_err(f"warning: {warning}", fg="yellow")

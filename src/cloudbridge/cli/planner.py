@@ -127,6 +127,11 @@ def _plan_job(path: str, providers: str | None, max_price: float | None, limit: 
         raise UserError("--throughput and --samples go together: the run time is samples / throughput")
     rates = _rates(throughput) if throughput else None
     wanted = [p.strip() for p in providers.split(",") if p.strip()] if providers else None
+    if wanted is None and spec.provider != "auto":  # the spec's provider is a filter; auto considers all
+        wanted = [spec.provider]
+        if not json_output:
+            typer.echo(f"provider: {spec.provider} (from the spec); --providers a,b or provider: auto for others",
+                       err=True)
     report = plan_job(spec, providers=wanted, max_price=max_price, throughput=rates, samples=samples)
     if json_output:
         echo_json(report.to_dict())
@@ -140,7 +145,7 @@ def _plan_job(path: str, providers: str | None, max_price: float | None, limit: 
                   f"{p.gpus_per_node}x{p.accelerator}" if p.accelerator else "-", _money(p.hourly),
                   "" if p.runtime_hours is None else f"{p.runtime_hours:.2f}",
                   _money(p.total_cost) or ("(no rate)" if rates else "(no max_runtime)"),
-                  "yes" if p.installed else "no"]
+                  "yes" if p.installed else _install_hint(p.provider)]
                  for i, p in enumerate(shown)],
             )
         more = len(report.placements) - len(shown)
@@ -154,6 +159,14 @@ def _plan_job(path: str, providers: str | None, max_price: float | None, limit: 
     if not report.placements:
         reasons = "; ".join(report.explain()[:2]) or "no offerings"
         raise ResourceUnavailable(f"no feasible placement for job {spec.name!r}: {reasons}")
+
+
+def _install_hint(provider: str) -> str:
+    """``no: pip install cloudbridge-gcp`` for a provider whose plugin is not installed."""
+    from cloudbridge.plugins import KNOWN_PROVIDERS
+
+    hint = KNOWN_PROVIDERS.get(provider)
+    return f"no: {hint}" if hint else "no: install its plugin"
 
 
 def _plan_batch(tasks_path: str, pool_path: str | None, time_limit: float, json_output: bool,

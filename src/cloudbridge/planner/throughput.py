@@ -17,6 +17,9 @@ Sources, in ``--throughput`` (``NAME=VALUE`` pairs separated by commas):
   ``train_samples_per_second / num_processes``;
 * a job id from the job store: ``A100=local-1a2b3c4d`` -- its recorded
   ``metrics.train_samples_per_second`` divided by the GPUs its spec asked for (count x nodes).
+
+A rate measured on CPU (``device: cpu`` in the metrics, or a job whose spec asked for no GPU) is
+refused: it says nothing about a GPU.
 """
 
 from __future__ import annotations
@@ -50,8 +53,18 @@ def _from_metrics_file(path: Path, where: str) -> float:
     rate = data.get("train_samples_per_second") if isinstance(data, dict) else None
     if rate is None:
         raise UserError(f"{where}: {path} has no train_samples_per_second (is it a cloudbridge-finetune metrics.json?)")
+    _refuse_cpu(data.get("device"), where, str(path))
     processes = data.get("num_processes") or 1
     return _positive(rate, where) / max(1, int(processes))
+
+
+def _refuse_cpu(device: object, where: str, what: str, *, asked_gpus: int | None = None) -> None:
+    """A rate measured on CPU is not a GPU's rate: refuse it (``device`` from the metrics, or a job
+    whose spec asked for no GPU)."""
+    if device == "cpu" or (device is None and asked_gpus == 0):
+        raise UserError(f"{where}: {what} was measured on CPU, not on a GPU; a CPU rate would make every "
+                        "GPU estimate wrong",
+                        hint="measure a run on that GPU type (or give its samples/s as a number)")
 
 
 def _from_job(job_id: str, where: str) -> float:
@@ -67,6 +80,7 @@ def _from_job(job_id: str, where: str) -> float:
     if rate is None:
         raise UserError(f"{where}: job {job_id} recorded no train_samples_per_second metric")
     resources = Resources.model_validate((store.spec(job_id) or {}).get("resources") or {})
+    _refuse_cpu((job.metrics or {}).get("device"), where, f"job {job_id}", asked_gpus=resources.accelerator_count)
     gpus = max(1, resources.accelerator_count) * resources.nodes
     return _positive(rate, where) / gpus
 

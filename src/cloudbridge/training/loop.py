@@ -205,6 +205,7 @@ def train(cfg: FinetuneConfig) -> dict[str, Any]:
         "model": cfg.model_source.name,
         "labels": cfg.labels,
         "num_processes": accelerator.num_processes,
+        "device": accelerator.device.type,  # "cpu" or "cuda": planner throughput refuses CPU rates
         "seed": cfg.seed,
         "mixed_precision": accelerator.mixed_precision,
         "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
@@ -236,6 +237,7 @@ def _save_final(accelerator: Any, model: Any, tokenizer: Any, cfg: FinetuneConfi
             summary = {k: v for k, v in result["final"].items() if isinstance(v, (int, float))}
             summary["global_step"] = result["global_step"]
             summary["train_samples_per_second"] = result["train_samples_per_second"]
+            summary["device"] = result["device"]
             write_json_atomic(os.environ["CB_METRICS_FILE"], summary)
         print(f"model saved to {cfg.model_dir}; metrics in {os.path.join(cfg.output_dir, 'metrics.json')}", flush=True)
     accelerator.wait_for_everyone()

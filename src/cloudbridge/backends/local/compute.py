@@ -135,6 +135,25 @@ class LocalCompute(Compute):
             )
         return warnings, estimate, price
 
+    def _checked(self, spec: JobSpec) -> tuple[JobSpec, MachineInfo, list[str], GpuRequest, float | None, float]:
+        """Every check submit makes before creating anything (reads only; see :meth:`validate`)."""
+        resolved = resolve_spec(spec)
+        if "dir" in resolved.outputs:
+            raise InvalidSpec("output channel name 'dir' is reserved (CB_OUTPUT_DIR)", source=spec.source,
+                              field="outputs.dir")
+        machine = self.machine()
+        warnings, request = self._check_fit(resolved, machine)
+        budget_warnings, estimate, price = self._check_budget(resolved)
+        return resolved, machine, warnings + budget_warnings, request, estimate, price
+
+    def validate(self, spec: JobSpec) -> JobSpec:
+        """Run submit's checks without creating anything (``run --dry-run``); returns the resolved spec.
+
+        Raises what :meth:`submit` would: :class:`InvalidSpec`, :class:`ResourceUnavailable` (several
+        nodes, more or other GPUs than this machine has), :class:`BudgetExceeded`.
+        """
+        return self._checked(spec)[0]
+
     def submit(self, spec: JobSpec) -> Job:
         """Check, record and start (or queue) the job; returns at once with its record.
 
@@ -146,14 +165,7 @@ class LocalCompute(Compute):
         than this machine has, several nodes) or :class:`BudgetExceeded` -- before anything is
         created.
         """
-        resolved = resolve_spec(spec)
-        if "dir" in resolved.outputs:
-            raise InvalidSpec("output channel name 'dir' is reserved (CB_OUTPUT_DIR)", source=spec.source,
-                              field="outputs.dir")
-        machine = self.machine()
-        warnings, request = self._check_fit(resolved, machine)
-        budget_warnings, estimate, price = self._check_budget(resolved)
-        warnings += budget_warnings
+        resolved, machine, warnings, request, estimate, price = self._checked(spec)
         jobs_dir = self.settings.jobs_dir()
         manifest = None
         if resolved.workdir is not None:
