@@ -52,6 +52,15 @@ __all__ = ["VertexFake", "rfc3339", "vertex_fake"]
 
 _ERROR_STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
                  429: "RESOURCE_EXHAUSTED", 412: "FAILED_PRECONDITION", 503: "UNAVAILABLE"}
+_V1 = "google.cloud.aiplatform.v1."
+#: Long-running operation kinds -> (metadata message, response message), as Vertex AI types them.
+_OPERATION_TYPES = {
+    "UploadModel": (_V1 + "UploadModelOperationMetadata", _V1 + "UploadModelResponse"),
+    "CreateEndpoint": (_V1 + "CreateEndpointOperationMetadata", _V1 + "Endpoint"),
+    "DeployModel": (_V1 + "DeployModelOperationMetadata", _V1 + "DeployModelResponse"),
+    "UndeployModel": (_V1 + "UndeployModelOperationMetadata", _V1 + "UndeployModelResponse"),
+    "Delete": (_V1 + "DeleteOperationMetadata", "google.protobuf.Empty"),
+}
 _PARENT = r"/v1/(?P<parent>projects/[^/]+/locations/[^/]+)"
 
 
@@ -125,15 +134,14 @@ class VertexFake:
                   error: dict[str, Any] | None = None) -> dict[str, Any]:
         """A long-running operation, already done (its response or error is final)."""
         name = f"{parent}/operations/{self.next_id()}"
+        meta, answer = _OPERATION_TYPES[kind]
         op: dict[str, Any] = {"name": name, "done": True,
-                              "metadata": {"@type": f"type.googleapis.com/google.cloud.aiplatform.v1.{kind}Metadata",
+                              "metadata": {"@type": f"type.googleapis.com/{meta}",
                                            "genericMetadata": {"createTime": rfc3339(time.time())}}}
         if error is not None:
             op["error"] = error
         else:
-            op["response"] = {"@type": f"type.googleapis.com/google.cloud.aiplatform.v1.{kind}Response",
-                              **(response or {})} if kind != "Delete" else {
-                "@type": "type.googleapis.com/google.protobuf.Empty"}
+            op["response"] = {"@type": f"type.googleapis.com/{answer}", **(response or {})}
         with self.lock:
             self.operations[name] = op
         return {"name": name, "done": False, "metadata": op["metadata"]}

@@ -112,16 +112,16 @@ class JobRun:
     def _stage(self, env: dict[str, str]) -> None:
         """Copy every ``gs://`` object or prefix the container's env names to its ``/gcs`` path."""
         from cloudbridge.transfers import storage_for
+        from cloudbridge.transfers.download import download, download_prefix
 
         for value in sorted(set(env.values())):
             if not value.startswith("gs://") or len(value.rstrip("/").split("/")) < 4:
                 continue
             store, local = storage_for(value), self._fuse(value)
             if not value.endswith("/") and store.exists(value):
-                store.download(value, local)
-                continue
-            for info in store.list(value.rstrip("/") + "/", recursive=True):
-                store.download(info.uri, os.path.join(local, info.key))
+                download(value, os.path.dirname(local), storage=store)
+            else:
+                download_prefix(value.rstrip("/") + "/", local, storage=store)
 
     def _fuse(self, uri: str) -> str:
         return os.path.join(self.root, "gcs", uri[len("gs://"):].rstrip("/"))

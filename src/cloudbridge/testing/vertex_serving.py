@@ -1,10 +1,12 @@
 """The Vertex AI fake's models and endpoints (see :mod:`cloudbridge.testing.vertex_fake`).
 
 ``models:upload`` stores a Model whose ``artifactUri`` is a ``gs://`` folder; ``endpoints`` create an
-Endpoint; ``:deployModel`` downloads the artifact and starts the real
-``python -m cloudbridge.serving.serve`` on a free port with Vertex's serving variables
-(``AIP_HTTP_PORT``, ``AIP_HEALTH_ROUTE``, ``AIP_PREDICT_ROUTE``, ``AIP_STORAGE_URI``), waits for its
-health route, and records the deployed model with its replica counts; ``:predict`` forwards the
+Endpoint; ``:deployModel`` runs the model's container command (``$(VAR)`` expanded, as Vertex does; the
+image itself is not run, this machine's Python is first on ``PATH``) on a free port with Vertex's serving
+variables (``AIP_HTTP_PORT``, ``AIP_HEALTH_ROUTE``, ``AIP_PREDICT_ROUTE``, ``AIP_STORAGE_URI`` -- the
+server reads the artifact from the GCS emulator itself), bound to 127.0.0.1 whatever the container asks
+(``CLOUDBRIDGE_SERVE_HOST``), waits for its health route, and records the deployed model with its
+replica counts; ``:predict`` forwards the
 request body to the predict route; ``:undeployModel`` stops the server. Deleting an endpoint that
 still has deployed models is refused (400 FAILED_PRECONDITION), as Vertex does.
 """
@@ -12,11 +14,9 @@ still has deployed models is refused (400 FAILED_PRECONDITION), as Vertex does.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -113,7 +113,6 @@ def _servers(fake: Any) -> dict[str, Any]:
 def _deploy(fake: Any, parent: str, endpoint: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     from cloudbridge.emulate import _base_env
     from cloudbridge.runtime.launch import free_port
-    from cloudbridge.transfers import storage_for
 
     deployed = dict(body.get("deployedModel") or {})
     model_id = str(deployed.get("model", "")).rsplit("/", 1)[-1]
@@ -124,17 +123,15 @@ def _deploy(fake: Any, parent: str, endpoint: dict[str, Any], body: dict[str, An
         raise _error(400, "DeployedModel.dedicated_resources.min_replica_count must be at least 1.")
     folder = tempfile.mkdtemp(prefix="cb-vertex-model-")
     artifact = model["artifactUri"].rstrip("/")
-    store = storage_for(artifact)
-    for info in store.list(artifact + "/", recursive=True):
-        store.download(info.uri, os.path.join(folder, info.key))
     container = model.get("containerSpec") or {}
     port = free_port()
     env = {**_base_env(), **{e["name"]: e.get("value", "") for e in container.get("env", [])},
            "AIP_HTTP_PORT": str(port), "AIP_HEALTH_ROUTE": container.get("healthRoute", "/ping"),
            "AIP_PREDICT_ROUTE": container.get("predictRoute", "/invocations"), "AIP_STORAGE_URI": artifact,
-           "AIP_DEPLOYED_MODEL_ID": "pending"}
-    argv = [sys.executable, "-m", "cloudbridge.serving.serve", "--model-dir", folder, "--port", str(port)]
-    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+           "AIP_DEPLOYED_MODEL_ID": "pending", "CLOUDBRIDGE_SERVE_HOST": "127.0.0.1", "TMPDIR": folder}
+    argv = [re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), arg)
+            for arg in [*container.get("command", []), *container.get("args", [])]]
+    child = subprocess.Popen(argv, env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              start_new_session=True)
     health = f"http://127.0.0.1:{port}{env['AIP_HEALTH_ROUTE']}"
     deadline = time.monotonic() + 120
