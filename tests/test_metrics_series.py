@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixtures_storage import aws_env, moto, s3_bucket  # noqa: F401 - fixtures
 
 from cloudbridge.metrics import MetricHistory, SeriesTail, history_of, main_metric, read_history
 from cloudbridge.records import Job, JobState
@@ -85,3 +86,33 @@ def test_history_of_a_local_job_folder_and_main_metric(tmp_path: Path) -> None:
     assert main_metric({"loss": 0.3, "accuracy": 0.9}) == ("accuracy", 0.9)
     empty = history_of(Job(id="local-2", provider="local", name="n", state=JobState.SUCCEEDED))
     assert isinstance(empty, MetricHistory) and not empty
+
+
+def test_a_cloud_jobs_series_and_event_files_come_from_its_output_archive(s3_bucket: str, tmp_path: Path) -> None:  # noqa: F811
+    """SageMaker packs the output dir as output.tar.gz: the series and the event files are found inside it."""
+    import tarfile
+
+    from cloudbridge.cli.tensorboard import event_dirs
+    from cloudbridge.transfers import storage_for
+
+    out = tmp_path / "data"
+    logger = MetricsLogger(str(out))
+    for step in (10, 20, 30):
+        logger.log(step, 1, loss=1 / step)
+    logger.close()
+    archive = tmp_path / "output.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(out, arcname=".")
+    prefix = f"s3://{s3_bucket}/runs/sst2-1/output/"
+    storage = storage_for(prefix)
+    storage.upload(archive, prefix + "output.tar.gz")
+    storage.write_bytes(prefix + "model.tar.gz", b"not looked at")
+    job = Job(id="aws-sst2-1", provider="aws", name="sst2", state=JobState.SUCCEEDED, outputs_uri=prefix)
+    history = history_of(job)
+    assert history.series("loss") == [(10, 0.1), (20, 0.05), (30, pytest.approx(1 / 30))]
+    folder = event_dirs(job)
+    assert folder is not None and list(folder.rglob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = next(folder.rglob("events.out.tfevents.*")).parent
+    assert [e.step for e in EventAccumulator(str(tb)).Reload().Scalars("loss")] == [10, 20, 30]

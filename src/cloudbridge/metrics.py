@@ -8,7 +8,8 @@ output dir (see :mod:`cloudbridge.runtime.metrics` for the record format). Here:
 * :class:`MetricHistory` holds the points and tables, and answers per-step and per-epoch series,
   the latest values and the job's main metric;
 * :func:`series_location` finds a job's file: the local job folder, or the job's outputs in
-  storage (downloaded into ``CLOUDBRIDGE_HOME/metrics/<job id>/`` when remote).
+  storage, also inside their ``*.tar.gz`` archives (downloaded into
+  ``CLOUDBRIDGE_HOME/metrics/<job id>/`` when remote).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from cloudbridge.records import Job
 
 __all__ = ["HOW_TO_RECORD", "MAIN_METRICS", "SERIES_FILE", "MetricHistory", "SeriesTail", "history_of",
-           "main_metric", "read_history", "series_location"]
+           "fetch_remote_files", "main_metric", "read_history", "series_location"]
 
 SERIES_FILE = "metrics.jsonl"
 #: Preferred metrics for a one-number summary (``jobs``' METRIC column), best first.
@@ -167,8 +168,17 @@ def _local_candidates(job: Job) -> list[Path]:
     return candidates
 
 
-def _fetch_remote(job: Job) -> Path | None:
-    """Download the first ``metrics.jsonl`` under the job's remote outputs into the home folder."""
+def fetch_remote_files(job: Job, wanted: Any, folder: str) -> Path | None:
+    """Download the files of ``job``'s remote outputs whose name ``wanted(name)`` accepts.
+
+    Files are looked for as objects under ``outputs_uri`` and inside its ``*.tar.gz`` archives
+    (SageMaker packs the output dir as ``output.tar.gz``). They land under
+    ``CLOUDBRIDGE_HOME/<folder>/<job id>/`` with their relative paths; a finished job is fetched
+    once. Returns that folder, or ``None`` when nothing matched (or the outputs are local).
+    """
+    import tarfile
+    import tempfile
+
     from cloudbridge.errors import CloudbridgeError
     from cloudbridge.settings import cloudbridge_home
     from cloudbridge.transfers import storage_for
@@ -176,19 +186,47 @@ def _fetch_remote(job: Job) -> Path | None:
 
     if not job.outputs_uri or not is_remote(job.outputs_uri):
         return None
-    target = cloudbridge_home() / "metrics" / job.id / SERIES_FILE
-    if target.exists() and job.state.is_terminal:
+    target = cloudbridge_home() / folder / job.id
+    if job.state.is_terminal and (target / ".complete").exists():
         return target
+    found = False
     try:
         storage = storage_for(job.outputs_uri)
         for info in storage.list(job.outputs_uri, recursive=True):
-            if info.key.rsplit("/", 1)[-1] == SERIES_FILE:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                storage.download(info.uri, target)
-                return target
-    except CloudbridgeError:
+            name = info.key.rsplit("/", 1)[-1]
+            if wanted(name):
+                local = target / info.key
+                local.parent.mkdir(parents=True, exist_ok=True)
+                storage.download(info.uri, local)
+                found = True
+            elif name.endswith(".tar.gz") and name != "model.tar.gz":
+                with tempfile.TemporaryDirectory() as tmp:
+                    archive = Path(tmp) / name
+                    storage.download(info.uri, archive)
+                    with tarfile.open(archive) as tar:
+                        for member in tar.getmembers():
+                            parts = Path(member.name).parts
+                            if not member.isfile() or not wanted(parts[-1]) or ".." in parts or \
+                                    Path(member.name).is_absolute():
+                                continue
+                            local = target.joinpath(*parts)
+                            local.parent.mkdir(parents=True, exist_ok=True)
+                            source = tar.extractfile(member)
+                            if source is not None:
+                                local.write_bytes(source.read())
+                                found = True
+    except (CloudbridgeError, OSError, tarfile.TarError):
         return target if target.exists() else None
-    return None
+    if found and job.state.is_terminal:
+        (target / ".complete").touch()
+    return target if found else None
+
+
+def _fetch_remote(job: Job) -> Path | None:
+    folder = fetch_remote_files(job, lambda name: name == SERIES_FILE, "metrics")
+    if folder is None:
+        return None
+    return next(iter(sorted(folder.rglob(SERIES_FILE))), None)
 
 
 def series_location(job: Job, *, fetch: bool = True) -> Path | None:

@@ -1,8 +1,9 @@
 """``cloudbridge tensorboard JOB…``: the jobs' event files brought local, TensorBoard on 127.0.0.1.
 
 Local jobs are read in place (their folder's ``output/``). A job whose outputs are in cloud storage
-has its ``events.out.tfevents.*`` files downloaded into ``CLOUDBRIDGE_HOME/tensorboard/<job id>/``
-(again on each call while it runs). TensorBoard is the ``tensorboard`` extra; it runs as a child
+has its ``events.out.tfevents.*`` files (objects, or members of ``*.tar.gz`` archives such as
+SageMaker's ``output.tar.gz``) downloaded into ``CLOUDBRIDGE_HOME/tensorboard/<job id>/`` (again on
+each call while it runs). TensorBoard is the ``tensorboard`` extra; it runs as a child
 process, and Ctrl-C stops it.
 """
 
@@ -41,21 +42,9 @@ def _local_root(job: Any) -> Path | None:
 
 
 def _download_events(job: Any) -> Path | None:
-    from cloudbridge.settings import cloudbridge_home
-    from cloudbridge.transfers import storage_for
-    from cloudbridge.uri import is_remote
+    from cloudbridge.metrics import fetch_remote_files
 
-    if not job.outputs_uri or not is_remote(job.outputs_uri):
-        return None
-    target = cloudbridge_home() / "tensorboard" / job.id
-    storage = storage_for(job.outputs_uri)
-    for info in storage.list(job.outputs_uri, recursive=True):
-        if "tfevents" in info.key.rsplit("/", 1)[-1]:
-            local = target / info.key
-            if not (local.exists() and local.stat().st_size == info.size):
-                local.parent.mkdir(parents=True, exist_ok=True)
-                storage.download(info.uri, local)
-    return target if target.exists() else None
+    return fetch_remote_files(job, lambda name: "tfevents" in name, "tensorboard")
 
 
 def event_dirs(job: Any) -> Path | None:
