@@ -170,7 +170,8 @@ def test_cancel_stops_a_running_job(compute, dashboard, page, tmp_path) -> None:
 
 def test_wrong_or_missing_token_is_403(dashboard, page) -> None:
     for url in (dashboard.base + "/", dashboard.base + "/?token=wrong", dashboard.base + "/jobs/x?token=",
-                dashboard.base + "/static/uPlot.iife.min.js", dashboard.base + "/spend?token=" + dashboard.token[:-1]):
+                dashboard.base + "/static/uPlot.iife.min.js", dashboard.base + "/spend?token=" + dashboard.token[:-1],
+                dashboard.base + "/?token=%C3%A9t%C3%A9"):
         response = page.goto(url)
         assert response.status == 403, url
         assert "missing or wrong token" in page.inner_text("body")

@@ -57,7 +57,8 @@ class TokenGuard:
         except Exception:  # noqa: BLE001 - a malformed cookie header is just no cookie
             cookies = SimpleCookie()
         cookie = cookies[COOKIE].value if COOKIE in cookies else ""
-        if not (secrets.compare_digest(query, self.token) or secrets.compare_digest(cookie, self.token)):
+        expected = self.token.encode()
+        if not (secrets.compare_digest(query.encode(), expected) or secrets.compare_digest(cookie.encode(), expected)):
             response = PlainTextResponse(
                 "403 forbidden: missing or wrong token; open the URL that `cloudbridge dashboard` printed\n",
                 status_code=403)
