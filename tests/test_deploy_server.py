@@ -145,7 +145,7 @@ def test_wrong_routes_methods_and_framing(hf_server: InferenceServer) -> None:
     assert request(port, "GET", "/invocations")[0] == 405
     assert request(port, "POST", "/ping", b"{}", JSON)[0] == 405
     assert request(port, "DELETE", "/invocations")[0] == 405
-    status, body = raw_exchange(port, b"POST /invocations HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, body = raw_exchange(port, b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert status == 411 and "Content-Length" in body["error"]
     status, body = raw_exchange(port, b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
     assert status == 411
@@ -232,8 +232,10 @@ def test_connections_beyond_the_limit_get_an_immediate_503(custom_server: Infere
         holder = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
         holder.request("GET", "/ping")
         assert holder.getresponse().read()  # the keep-alive connection now holds the only slot
-        status, body = raw_exchange(server.port, b"GET /ping HTTP/1.1\r\n\r\n")
+        status, body = raw_exchange(server.port, b"GET /stats HTTP/1.1\r\n\r\n")
         assert status == 503 and "too many" in body["error"]
+        status, body = raw_exchange(server.port, b"GET /ping HTTP/1.1\r\n\r\n")  # health checks still answered
+        assert status == 200 and body == {"status": "ok"}
         holder.close()
         freed = False  # once the holder hangs up, its slot is released and new clients get in
         deadline = time.monotonic() + 5

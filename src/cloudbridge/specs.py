@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -323,6 +324,10 @@ class EndpointSpec(_RedactedRepr):
     min_replicas: int = Field(default=1, ge=0, le=100, description="Fewest replicas kept running (autoscaling floor).")
     max_replicas: int = Field(default=1, ge=1, le=100, description="Most replicas (autoscaling ceiling).")
     port: int | None = Field(default=None, ge=0, le=65535, description="Local backend: port to bind (0 = free port).")
+    auth_token: SecretStr | None = Field(
+        default=None,
+        description="Local backend: bearer token required on /invocations ('generate': make one, shown once).",
+    )
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables of the serving process.")
     overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Provider name -> provider-specific settings."

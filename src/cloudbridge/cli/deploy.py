@@ -86,13 +86,17 @@ def deploy_command(
     port: int = typer.Option(None, "--port", help="Local backend: port on 127.0.0.1 (default: a free one)."),
     instance_type: str = typer.Option(None, "--instance-type", help="Cloud instance type."),
     env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE for the server's environment (repeatable)."),
+    auth_token: str = typer.Option(
+        None, "--auth-token", help="Local: require this bearer token on /invocations; 'generate' makes one, shown once."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print the endpoint as JSON."),
 ) -> None:
     """Deploy a model behind an HTTP endpoint and wait until it serves."""
     from cloudbridge import sdk
 
     fields: dict[str, Any] = {}
-    for key, value in (("handler", handler), ("task", task), ("port", port), ("instance_type", instance_type)):
+    for key, value in (("handler", handler), ("task", task), ("port", port), ("instance_type", instance_type),
+                       ("auth_token", auth_token)):
         if value is not None:
             fields[key] = value
     if env:
@@ -100,6 +104,12 @@ def deploy_command(
     if sys.stderr.isatty():
         typer.secho(f"deploying {model} (waiting for GET /ping) ...", err=True, fg="cyan")
     endpoint = sdk.deploy(model, name=name, provider=provider, **fields)
+    generated = endpoint.extra.pop("auth_token", None)
+    for warning in endpoint.extra.get("warnings") or []:
+        typer.secho(f"warning: {warning}", err=True, fg="yellow")
+    if generated:  # shown once: it is stored nowhere
+        typer.secho(f"bearer token (shown once, store it now): {generated}", err=True, fg="yellow")
+        typer.secho("invoke with: CLOUDBRIDGE_ENDPOINT_TOKEN=<token> cloudbridge invoke ...", err=True, dim=True)
     if json_output:
         from cloudbridge.cli._output import echo_json
 
@@ -135,12 +145,16 @@ def invoke_command(
     name: str = typer.Argument(..., help="Endpoint name."),
     data: str = typer.Option(..., "--data", "-d", help="JSON payload, @file.json, or - for stdin."),
     provider: str = typer.Option("local", "--provider", "-p", help="The endpoint's provider."),
+    auth_token: str = typer.Option(
+        None, "--auth-token", envvar="CLOUDBRIDGE_ENDPOINT_TOKEN", help="Bearer token of a local endpoint."
+    ),
 ) -> None:
     """Send a JSON payload to an endpoint and print its JSON reply."""
     from cloudbridge.cli._output import echo_json
 
     payload = read_data(data)
-    reply = _deploy_api(provider).invoke(name, payload)
+    api = _deploy_api(provider)
+    reply = api.invoke(name, payload, auth_token=auth_token) if auth_token else api.invoke(name, payload)
     if isinstance(reply, (dict, list)):
         echo_json(reply)
     else:

@@ -48,16 +48,16 @@ def _server_message(body: bytes) -> str:
 
 
 def invoke_url(
-    base_url: str, payload: Any, *, name: str = "endpoint", provider: str = "local", timeout: float = 60.0
+    base_url: str, payload: Any, *, name: str = "endpoint", provider: str = "local", timeout: float = 60.0,
+    auth_token: str | None = None,
 ) -> Any:
-    """``POST base_url/invocations`` with ``payload`` and return the decoded JSON reply."""
+    """``POST base_url/invocations`` with ``payload`` (and ``auth_token`` as a bearer token) and return the
+    decoded JSON reply."""
     body, content_type = encode_payload(payload)
-    request = urllib.request.Request(
-        base_url.rstrip("/") + "/invocations",
-        data=body,
-        method="POST",
-        headers={"Content-Type": content_type, "Accept": "application/json"},
-    )
+    headers = {"Content-Type": content_type, "Accept": "application/json"}
+    if auth_token:
+        headers["Authorization"] = f"Bearer {auth_token}"
+    request = urllib.request.Request(base_url.rstrip("/") + "/invocations", data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             raw = reply.read()

@@ -13,7 +13,13 @@ platform's contract from the environment:
 * routes: ``/ping`` and ``/invocations``, plus ``AIP_HEALTH_ROUTE`` / ``AIP_PREDICT_ROUTE``;
 * host: ``--host``, else ``CLOUDBRIDGE_SERVE_HOST``, else ``127.0.0.1`` (container images set
   ``CLOUDBRIDGE_SERVE_HOST=0.0.0.0``);
-* batching: ``--max-batch-size``, else ``CLOUDBRIDGE_SERVE_MAX_BATCH``, else 32 (1 turns it off).
+* batching: ``--max-batch-size``, else ``CLOUDBRIDGE_SERVE_MAX_BATCH``, else 32 (1 turns it off);
+* bearer token: ``CLOUDBRIDGE_SERVE_TOKEN_SHA256`` (the token's sha256; or ``CLOUDBRIDGE_SERVE_TOKEN``,
+  hashed at start and dropped from the environment). Never a flag: other users can read command lines;
+* extra ``Host`` names a loopback-bound server answers: ``CLOUDBRIDGE_SERVE_ALLOWED_HOSTS`` (comma-separated).
+
+A model that had to be extracted or downloaded is put in a ``cb-model-*`` folder in the temp
+directory, logged, and removed on exit unless ``--keep``.
 
 Exit status: 0 after SIGTERM/SIGINT, 1 when the model fails to load, 2 for bad arguments
 (missing model, bad handler), 3 when the port cannot be bound.
@@ -88,7 +94,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-connections", type=int, default=64)
     parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument("--request-timeout", type=float, default=30.0,
+                        help="seconds a request (line, headers, body) may take to arrive whole")
+    parser.add_argument("--keep", action="store_true", help="keep the extracted/downloaded model copy on exit")
     return parser
+
+
+def _token_sha256() -> str | None:
+    token = os.environ.pop("CLOUDBRIDGE_SERVE_TOKEN", "")
+    if token:
+        import hashlib
+
+        return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return os.environ.get("CLOUDBRIDGE_SERVE_TOKEN_SHA256") or None
 
 
 def _write_port_file(path: str, port: int) -> None:
@@ -102,14 +120,31 @@ def main(argv: list[str] | None = None) -> int:
     """Run the server until SIGTERM/SIGINT; see the module docstring for exit statuses."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+    import shutil
+    import tempfile
+
+    source = resolve_model_source(args.model_dir)
+    scratch = tempfile.mkdtemp(prefix="cb-model-")
+    try:
+        return _serve(args, source, scratch)
+    finally:
+        if args.keep and any(Path(scratch).iterdir()):
+            log.info("kept the model copy in %s (--keep)", scratch)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, source: str, scratch: str) -> int:
     from cloudbridge.errors import CloudbridgeError
     from cloudbridge.serving.artifacts import materialize_model
     from cloudbridge.serving.handler import load_handler
     from cloudbridge.serving.server import InferenceService, make_server
 
-    source = resolve_model_source(args.model_dir)
     try:
-        model_dir = materialize_model(source)
+        model_dir = materialize_model(source, scratch)
+        if Path(scratch) in (Path(model_dir), *Path(model_dir).parents):
+            log.info("model copied to %s (removed on exit unless --keep)", model_dir)
         handler = load_handler(model_dir, args.handler, args.task, max_batch_size=args.max_batch_size)
     except CloudbridgeError as exc:
         log.error("%s", exc)
@@ -128,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
             health_routes=health,
             predict_routes=predict,
             access_log=args.access_log,
+            request_timeout=args.request_timeout,
+            allowed_hosts=tuple(h.strip() for h in os.environ.get("CLOUDBRIDGE_SERVE_ALLOWED_HOSTS", "").split(",")
+                                if h.strip()),
+            auth_token_sha256=_token_sha256(),
         )
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", args.host, port, exc.strerror or exc)

@@ -10,13 +10,30 @@
 Requests are served by a thread each (``ThreadingHTTPServer``, HTTP/1.1 keep-alive); the model
 is only ever called from one thread at a time (batched for the default handler, see
 :mod:`cloudbridge.serving.batching`). Bodies are limited to ``max_body_bytes`` (6 MiB, SageMaker's
-limit) and concurrent connections to ``max_connections`` (beyond: an immediate 503).
+limit) and concurrent connections to ``max_connections`` (beyond: 503).
+
+Hostile clients:
+
+* **Slow clients.** A request (its line, headers and body; or an idle keep-alive connection) must
+  arrive whole within ``request_timeout`` seconds (default 30), or the connection is closed: a
+  client sending one header line every few seconds cannot hold a slot for long.
+* **Health checks are never starved.** When every connection slot is taken, ``GET /ping`` is still
+  answered, on one of ``max_health_connections`` extra slots with a 2-second deadline; anything
+  else gets 503 there.
+* **DNS rebinding.** Bound to a loopback address, the server answers only requests whose ``Host``
+  is ``127.0.0.1``, ``localhost`` or ``[::1]`` (plus ``allowed_hosts``), and refuses a request a
+  browser sends from another site's page (an ``Origin`` that is not local): 403.
+* **Bearer token.** With ``auth_token_sha256`` (the hex sha256 of the token; the server never holds
+  the token itself), every route but the health routes needs ``Authorization: Bearer <token>``: 401.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import socket
 import threading
 import time
 from http import HTTPStatus
@@ -92,6 +109,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     # ---- replies ------------------------------------------------------------------------------
     def _reply(self, status: int, body: bytes, content_type: str, *, close: bool = False) -> None:
+        started, self._started = getattr(self, "_started", None), None
+        if started is not None:  # counted before the client can see the reply (and ask /stats)
+            self.server.stats.record(time.monotonic() - started, status == 200)
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -117,6 +137,41 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.server.access_log:
             log.info("%s %s", self.address_string(), format % args)
 
+    # ---- guards -------------------------------------------------------------------------------
+    def handle_one_request(self) -> None:
+        """Serve one request, which must arrive whole within the server's ``request_timeout``."""
+        self.server.arm(self.connection)
+        self._started = None
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.disarm(self.connection)
+
+    def _refused(self, path: str) -> bool:
+        """Answer 403/401 and return True when the Host, Origin or token is not acceptable."""
+        server = self.server
+        if server.loopback:
+            host = self.headers.get("Host")
+            if host is not None and _hostname(host) not in server.allowed_hosts:
+                self._discard_body_or_close()
+                self._error(403, f"host {host!r} is not served here (DNS rebinding protection); use 127.0.0.1",
+                            close=True)
+                return True
+            origin = self.headers.get("Origin")
+            if origin is not None and _hostname(origin.split("://", 1)[-1]) not in server.allowed_hosts:
+                self._discard_body_or_close()
+                self._error(403, f"requests from pages of {origin!r} are refused", close=True)
+                return True
+        if server.auth_token_sha256 and path not in server.health_routes:
+            given = self.headers.get("Authorization", "")
+            token = given[7:].strip() if given[:7].lower() == "bearer " else ""
+            digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+            if not token or not hmac.compare_digest(digest, server.auth_token_sha256):
+                self._discard_body_or_close()
+                self._error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
+                return True
+        return False
+
     # ---- routes -------------------------------------------------------------------------------
     def _route(self) -> str:
         return self.path.split("?", 1)[0]
@@ -124,6 +179,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         """``/ping``: readiness."""
         path = self._route()
+        self.server.disarm(self.connection)  # the whole request is in
+        if self._refused(path):
+            return
         if path in self.server.health_routes:
             if self.server.service.ready.is_set():
                 self._reply(200, _json_body({"status": "ok"}), "application/json")
@@ -141,6 +199,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         """``/invocations``: one prediction request."""
         path = self._route()
+        if self._refused(path):
+            return
         if path not in self.server.predict_routes:
             self._discard_body_or_close()
             if path in self.server.health_routes:
@@ -148,9 +208,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             else:
                 self._error(404, f"no route {path}; use GET /ping or POST /invocations")
             return
-        started = time.monotonic()
-        status = self._invoke()
-        self.server.stats.record(time.monotonic() - started, status == 200)
+        self._started: float | None = time.monotonic()
+        self._invoke()
 
     def _invoke(self) -> int:
         """Serve one prediction request; returns the status sent (0 when the body never arrived)."""
@@ -176,6 +235,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         """Not supported: 405."""
+        if self._refused(self._route()):
+            return
         self._discard_body_or_close()
         self._error(405, f"method {self.command} not allowed; use GET /ping or POST /invocations")
 
@@ -210,6 +271,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             )
             return None
         body = self.rfile.read(length)
+        self.server.disarm(self.connection)  # the whole request is in: the model's time does not count
         if len(body) < length:
             self.close_connection = True
             return None
@@ -234,6 +296,21 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+_LOCAL_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _hostname(host: str) -> str:
+    """``host[:port]`` or ``[v6]:port`` -> the lower-case name or address alone."""
+    host = host.strip().lower().split("/", 1)[0]
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _is_loopback(host: str) -> bool:
+    return host in _LOCAL_NAMES or host.startswith("127.")
+
+
 class InferenceServer(ThreadingHTTPServer):
     """A threaded HTTP server bound to one :class:`InferenceService`."""
 
@@ -251,6 +328,10 @@ class InferenceServer(ThreadingHTTPServer):
         health_routes: tuple[str, ...] = ("/ping",),
         predict_routes: tuple[str, ...] = ("/invocations",),
         access_log: bool = False,
+        request_timeout: float = 30.0,
+        max_health_connections: int = 16,
+        allowed_hosts: tuple[str, ...] = (),
+        auth_token_sha256: str | None = None,
     ) -> None:
         self.service = service
         self.max_body_bytes = max_body_bytes
@@ -258,8 +339,46 @@ class InferenceServer(ThreadingHTTPServer):
         self.predict_routes = frozenset(predict_routes)
         self.access_log = access_log
         self.stats = RequestStats()
+        self.request_timeout = request_timeout
+        self.loopback = _is_loopback(address[0])
+        self.allowed_hosts = _LOCAL_NAMES | {address[0]} | {h.lower() for h in allowed_hosts}
+        self.auth_token_sha256 = auth_token_sha256.lower() if auth_token_sha256 else None
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._health_slots = threading.BoundedSemaphore(max_health_connections)
+        self._deadlines: dict[Any, float] = {}
+        self._deadline_lock = threading.Lock()
+        self._closing = threading.Event()
         super().__init__(address, _RequestHandler)
+        threading.Thread(target=self._reap, name="cloudbridge-request-deadlines", daemon=True).start()
+
+    # ---- whole-request deadlines ------------------------------------------------------------------
+    def arm(self, conn: Any, seconds: float | None = None) -> None:
+        """Close ``conn`` unless :meth:`disarm` is called within ``seconds`` (default ``request_timeout``)."""
+        with self._deadline_lock:
+            self._deadlines[conn] = time.monotonic() + (self.request_timeout if seconds is None else seconds)
+
+    def disarm(self, conn: Any) -> None:
+        """The request on ``conn`` arrived in time."""
+        with self._deadline_lock:
+            self._deadlines.pop(conn, None)
+
+    def _reap(self) -> None:
+        while not self._closing.wait(0.1):
+            now = time.monotonic()
+            with self._deadline_lock:
+                late = [conn for conn, deadline in self._deadlines.items() if deadline <= now]
+                for conn in late:
+                    del self._deadlines[conn]
+            for conn in late:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once; the handler ends
+                except OSError:
+                    pass
+
+    def server_close(self) -> None:
+        """Stop the deadline thread, then close the listening socket."""
+        self._closing.set()
+        super().server_close()
 
     @property
     def port(self) -> int:
@@ -267,17 +386,13 @@ class InferenceServer(ThreadingHTTPServer):
         return int(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Serve in a new thread, or answer 503 at once when ``max_connections`` are busy."""
+        """Serve in a new thread; when ``max_connections`` are busy, answer health checks on a spare
+        slot and everything else with 503."""
         if not self._slots.acquire(blocking=False):
-            body = _json_body({"error": "too many concurrent connections; retry shortly"})
-            head = (
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
-            try:
-                request.sendall(head.encode("ascii") + body)
-            except OSError:
-                pass
+            if self._health_slots.acquire(blocking=False):
+                threading.Thread(target=self._overflow, args=(request,), daemon=True).start()
+                return
+            self._send_raw(request, 503, {"error": "too many concurrent connections; retry shortly"})
             self.shutdown_request(request)
             return
         try:
@@ -285,6 +400,37 @@ class InferenceServer(ThreadingHTTPServer):
         except BaseException:
             self._slots.release()
             raise
+
+    def _overflow(self, request: Any) -> None:
+        """All slots busy: read one request line within 2 s; answer ``GET /ping``, refuse the rest."""
+        try:
+            self.arm(request, 2.0)
+            line = request.makefile("rb").readline(4096).decode("latin-1").split()
+            self.disarm(request)
+            if len(line) >= 2 and line[0] in ("GET", "HEAD") and line[1].split("?", 1)[0] in self.health_routes:
+                ready = self.service.ready.is_set()
+                self._send_raw(request, 200 if ready else 503, {"status": "ok" if ready else "loading"},
+                               head_only=line[0] == "HEAD")
+            else:
+                self._send_raw(request, 503, {"error": "too many concurrent connections; retry shortly"})
+        except OSError:
+            pass
+        finally:
+            self.disarm(request)
+            self.shutdown_request(request)
+            self._health_slots.release()
+
+    @staticmethod
+    def _send_raw(request: Any, status: int, payload: dict[str, Any], *, head_only: bool = False) -> None:
+        body = _json_body(payload)
+        head = (
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            request.sendall(head.encode("ascii") + (b"" if head_only else body))
+        except OSError:
+            pass
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         """Release the connection slot when the thread ends."""

@@ -12,7 +12,9 @@ process group (SIGTERM, then SIGKILL after the grace period) and forgets the end
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -170,6 +172,11 @@ class LocalDeploy(Deploy):
         if spec.task != "auto":
             command += ["--task", spec.task]
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
+        env.pop("CLOUDBRIDGE_SERVE_TOKEN", None)
+        token = self._auth_token(spec)
+        if token:  # the server gets the token's hash only, through its environment (never its command line)
+            env["CLOUDBRIDGE_SERVE_TOKEN_SHA256"] = hashlib.sha256(token.encode("utf-8")).hexdigest()
+            self.registry.update(PROVIDER, spec.name, extra={"auth": "bearer"})
         with open(private_file(folder / "server.log"), "ab") as log:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                        env=env, cwd=str(folder), start_new_session=True, close_fds=True)
@@ -183,7 +190,17 @@ class LocalDeploy(Deploy):
         url = f"http://127.0.0.1:{port}"
         updated = self.registry.update(PROVIDER, spec.name, state=IN_SERVICE, port=port, url=url)
         assert updated is not None
-        return self._endpoint(updated)
+        endpoint = self._endpoint(updated)
+        if token and spec.auth_token is not None and spec.auth_token.get_secret_value() == "generate":
+            endpoint.extra["auth_token"] = token  # generated: handed back once, stored nowhere
+        return endpoint
+
+    @staticmethod
+    def _auth_token(spec: EndpointSpec) -> str | None:
+        if spec.auth_token is None or not spec.auth_token.get_secret_value():
+            return None
+        value = spec.auth_token.get_secret_value()
+        return secrets.token_urlsafe(32) if value == "generate" else value
 
     def _wait_ready(self, process: subprocess.Popen[bytes], port_file: Path, record: EndpointRecord) -> int:
         deadline = time.monotonic() + self.start_timeout
@@ -216,8 +233,11 @@ class LocalDeploy(Deploy):
         """Every local endpoint, oldest first, with dead servers shown as ``Stopped``."""
         return [self._endpoint(r) for r in self.registry.list(PROVIDER)]
 
-    def invoke(self, name: str, payload: Any, *, timeout: float = 60.0) -> Any:
-        """POST ``payload`` as JSON to the endpoint's ``/invocations`` and return the JSON reply."""
+    def invoke(self, name: str, payload: Any, *, timeout: float = 60.0, auth_token: str | None = None) -> Any:
+        """POST ``payload`` as JSON to the endpoint's ``/invocations`` and return the JSON reply.
+
+        An endpoint deployed with a bearer token needs it: ``auth_token``, else ``CLOUDBRIDGE_ENDPOINT_TOKEN``.
+        """
         record = self._record(name)
         if record.state != IN_SERVICE or not record.url or not _alive(record.pid):
             raise ProviderError(
@@ -226,7 +246,8 @@ class LocalDeploy(Deploy):
                 provider=PROVIDER,
                 hint=f"cloudbridge undeploy {name} and deploy it again",
             )
-        return invoke_url(record.url, payload, name=name, provider=PROVIDER, timeout=timeout)
+        token = auth_token or os.environ.get("CLOUDBRIDGE_ENDPOINT_TOKEN") or None
+        return invoke_url(record.url, payload, name=name, provider=PROVIDER, timeout=timeout, auth_token=token)
 
     def delete(self, name: str) -> None:
         """Stop the endpoint's server (its whole process group) and forget it."""
