@@ -75,6 +75,8 @@ class EmulationResult:
     output_dir: str
     checkpoint_dir: str
     nodes: list[str] = field(default_factory=list)
+    #: True when the temporary root was deleted after the run (``keep=False``).
+    removed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -291,26 +293,37 @@ def _base_env() -> dict[str, str]:
 
 
 def emulate(spec: Any, platform: str, *, processes: int | None = None, root: str | None = None,
-            timeout: float | None = None) -> EmulationResult:
+            timeout: float | None = None, keep: bool = True) -> EmulationResult:
     """Run ``spec`` under ``platform``'s contract on this machine; returns where everything landed.
 
     The nodes' output goes to this process's stdout/stderr. When one node fails the others are
-    stopped, as a platform would.
+    stopped, as a platform would. Without ``root`` a ``cb-emulate-<platform>-*`` folder in the temp
+    directory stands in for the container's ``/``; with ``keep=False`` it is deleted when the run ends
+    (however it ends; ``cloudbridge emulate`` does this unless ``--keep``). A given ``root`` is never deleted.
     """
+    temporary = not root
     root = os.path.abspath(root) if root else tempfile.mkdtemp(prefix=f"cb-emulate-{platform}-")
-    os.makedirs(root, exist_ok=True)
-    layout = plan_emulation(spec, platform, root, processes=processes)
-    base = _base_env()
-    started = time.monotonic()
-    children: list[subprocess.Popen] = []
-    for node in layout.nodes:
-        argv = [sys.executable, "-m", "cloudbridge.runtime.launch", "--", spec.run]
-        children.append(subprocess.Popen(argv, cwd=node.cwd, env={**base, **node.env}, start_new_session=True))
-    exit_code = _wait_all(children, timeout)
+    try:
+        os.makedirs(root, exist_ok=True)
+        layout = plan_emulation(spec, platform, root, processes=processes)
+        base = _base_env()
+        started = time.monotonic()
+        children: list[subprocess.Popen] = []
+        for node in layout.nodes:
+            argv = [sys.executable, "-m", "cloudbridge.runtime.launch", "--", spec.run]
+            children.append(subprocess.Popen(argv, cwd=node.cwd, env={**base, **node.env}, start_new_session=True))
+        exit_code = _wait_all(children, timeout)
+    except BaseException:
+        if temporary and not keep:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+    removed = temporary and not keep
+    if removed:
+        shutil.rmtree(root, ignore_errors=True)
     return EmulationResult(
         platform=platform, root=root, exit_code=exit_code, duration_s=round(time.monotonic() - started, 2),
         model_dir=layout.model_dir, output_dir=layout.output_dir, checkpoint_dir=layout.checkpoint_dir,
-        nodes=[n.name for n in layout.nodes],
+        nodes=[n.name for n in layout.nodes], removed=removed,
     )
 
 

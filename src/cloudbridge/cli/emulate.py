@@ -20,6 +20,7 @@ def emulate_command(
                                   help="Processes per node (default: resources.processes, else 2)."),
     root: str = typer.Option(None, "--root", help="Directory standing in for the container's / (default: a temp dir)."),
     timeout: float = typer.Option(None, "--timeout", help="Stop the run after this many seconds."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the temporary root (default: deleted when the run ends)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Run JOB locally with the platform's exact environment variables and directory layout."""
@@ -32,7 +33,7 @@ def emulate_command(
     if platform not in PLATFORMS:
         raise UserError(f"--as {platform!r} is not an emulated platform; choose one of {', '.join(PLATFORMS)}")
     spec = load_job_spec(job)
-    result = emulate(spec, platform, processes=processes, root=root, timeout=timeout)
+    result = emulate(spec, platform, processes=processes, root=root, timeout=timeout, keep=keep)
     if as_json:
         from cloudbridge.cli._output import echo_json
 
@@ -42,7 +43,7 @@ def emulate_command(
         lines = [
             f"emulated {platform} job {spec.name} {state} in {result.duration_s:.1f}s on {len(result.nodes)} "
             f"{'process' if platform == 'azureml' else 'node'}(s)",
-            f"  root        {result.root}",
+            f"  root        {result.root}" + (" (deleted; --keep keeps it)" if result.removed else ""),
             f"  model       {result.model_dir}",
             f"  outputs     {result.output_dir}",
             f"  checkpoints {result.checkpoint_dir}",
