@@ -86,6 +86,14 @@ class AzureMLAdapter(ManagedAdapter):
         props["tags"].update({LIMITS_TAG: attempt.to_tag(), ATTEMPT_TAG: str(number + 1), RESTART_OF_TAG: original})
         return request
 
+    def failure_reason(self, snapshot: Snapshot) -> str | None:
+        """The core's rules, plus the exit code Azure ML words as "exited with status code N"."""
+        reason = super().failure_reason(snapshot)
+        code = re.search(r"status code (\d+)", snapshot.message or "")
+        if reason == NON_ZERO_EXIT and code:
+            return f"{NON_ZERO_EXIT} (code {code.group(1)})"
+        return reason
+
     def explain(self, snapshot: Snapshot, cause: Cause, limits: Limits) -> str:
         """Azure ML's own terms for preemption of low-priority (spot) nodes; the core's wording otherwise."""
         if cause in ("spot_reclaimed", "no_spot_capacity"):

@@ -42,20 +42,22 @@ def map_state(status: str | None) -> JobState:
 
 
 def failure_reason(properties: dict[str, Any]) -> str | None:
-    """One line from a job's ``error`` (code, message, first detail), or ``None`` when it has none."""
+    """One line from a job's ``error``: Azure's message first, then its first detail and its code."""
     error = properties.get("error") or {}
     if not isinstance(error, dict) or not (error.get("code") or error.get("message")):
         return None
-    text = f"{error.get('code') or 'Error'}: {error.get('message') or ''}".strip().rstrip(":")
+    text = str(error.get("message") or "").strip()
     details = error.get("details") or []
     if details and isinstance(details[0], dict) and details[0].get("message"):
         text += f" ({details[0]['message']})"
+    if error.get("code"):
+        text = f"{text} [error code {error['code']}]" if text else str(error["code"])
     return " ".join(text.split())[:500]
 
 
 #: Statuses in which the job's code has not started yet (``start_timeout`` applies).
 PROVISIONING = frozenset({"NotStarted", "Queued", "Starting", "Provisioning", "Preparing", "Unknown"})
-_TIMEOUT_TEXT = re.compile(r"timeout|timed out|exceeded its time limit", re.IGNORECASE)
+_TIMEOUT_TEXT = re.compile(r"JobTimeout|exceeded its time limit", re.IGNORECASE)
 _PREEMPT_TEXT = re.compile(r"preempt", re.IGNORECASE)
 
 
@@ -93,8 +95,11 @@ def snapshot_of(raw: dict[str, Any], details: dict[str, Any]) -> Snapshot:
     error = error.get("error", error) if isinstance(error, dict) else {}
     message = failure_reason({"error": error}) if status == "Failed" else None
     preempted = bool(message and _preempted(message))
+    no_capacity = bool(message and "NoLowPriorityCapacity" in message)
+    count = re.search(r"preempted (\d+) time", message or "")
     started, ended = _epoch(details.get("startTimeUtc")), _epoch(details.get("endTimeUtc"))
-    limit_stop = "spot_wait" if preempted else ("runtime" if message and _TIMEOUT_TEXT.search(message) else None)
+    limit_stop = "spot_wait" if preempted or no_capacity else (
+        "runtime" if message and _TIMEOUT_TEXT.search(message) else None)
     used = (ended or time.time()) - started if started else 0.0
     outputs = {k: v.get("uri") for k, v in (props.get("outputs") or {}).items() if isinstance(v, dict)}
     return Snapshot(
@@ -110,7 +115,7 @@ def snapshot_of(raw: dict[str, Any], details: dict[str, Any]) -> Snapshot:
         limit_stop=limit_stop,  # type: ignore[arg-type]
         runtime_cap=_seconds((props.get("limits") or {}).get("timeout")),
         used_seconds=max(used, 0.0),
-        interruptions=1 if preempted else 0,
+        interruptions=(int(count.group(1)) if count else 1) if preempted else 0,
         name=tags.get("cloudbridge:name"),
         outputs_uri=next(iter(outputs.values()), None),
         extra={"azureml_status": status, "outputs": outputs} if outputs else {"azureml_status": status},

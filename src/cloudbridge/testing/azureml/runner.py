@@ -51,15 +51,25 @@ class JobRun:
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"azureml-job-{name}", daemon=True)
 
-    def start(self) -> None:
-        """Start the job in the background (Queued, then Running, then a final status)."""
-        self.thread.start()
+    def start(self, *, hold: bool = False) -> None:
+        """Start the job in the background (Queued, then Running, then a final status).
+
+        ``hold`` keeps it Queued without running anything: a test driver then sets its status.
+        """
+        self.held = hold
+        if not hold:
+            self.thread.start()
 
     def cancel(self) -> None:
         """Stop the processes; the job ends ``Canceled``."""
         if self.status not in ("Completed", "Failed", "Canceled"):
-            self.status = "CancelRequested"
+            self.status = "Canceled" if getattr(self, "held", False) else "CancelRequested"
             self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once a cancel request reached the job."""
+        return self._cancel.is_set()
 
     def preempt(self) -> None:
         """Kill the processes as a low-priority node preemption does; the job ends ``Failed``."""

@@ -69,6 +69,8 @@ class AzureMLFake:
         self.codes: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
         self.faults: Counter[str] = Counter()
+        #: New jobs stay Queued and run nothing; a driver moves them (see ``driver.py``).
+        self.hold_jobs = False
         self.auth_failures = 0
         self.lock = threading.RLock()
         self.cloud_name = f"cloudbridge-fake-{uuid.uuid4().hex[:8]}"
@@ -287,9 +289,10 @@ class AzureMLFake:
         props["status"] = run.status if run else "NotStarted"
         props.setdefault("services", {"Studio": {"jobServiceType": "Studio",
                                                  "endpoint": f"{self.url}/studio/jobs/{name}"}})
+        created = time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime(record["created"]))
         return {"id": f"{self.workspace_id}/jobs/{name}", "name": name,
                 "type": "Microsoft.MachineLearningServices/workspaces/jobs", "properties": props,
-                "systemData": {"createdAt": record["created"], "createdBy": "cloudbridge-test"}}
+                "systemData": {"createdAt": created, "createdBy": "cloudbridge-test"}}
 
     def _put_job(self, request: Request) -> Reply:
         from cloudbridge.testing.azureml.validate import validate_job
@@ -298,7 +301,7 @@ class AzureMLFake:
         props = dict(request.json().get("properties") or {})
         with self.lock:
             if name in self.jobs:
-                raise ApiError(400, "UserError", f"A job with this name already exists: {name}")
+                return self._update_job(name, props)
         validate_job(self, name, props)
         if self._take("quota"):
             size = (props.get("resources") or {}).get("instanceType") or "the requested VM size"
@@ -309,11 +312,20 @@ class AzureMLFake:
             code = self._code_for(props["codeId"])
             code_prefix = code.get("codeUri")
         with self.lock:
-            self.jobs[name] = {"properties": props, "created": _now()}
+            self.jobs[name] = {"properties": props, "created": time.time()}
             run = JobRun(name, props, code_prefix, self.blobs, self.root, queue_seconds=self.queue_seconds)
             self.runs[name] = run
-        run.start()
+        run.start(hold=self.hold_jobs)
         return Reply(201, self._job_body(name))
+
+    def _update_job(self, name: str, props: dict[str, Any]) -> Reply:
+        """A PUT on an existing job may change its tags, description and properties only (as Azure ML)."""
+        mutable = ("tags", "description", "properties", "status", "services")
+        old = self.jobs[name]["properties"]
+        if {k: v for k, v in props.items() if k not in mutable} != {k: v for k, v in old.items() if k not in mutable}:
+            raise ApiError(400, "UserError", f"A job with this name already exists: {name}")
+        old["tags"] = dict(props.get("tags") or {})
+        return Reply(200, self._job_body(name))
 
     def _code_for(self, code_id: str) -> dict[str, Any]:
         parts = code_id.rstrip("/").split("/")
