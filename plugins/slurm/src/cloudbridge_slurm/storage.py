@@ -132,12 +132,12 @@ class SlurmStorage(Storage):
         if not proc.stdout:
             return 0
         target = Path(local)
-        target.mkdir(parents=True, exist_ok=True)
         count = 0
         with tarfile.open(fileobj=io.BytesIO(proc.stdout), mode="r:gz") as tar:
             members = [m for m in tar.getmembers() if (m.isfile() or m.isdir()) and m.name not in (".", "./")]
-            for member in members:  # names the job wrote: the same key rule as every download
+            for member in members:  # names the job wrote: the same key rule as every download, before any write
                 check_key(member.name.removeprefix("./"))
+            target.mkdir(parents=True, exist_ok=True)
             tar.extractall(target, members=members, filter="data")
             count = sum(1 for m in members if m.isfile())
         return count
