@@ -1,5 +1,6 @@
-"""examples/finetune-sentiment on Slurm, as a user runs it: `provider: slurm` trains (tiny: 128 samples)
-and the model comes back; `cloudbridge migrate --to slurm` stages what the job reads."""
+"""examples/finetune-sentiment on Slurm, as a user runs it: `provider: slurm` trains (tiny: a 1-layer model
+from a config, 128 samples, 2 processes) and the model comes back; `cloudbridge migrate --to slurm` stages
+what the job reads."""
 
 from __future__ import annotations
 
@@ -35,7 +36,10 @@ def _copy_example(tmp_path: Path, provider: str) -> Path:
     shutil.copytree(EXAMPLE, dst, ignore=shutil.ignore_patterns("outputs"))
     spec = yaml.safe_load((dst / "job.yaml").read_text())
     spec["provider"] = provider
-    spec["run"] += " --max-train-samples 128 --max-eval-samples 64 --epochs 1"
+    # tiny: a 1-layer BERT from a config (random init; --model-config wins over --model), 128 samples
+    (dst / "tiny.json").write_text(json.dumps({"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                               "intermediate_size": 64, "vocab_size": 500}))
+    spec["run"] += " --model-config tiny.json --max-train-samples 128 --max-eval-samples 64 --epochs 1"
     (dst / "job.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     return dst / "job.yaml"
 
@@ -52,7 +56,8 @@ def test_finetune_sentiment_trains_on_slurm_and_the_model_comes_back(slurm_clust
     assert isinstance(record["metrics"].get("accuracy"), float), record["metrics"]
     model = job.parent / "outputs" / "model"
     config = json.loads((model / "config.json").read_text())
-    assert config["id2label"] == {"0": "negative", "1": "positive"} and (model / "tokenizer.json").is_file()
+    assert config["id2label"] == {"0": "negative", "1": "positive"} and config["hidden_size"] == 32
+    assert list(model.glob("*.safetensors")), sorted(p.name for p in model.iterdir())
 
 
 def test_migrate_to_slurm_stages_the_inputs(slurm_cluster: LocalCluster, staging_root: Path, tmp_path: Path) -> None:

@@ -26,9 +26,9 @@ from cloudbridge.errors import ConflictError, InvalidSpec, NotFound, StageTimeou
 from cloudbridge.managed.adapter import CHECK_CODE_URI, ManagedAdapter, Placement, Snapshot
 from cloudbridge.managed.limits import ATTEMPT_TAG, LIMITS_TAG, RESTART_OF_TAG, Limits
 from cloudbridge.reasons import NON_ZERO_EXIT, OUT_OF_MEMORY
-from cloudbridge.specs import JobSpec, spec_error
+from cloudbridge.specs import JobSpec
 from cloudbridge_slurm.cluster import ClusterInfo, format_time, read_cluster
-from cloudbridge_slurm.runner import Runner, SshFailed
+from cloudbridge_slurm.runner import CommandFailed, Runner, SshFailed
 from cloudbridge_slurm.script import JobLayout, build_script, input_paths, output_paths
 from cloudbridge_slurm.states import STATES, SlurmRecord, parse_sacct, parse_scontrol, parse_squeue
 from cloudbridge_slurm.storage import SlurmStorage
@@ -96,43 +96,10 @@ class SlurmAdapter(ManagedAdapter):
 
     # ---- pure (the cluster is read once) -------------------------------------------------------------
     def place(self, spec: JobSpec) -> Placement:
-        """The partition, checked against what the cluster has (partition, GPUs per node, time limit).
+        """The partition, checked against what the cluster has (see :func:`~cloudbridge_slurm.placing.place`)."""
+        from cloudbridge_slurm.placing import place
 
-        A bad setting the job itself gave (``overrides.slurm.*``) is reported at its line in the spec file.
-        """
-        try:
-            self.check_staging()
-            cluster = self.cluster()
-        except InvalidSpec as exc:
-            raise _from_overrides(spec, exc) from exc.__cause__
-        wanted = self.settings.partition
-        part = cluster.partitions.get(wanted) if wanted else cluster.default
-        if part is None:
-            known = ", ".join(cluster.partitions) or "none"
-            raise _from_overrides(spec, InvalidSpec(f"unknown partition {wanted!r} (partitions: {known})",
-                                                    field="settings.slurm.partition"))
-        res = spec.resources
-        if res.accelerator_count:
-            kind = res.accelerator_name
-            nodes = [n for n in part.nodes if kind in (None, "GPU", "ANY") or (n.gpu_type or "") == kind]
-            most = max((n.gpus for n in nodes), default=0)
-            if res.accelerator_count > most:
-                have = ", ".join(sorted({f"{n.gpus}x{n.gpu_type or 'GPU'}" for n in part.nodes if n.gpus})) or "no GPUs"
-                raise spec_error(spec, "resources.accelerators",
-                                 f"{res.accelerators} asks for {res.accelerator_count} GPUs per node, but no node of "
-                                 f"partition {part.name!r} has that many {kind} GPUs (nodes have: {have})")
-        if res.nodes > len(part.nodes):
-            raise spec_error(spec, "resources.nodes",
-                             f"{res.nodes} nodes asked for, partition {part.name!r} has {len(part.nodes)}")
-        runtime = res.max_runtime_seconds
-        if runtime and part.max_time is not None and runtime > part.max_time:
-            raise spec_error(spec, "resources.max_runtime",
-                             f"max_runtime {res.max_runtime} is above the time limit of partition {part.name!r} "
-                             f"({format_time(part.max_time)})", hint="ask for less, or use another partition")
-        if self.settings.node_hour_price is not None:
-            self.catalog = _price_list(part, res.accelerator_name, res.accelerator_count,
-                                       self.settings.node_hour_price)
-        return Placement(part.name, None, res.nodes, res.spot)
+        return place(self, spec)
 
     def code_uri_prefix(self) -> str:
         """``slurm://staging/code``: code packages are content-addressed there."""
@@ -223,8 +190,15 @@ class SlurmAdapter(ManagedAdapter):
         self.storage.write_bytes(script_uri, request["script"].encode())
         meta = {"name": name, "slurm_id": None, "tags": request["tags"], "request": request, "created": time.time()}
         self._write_meta(name, meta)
-        out = self.runner.text(["sbatch", "--parsable", f"--chdir={request['job_dir']}",
-                                self.storage.path(script_uri)], what=f"submit {name} (sbatch)")
+        try:
+            out = self.runner.text(["sbatch", "--parsable", f"--chdir={request['job_dir']}",
+                                    self.storage.path(script_uri)], what=f"submit {name} (sbatch)")
+        except CommandFailed as exc:
+            # nothing was queued: leave no folder that would read as a job
+            self.runner.run(["rm", "-rf", "--", request["job_dir"]], what=f"clean up {name}", check=False)
+            from cloudbridge_slurm.placing import refused
+
+            raise refused(exc) from exc
         meta["slurm_id"] = out.strip().split(";")[0]
         self._write_meta(name, meta)
         return name
@@ -409,24 +383,3 @@ class SlurmAdapter(ManagedAdapter):
         return super().explain(snapshot, cause, limits)
 
 
-
-def _from_overrides(spec: JobSpec, exc: InvalidSpec) -> InvalidSpec:
-    """``exc`` about ``settings.slurm.X`` as ``overrides.slurm.X`` of ``spec`` when the job set X itself."""
-    key = (exc.field or "").removeprefix("settings.slurm.")
-    if exc.field and exc.field.startswith("settings.slurm.") and key in (spec.overrides.get("slurm") or {}):
-        return spec_error(spec, f"overrides.slurm.{key}", exc.message, hint=exc.hint)
-    return exc
-
-
-def _price_list(part: Any, accelerator: str | None, gpus: int, node_hour_price: float) -> Any:
-    """A one-row planner catalog: a node of ``part`` as the job uses it, at ``node_hour_price`` (so budgets work)."""
-    import datetime as dt
-
-    from cloudbridge.planner.catalog import Catalog, CatalogRow
-
-    nodes = part.nodes or ()
-    cpus = float(min((n.cpus for n in nodes), default=0))
-    memory = round(min((n.memory_mb for n in nodes), default=0) / 1024, 1)
-    row = CatalogRow("slurm", "cluster", part.name, accelerator if gpus else None, gpus, 0.0, cpus, memory,
-                     node_hour_price, node_hour_price, "settings.slurm.node_hour_price", dt.date.today().isoformat())
-    return Catalog([row], version="slurm-settings")

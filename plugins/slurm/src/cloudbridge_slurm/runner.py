@@ -61,10 +61,15 @@ class Runner:
 
     # ---- ssh ---------------------------------------------------------------------------------
     def _control_path(self) -> str:
-        """A short, private socket path for this login (unix sockets are limited to ~100 bytes)."""
+        """A short socket path, private to this user, one per login: every cloudbridge process of the user
+        shares the connection while it persists (unix socket paths are limited to ~100 bytes)."""
         if self._control_dir is None:
-            self._control_dir = tempfile.mkdtemp(prefix="cb-ssh-")
-        digest = hashlib.sha256(self.login.encode()).hexdigest()[:12]
+            folder = os.path.join(tempfile.gettempdir(), f"cb-ssh-{os.getuid()}")
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            if os.stat(folder).st_uid != os.getuid() or os.stat(folder).st_mode & 0o077:
+                folder = tempfile.mkdtemp(prefix="cb-ssh-")  # someone else's or too open: a fresh private one
+            self._control_dir = folder
+        digest = hashlib.sha256(f"{self.login} {self.settings.ssh_options}".encode()).hexdigest()[:12]
         return os.path.join(self._control_dir, digest)
 
     def ssh_argv(self) -> list[str]:
@@ -81,13 +86,12 @@ class Runner:
         return [*argv, target]
 
     def close(self) -> None:
-        """Close the shared ssh connection (``ssh -O exit``) and remove its socket folder."""
+        """Close the shared ssh connection now (``ssh -O exit``) instead of after ``ControlPersist``."""
         if self._control_dir is None:
             return
         if os.path.exists(self._control_path()):
             subprocess.run([*self.ssh_argv()[:-1], "-O", "exit", self.ssh_argv()[-1]], capture_output=True,
                            timeout=10, check=False)
-        shutil.rmtree(self._control_dir, ignore_errors=True)
         self._control_dir = None
 
     # ---- running -------------------------------------------------------------------------------
