@@ -52,7 +52,8 @@ if TYPE_CHECKING:
     from cloudbridge.managed.limits import Limits
     from cloudbridge.specs import JobSpec
 
-__all__ = ["CHECK_CODE_URI", "Cause", "LimitStop", "ManagedAdapter", "Placement", "Snapshot", "classify_failure"]
+__all__ = ["CHECK_CODE_URI", "NAME_SUFFIX_RE", "Cause", "LimitStop", "ManagedAdapter", "Placement", "Snapshot",
+           "classify_failure", "lookup_state", "name_suffix", "restart_name", "restart_number"]
 
 #: The ``code_uri`` :meth:`ManagedAdapter.build_request` receives when the core only validates a spec
 #: (``cloudbridge run --dry-run``, :meth:`~cloudbridge.managed.compute.ManagedCompute.validate`).
@@ -132,6 +133,26 @@ class Snapshot:
     ref: Any = None
 
 
+#: The ``-YYYYmmdd-HHMMSS-xxxx`` suffix of native names made with :func:`name_suffix`.
+NAME_SUFFIX_RE = re.compile(r"-\d{8}-\d{6}-[0-9a-f]{4}$")
+
+
+def name_suffix() -> str:
+    """``YYYYmmdd-HHMMSS-xxxx`` (UTC, 4 random hex digits): what makes a native name unique."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+def restart_name(original: str, number: int) -> str:
+    """The native name of restart ``number`` (1-based) of ``original``: ``<original>-r<number>``."""
+    return f"{original}-r{number}"
+
+
+def restart_number(original: str, name: str) -> int | None:
+    """``3`` for ``<original>-r3``; ``None`` for any other name."""
+    match = re.fullmatch(re.escape(original) + r"-r(\d+)", name)
+    return int(match.group(1)) if match else None
+
+
 _EXIT_CODE = re.compile(r"exit(?:ed with)?(?: non-zero)? code[: ]+(\d+)", re.IGNORECASE)
 
 
@@ -197,7 +218,7 @@ class ManagedAdapter(ABC):
 
         Default: the spec name reduced to ``[A-Za-z0-9-]`` plus ``-YYYYmmdd-HHMMSS-xxxx``.
         """
-        suffix = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+        suffix = name_suffix()
         base = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9-]+", "-", spec.name)).strip("-") or "job"
         return f"{base[:40].rstrip('-')}-{suffix}"
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudbridge.errors import ConflictError, NotFound, StageTimeout
-from cloudbridge.managed.adapter import ManagedAdapter, Placement, Snapshot
+from cloudbridge.managed.adapter import ManagedAdapter, Placement, Snapshot, restart_name, restart_number
 from cloudbridge.managed.limits import ATTEMPT_TAG, LIMITS_TAG, RESTART_OF_TAG, Limits
 from cloudbridge.reasons import IMAGE_PULL_FAILED, NON_ZERO_EXIT, OUT_OF_MEMORY, QUOTA_EXCEEDED
 from cloudbridge.records import JobState
@@ -78,7 +78,7 @@ class MemoryAdapter(ManagedAdapter):
 
     def restart_request(self, base: dict[str, Any], number: int, limits: Limits, used: float) -> dict[str, Any]:
         request, attempt = copy.deepcopy(base), limits.for_attempt(used)
-        request["name"] = f"{base['name']}-r{number}"
+        request["name"] = restart_name(base["name"], number)
         request["timeout"] = attempt.run_cap(used)
         request["labels"].update({LIMITS_TAG: attempt.to_tag(), ATTEMPT_TAG: str(number + 1),
                                   RESTART_OF_TAG: base["name"]})
@@ -115,9 +115,8 @@ class MemoryAdapter(ManagedAdapter):
         self._job(snapshot.native_id).request["labels"].update(tags)
 
     def find_restarts(self, original: str) -> list[str]:
-        found = {int(m.group(1)): n for n in list(self.cloud.jobs) if (m := re.fullmatch(
-            re.escape(original) + r"-r(\d+)", n))}
-        return [found[n] for n in sorted(found)]
+        found = {restart_number(original, name): name for name in list(self.cloud.jobs)}
+        return [found[n] for n in sorted(n for n in found if n is not None)]
 
     def request_of(self, first: Snapshot, tags: dict[str, str]) -> dict[str, Any]:
         return copy.deepcopy(self._job(first.native_id).request)

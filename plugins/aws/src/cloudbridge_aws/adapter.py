@@ -9,13 +9,11 @@ reasons, log tail) is the core's :class:`~cloudbridge.managed.compute.ManagedCom
 from __future__ import annotations
 
 import re
-import secrets
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from cloudbridge.errors import CloudbridgeError, NotFound, StageTimeout, TransientError
-from cloudbridge.managed.adapter import Cause, ManagedAdapter, Placement, Snapshot
+from cloudbridge.managed.adapter import Cause, ManagedAdapter, Placement, Snapshot, name_suffix
 from cloudbridge.managed.limits import Limits, fmt_duration
 from cloudbridge.specs import JobSpec
 from cloudbridge_aws.errors import aws_errors
@@ -72,7 +70,7 @@ class SageMakerAdapter(ManagedAdapter):
 
     def new_name(self, spec: JobSpec) -> str:
         """``<spec name>-YYYYmmdd-HHMMSS-xxxx``, leaving room for a restart suffix (``-r2``)."""
-        suffix = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+        suffix = name_suffix()
         restartable = spec.resources.spot and spec.checkpoints and spec.resources.max_restarts
         reserve = len(f"-r{spec.resources.max_restarts}") if restartable else 0
         return job_name_for(spec.name, suffix, reserve=reserve)

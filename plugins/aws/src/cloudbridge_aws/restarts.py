@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from typing import Any
 
+from cloudbridge.managed.adapter import restart_name, restart_number
 from cloudbridge.managed.limits import ATTEMPT_TAG, LIMITS_TAG, RESTART_OF_TAG, STOPPED_BY_TAG, Limits
 from cloudbridge_aws.limits import stopping_condition
 
 __all__ = ["request_from_description", "restart_name", "restart_number", "restart_request"]
+
 #: ``DescribeTrainingJob`` fields that are ``CreateTrainingJob`` parameters of the same name.
 _REQUEST_FIELDS = (
     "TrainingJobName", "HyperParameters", "AlgorithmSpecification", "RoleArn", "InputDataConfig",
@@ -27,17 +28,6 @@ _REQUEST_FIELDS = (
     "RetryStrategy",
 )
 _ALGORITHM_FIELDS = ("TrainingImage", "TrainingInputMode", "MetricDefinitions", "EnableSageMakerMetricsTimeSeries")
-
-
-def restart_name(original: str, number: int) -> str:
-    """The SageMaker name of restart ``number`` (1-based) of ``original``: ``<original>-r<number>``."""
-    return f"{original}-r{number}"
-
-
-def restart_number(original: str, name: str) -> int | None:
-    """``3`` for ``<original>-r3``; ``None`` for any other name."""
-    match = re.fullmatch(re.escape(original) + r"-r(\d+)", name)
-    return int(match.group(1)) if match else None
 
 
 def request_from_description(desc: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cloudbridge.managed.adapter import Snapshot, classify_failure, lookup_state
+from cloudbridge.managed.adapter import NAME_SUFFIX_RE, Snapshot, classify_failure, lookup_state
 from cloudbridge.reasons import (
     BAD_CONFIGURATION,
     IMAGE_PULL_FAILED,
@@ -75,7 +75,7 @@ REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 #: The ``-YYYYmmdd-HHMMSS-xxxx`` suffix cloudbridge adds to its SageMaker job names.
-JOB_SUFFIX_RE = re.compile(r"-\d{8}-\d{6}-[0-9a-f]{4}$")
+JOB_SUFFIX_RE = NAME_SUFFIX_RE
 
 
 def failure_reason(message: str | None, secondary: str | None = None) -> str | None:
