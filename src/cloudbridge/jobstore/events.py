@@ -76,6 +76,7 @@ def observe(job: Job, spec: Any = None) -> list[JobEvent]:
     from dataclasses import replace
 
     from cloudbridge.jobstore.store import JobStore
+    from cloudbridge.records import JobState
 
     data = spec.model_dump(mode="json") if spec is not None else None
     previous, before = JobStore.default().record_seen(job, data)
