@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -77,6 +76,9 @@ class EmulationResult:
     nodes: list[str] = field(default_factory=list)
     #: True when the temporary root was deleted after the run (``keep=False``).
     removed: bool = False
+    #: the node (Azure ML: the process) that failed first, and its last output lines
+    failed_first: str | None = None
+    failed_tail: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -296,11 +298,15 @@ def emulate(spec: Any, platform: str, *, processes: int | None = None, root: str
             timeout: float | None = None, keep: bool = True) -> EmulationResult:
     """Run ``spec`` under ``platform``'s contract on this machine; returns where everything landed.
 
-    The nodes' output goes to this process's stdout/stderr. When one node fails the others are
-    stopped, as a platform would. Without ``root`` a ``cb-emulate-<platform>-*`` folder in the temp
-    directory stands in for the container's ``/``; with ``keep=False`` it is deleted when the run ends
-    (however it ends; ``cloudbridge emulate`` does this unless ``--keep``). A given ``root`` is never deleted.
+    The nodes' output goes to this process's stdout. When one node fails the others are stopped, as a
+    platform would, and the node that failed first is named on stderr with its last lines
+    (:mod:`cloudbridge.emulate_nodes`); ``EmulationResult.failed_first`` names it too. Without ``root`` a
+    ``cb-emulate-<platform>-*`` folder in the temp directory stands in for the container's ``/``; with
+    ``keep=False`` it is deleted when the run ends (however it ends; ``cloudbridge emulate`` does this
+    unless ``--keep``). A given ``root`` is never deleted.
     """
+    from cloudbridge.emulate_nodes import report_failure, start_node, wait_all
+
     temporary = not root
     root = os.path.abspath(root) if root else tempfile.mkdtemp(prefix=f"cb-emulate-{platform}-")
     try:
@@ -308,15 +314,21 @@ def emulate(spec: Any, platform: str, *, processes: int | None = None, root: str
         layout = plan_emulation(spec, platform, root, processes=processes)
         base = _base_env()
         started = time.monotonic()
-        children: list[subprocess.Popen] = []
-        for node in layout.nodes:
-            argv = [sys.executable, "-m", "cloudbridge.runtime.launch", "--", spec.run]
-            children.append(subprocess.Popen(argv, cwd=node.cwd, env={**base, **node.env}, start_new_session=True))
-        exit_code = _wait_all(children, timeout)
+        argv = [sys.executable, "-m", "cloudbridge.runtime.launch", "--", spec.run]
+        nodes = []
+        try:
+            for index, node in enumerate(layout.nodes):
+                nodes.append(start_node(node.name, index, argv, cwd=node.cwd, env={**base, **node.env}))
+        except BaseException:
+            _stop([n.process for n in nodes])
+            raise
+        exit_code, first = wait_all(nodes, timeout)
     except BaseException:
         if temporary and not keep:
             shutil.rmtree(root, ignore_errors=True)
         raise
+    if first is not None:
+        report_failure(first, len(nodes), "process" if platform == "azureml" else "node")
     removed = temporary and not keep
     if removed:
         shutil.rmtree(root, ignore_errors=True)
@@ -324,40 +336,13 @@ def emulate(spec: Any, platform: str, *, processes: int | None = None, root: str
         platform=platform, root=root, exit_code=exit_code, duration_s=round(time.monotonic() - started, 2),
         model_dir=layout.model_dir, output_dir=layout.output_dir, checkpoint_dir=layout.checkpoint_dir,
         nodes=[n.name for n in layout.nodes], removed=removed,
+        failed_first=first.name if first is not None else None,
+        failed_tail=list(first.tail) if first is not None else [],
     )
 
 
-def _stop(children: list[subprocess.Popen]) -> None:
-    for child in children:
-        if child.poll() is None:
-            try:
-                os.killpg(child.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 10
-    for child in children:
-        try:
-            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    """Stop every process group (SIGTERM, then SIGKILL after 10 s); used by the cloud fakes too."""
+    from cloudbridge.emulate_nodes import stop_all
 
-
-def _wait_all(children: list[subprocess.Popen], timeout: float | None) -> int:
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        while True:
-            codes = [c.poll() for c in children]
-            failed = [code for code in codes if code not in (None, 0)]
-            if failed:
-                _stop(children)
-                return failed[0]
-            if all(code == 0 for code in codes):
-                return 0
-            if deadline is not None and time.monotonic() > deadline:
-                _stop(children)
-                return 124
-            time.sleep(0.1)
-    except BaseException:
-        _stop(children)
-        raise
+    stop_all(children)

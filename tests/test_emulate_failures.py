@@ -1,0 +1,55 @@
+"""When an emulated job fails, the node (or rank) that failed first is named, with its last lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fixtures_training import clean_env
+
+CLI = [sys.executable, "-m", "cloudbridge.cli"]
+
+
+def _job(tmp_path: Path, run: str, nodes: int, processes: int = 1) -> Path:
+    spec = tmp_path / "job.yaml"
+    spec.write_text(json.dumps({"name": "fails", "workdir": None, "run": run,
+                                "resources": {"nodes": nodes, "processes": processes}}))
+    return spec
+
+
+@pytest.mark.parametrize(("platform", "run", "nodes", "procs", "culprit", "total"), [
+    ("sagemaker", 'if [ "$SM_CURRENT_HOST" = algo-2 ]; then for i in 1 2 3; do echo "step $i on $SM_CURRENT_HOST"; '
+     'done; echo "boom on $SM_CURRENT_HOST"; exit 3; fi; sleep 60', 2, 1, "node algo-2 (node 2 of 2)", 2),
+    ("azureml", 'if [ "$RANK" = 2 ]; then echo "boom on rank $RANK"; exit 3; fi; sleep 60', 2, 2,
+     "process node1-rank2 (process 3 of 4)", 4),
+], ids=["sagemaker", "azureml"])
+def test_failure_names_the_first_failing_node_and_its_last_lines(tmp_path: Path, platform: str, run: str,
+                                                                nodes: int, procs: int, culprit: str,
+                                                                total: int) -> None:
+    spec = _job(tmp_path, run, nodes, procs)
+    started = time.monotonic()
+    proc = subprocess.run([*CLI, "emulate", str(spec), "--as", platform, "--root", str(tmp_path / "root"), "--json"],
+                          capture_output=True, text=True, env=clean_env(), timeout=120)
+    assert time.monotonic() - started < 50, "the other nodes were stopped, not waited for"
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert f"emulate: {culprit} failed first, with exit status 3" in proc.stderr, proc.stderr
+    name = culprit.split()[1]
+    assert f"  {name}| boom on" in proc.stderr, proc.stderr
+    result = json.loads(proc.stdout[proc.stdout.index("{\n"):])
+    assert result["failed_first"] == name and result["failed_tail"][-1].startswith("boom on")
+    assert len(result["nodes"]) == total
+
+
+def test_the_first_failure_wins_over_the_failures_it_causes(tmp_path: Path) -> None:
+    """Node algo-1 fails at once; algo-2 fails 1.5 s later because its peer is gone: algo-1 is named."""
+    from cloudbridge.emulate import emulate
+    from cloudbridge.specs import load_job_spec
+
+    run = ('if [ "$SM_CURRENT_HOST" = algo-1 ]; then echo "root cause"; exit 7; fi; '
+           'trap "" TERM; sleep 1.5; echo "lost my peer"; exit 9')
+    result = emulate(load_job_spec(_job(tmp_path, run, 2)), "sagemaker", root=str(tmp_path / "root"))
+    assert (result.exit_code, result.failed_first, result.failed_tail[-1]) == (7, "algo-1", "root cause")
