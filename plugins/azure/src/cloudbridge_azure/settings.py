@@ -176,6 +176,13 @@ class AzureSettings(ProviderSettings):
         return value.strip("/")
 
     @property
+    def bucket(self) -> str | None:
+        """``az://ACCOUNT/CONTAINER`` when both are set: where ``cloudbridge migrate --to azure`` puts data."""
+        if self.storage_account and self.container:
+            return f"az://{self.storage_account}/{self.container}"
+        return None
+
+    @property
     def uses_fake(self) -> bool:
         """True when Azure ML calls go to a loopback endpoint (a local fake, no login)."""
         return is_loopback_url(self.arm_endpoint)
