@@ -9,6 +9,8 @@ starts ``InProgress``/``Pending`` (moto's ``FakeTrainingJob`` is patched at crea
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,15 @@ class TestSageMakerManagedCompute(ManagedComputeConformance):
     @pytest.fixture
     def checkpoints_uri(self, bucket: str) -> str:
         return f"s3://{bucket}/checkpoints/conformance"
+
+    @pytest.fixture
+    def os_process_reader(self, settings_values: dict[str, Any]) -> Callable[[str], list[str]]:
+        """A fresh interpreter that reads the job from the moto server over HTTP (environment inherited)."""
+        code = ("import json, sys; from cloudbridge_aws.provider import AwsProvider; "
+                "from cloudbridge_aws.settings import AwsSettings; "
+                "job = AwsProvider(AwsSettings(**json.loads(sys.argv[1]))).compute.get(sys.argv[2]); "
+                "print(json.dumps(job.to_dict(), default=str))")
+        return lambda job_id: [sys.executable, "-c", code, json.dumps(settings_values), job_id]
 
     @pytest.fixture
     def lost_reply_error(self) -> Exception:

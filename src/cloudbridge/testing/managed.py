@@ -139,6 +139,12 @@ class ManagedComputeConformance:
         return StageTimeout("the create call's reply was lost", stage="submit")
 
     @pytest.fixture
+    def os_process_reader(self) -> Callable[[str], list[str]] | None:
+        """Optional: ``job_id -> argv`` of a separate OS process that reads the job once and prints
+        ``Job.to_dict()`` as JSON. ``None`` (the default) skips the test that needs one."""
+        return None
+
+    @pytest.fixture
     def job_home(self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         """An empty ``CLOUDBRIDGE_HOME`` (job store) for event tests."""
         monkeypatch.setenv("CLOUDBRIDGE_HOME", str(tmp_path / "cb-home"))
@@ -208,6 +214,25 @@ class ManagedComputeConformance:
         assert (failed.state, failed.reason) == (JobState.FAILED, "timed out: provisioning exceeded start_timeout 15m")
         again = managed_compute.get(job.id)
         assert (again.state, again.reason) == (failed.state, failed.reason), "every process reads the same"
+
+    def test_start_timeout_is_enforced_by_a_separate_os_process(
+        self, managed_compute: ManagedCompute, driver: ManagedDriver, make_spec: Callable[..., JobSpec],
+        os_process_reader: Callable[[str], list[str]] | None,
+    ) -> None:
+        import json
+        import subprocess
+
+        if os_process_reader is None:
+            pytest.skip("no os_process_reader: the emulator cannot be read from another OS process")
+        job = managed_compute.submit(make_spec(name="slow-start-os", resources={"start_timeout": "15m"}))
+        driver.provisioning(job.native_id)
+        driver.age(job.native_id, 16 * 60)
+        done = subprocess.run(os_process_reader(job.id), capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        seen = json.loads(done.stdout.strip().splitlines()[-1])
+        assert (seen["state"], seen["reason"]) == ("FAILED", "timed out: provisioning exceeded start_timeout 15m")
+        assert driver.was_stopped(job.native_id), "the other OS process stopped the job"
+        assert managed_compute.get(job.id).reason == seen["reason"], "this process reads the same"
 
     # ---- spot restarts -----------------------------------------------------------------------------
     def test_spot_restart_within_the_remaining_run_time(
