@@ -53,3 +53,22 @@ def test_the_first_failure_wins_over_the_failures_it_causes(tmp_path: Path) -> N
            'trap "" TERM; sleep 1.5; echo "lost my peer"; exit 9')
     result = emulate(load_job_spec(_job(tmp_path, run, 2)), "sagemaker", root=str(tmp_path / "root"))
     assert (result.exit_code, result.failed_first, result.failed_tail[-1]) == (7, "algo-1", "root cause")
+
+
+def test_rendezvous_ports_avoid_the_ephemeral_range_and_concurrent_emulations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race behind a rare 'address already in use': a port chosen by bind(0) sits in the range the
+    kernel hands to outgoing connections, and two emulations could choose the same one."""
+    from cloudbridge.runtime import launch
+
+    low, _ = launch._ephemeral_range()
+    ports = {launch.free_port() for _ in range(20)}
+    assert all(port < low for port in ports), (ports, low)
+    first = launch.lease_port()
+    picks = iter([first.port, first.port, 20001 if first.port != 20001 else 20002])
+    monkeypatch.setattr(launch, "free_port", lambda: next(picks))
+    second = launch.lease_port()
+    try:
+        assert second.port != first.port, "a port leased by another emulation is skipped"
+    finally:
+        first.release()
+        second.release()

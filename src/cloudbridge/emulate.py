@@ -306,12 +306,14 @@ def emulate(spec: Any, platform: str, *, processes: int | None = None, root: str
     unless ``--keep``). A given ``root`` is never deleted.
     """
     from cloudbridge.emulate_nodes import report_failure, start_node, wait_all
+    from cloudbridge.runtime.launch import lease_port
 
+    lease = lease_port()  # held for the whole run: a concurrent emulation never picks the same port
     temporary = not root
     root = os.path.abspath(root) if root else tempfile.mkdtemp(prefix=f"cb-emulate-{platform}-")
     try:
         os.makedirs(root, exist_ok=True)
-        layout = plan_emulation(spec, platform, root, processes=processes)
+        layout = plan_emulation(spec, platform, root, processes=processes, port=lease.port)
         base = _base_env()
         started = time.monotonic()
         argv = [sys.executable, "-m", "cloudbridge.runtime.launch", "--", spec.run]
@@ -327,6 +329,8 @@ def emulate(spec: Any, platform: str, *, processes: int | None = None, root: str
         if temporary and not keep:
             shutil.rmtree(root, ignore_errors=True)
         raise
+    finally:
+        lease.release()
     if first is not None:
         report_failure(first, len(nodes), "process" if platform == "azureml" else "node")
     removed = temporary and not keep

@@ -44,7 +44,8 @@ from cloudbridge.runline import LAUNCH_VAR, classify_run
 from cloudbridge.runtime._proc import die_with_parent
 from cloudbridge.runtime.context import DISTRIBUTIONS, RuntimeContext
 
-__all__ = ["LaunchPlan", "build_launch", "die_with_parent", "launch_prefix", "main", "split_program"]
+__all__ = ["LaunchPlan", "PortLease", "build_launch", "die_with_parent", "free_port", "launch_prefix", "lease_port",
+           "main", "split_program"]
 
 STATUS_FILE_ENV = "CB_LAUNCH_STATUS_FILE"
 _PYTHONS = {"python", "python3", os.path.basename(sys.executable)}
@@ -214,13 +215,85 @@ def launch_prefix(python: str = sys.executable) -> str:
     return f"{python} -m cloudbridge.runtime.launch --"
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux default 32768-60999)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as handle:
+            low, high = (int(part) for part in handle.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(port: int) -> bool:
     import socket
 
-    with socket.socket() as sock:
+    for host in ("127.0.0.1", ""):
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago, chosen **outside** the ephemeral range.
+
+    A rendezvous port is bound seconds after it is chosen (once torch is imported). A port handed
+    out by ``bind(0)`` lies in the ephemeral range, where any outgoing connection made meanwhile
+    (gloo's worker links, another job's) may take it, and the rendezvous then fails with "address
+    already in use". Ports below that range are only taken by explicit binds. See :func:`lease_port`
+    for the cross-process reservation that keeps two concurrent emulations apart.
+    """
+    import random
+    import socket
+
+    low, _ = _ephemeral_range()
+    if low > 21000:
+        for _ in range(64):
+            port = random.randint(20000, low - 1)
+            if _bindable(port):
+                return port
+    with socket.socket() as sock:  # nothing free below the range (or a tiny range): let the kernel pick
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class PortLease:
+    """A port from :func:`free_port`, reserved across processes until :meth:`release` (a held ``flock``).
+
+    Two emulations started at the same moment each hold a lock file ``<tmp>/cloudbridge-ports/<port>``
+    for their whole run, so they never pick the same rendezvous port.
+    """
+
+    def __init__(self, port: int, handle: object) -> None:
+        self.port = port
+        self._handle = handle
+
+    def release(self) -> None:
+        """Give the port back (the lock file stays, unlocked)."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.close()  # type: ignore[attr-defined]  # closing the file drops the flock
+
+
+def lease_port(attempts: int = 32) -> PortLease:
+    """A :class:`PortLease` on a free port no other cloudbridge process holds."""
+    import fcntl
+
+    folder = os.path.join(tempfile.gettempdir(), "cloudbridge-ports")
+    os.makedirs(folder, exist_ok=True)
+    for _ in range(attempts):
+        port = free_port()
+        handle = open(os.path.join(folder, str(port)), "a+")  # held open (and locked) for the lease
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        return PortLease(port, handle)
+    return PortLease(free_port(), None)
 
 
 def _parser() -> argparse.ArgumentParser:
