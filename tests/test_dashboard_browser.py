@@ -208,9 +208,8 @@ def test_ten_thousand_jobs_page_loads_under_a_second(compute, page, tmp_path) ->
     _insert_jobs(10_000)
     server = start_dashboard()
     try:
-        page.goto(server.url("/"))  # warm: imports, templates, SQLite page cache
-        timings = []
-        for _ in range(3):  # best of three: this machine's two cores are shared with other work
+        timings = []  # the first load counts too: the server warms itself up before it prints its URL
+        for _ in range(5):  # best of five: the machine's two cores may be shared with other work
             started = time.perf_counter()
             page.goto(server.url("/?page=2"), wait_until="load")
             timings.append(time.perf_counter() - started)
@@ -226,7 +225,7 @@ def test_ten_thousand_jobs_page_loads_under_a_second(compute, page, tmp_path) ->
         assert rows and all("aws" in r and "CANCELLED" in r and "sweep-99" in r for r in rows)
         filtered = page.url
         timings = []
-        for _ in range(3):  # best of three: this machine's two cores are shared with other work
+        for _ in range(5):  # best of five: the machine's two cores may be shared with other work
             started = time.perf_counter()
             page.goto(filtered, wait_until="load")
             timings.append(time.perf_counter() - started)

@@ -52,6 +52,9 @@ def dashboard_command(
     if not 0 <= port <= 65535:
         raise UserError(f"--port {port}: choose 0 to 65535")
     sock = bind(port)
+    from cloudbridge.dashboard.views import warm_up
+
+    warm_up()
     token = secrets.token_urlsafe(24)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/?token={token}"
     typer.echo(f"cloudbridge dashboard: {url}", err=False)

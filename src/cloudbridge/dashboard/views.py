@@ -11,7 +11,7 @@ from typing import Any
 from cloudbridge.dashboard.data import job_cost
 from cloudbridge.metrics import HOW_TO_RECORD, MetricHistory
 
-__all__ = ["chart_data", "job_context", "provider_names", "render"]
+__all__ = ["chart_data", "job_context", "provider_names", "render", "warm_up"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: Per-epoch chart: every one of these a job recorded.
@@ -59,7 +59,9 @@ def _query_string(filters: dict[str, str]) -> str:
 def _environment() -> Any:
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+    # static/ too: base.html inlines dashboard.css (one request less per page)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(TEMPLATES), str(TEMPLATES.parent / "static")]),
+                             autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(age=_age, when=_when, money=_money, metric=_metric, cost=job_cost,
                        tojson_attr=_script_json, qs=_query_string)
@@ -69,6 +71,18 @@ def _environment() -> Any:
 def render(template: str, **context: Any) -> str:
     """Render ``template`` with ``context``."""
     return _environment().get_template(template).render(**context)
+
+
+def warm_up() -> None:
+    """Compile every template and load the plugins now, so that the first page is as fast as the rest."""
+    env = _environment()
+    for template in [*env.list_templates(extensions=["html"]), "dashboard.css"]:
+        env.get_template(template)
+    provider_names()
+    from cloudbridge.dashboard.data import page_of_jobs
+
+    page_of_jobs(size=1)  # opens the store (schema check) and imports what a page of jobs needs
+    import cloudbridge.sdk  # noqa: F401 - job pages and Cancel use it
 
 
 def provider_names() -> list[str]:
