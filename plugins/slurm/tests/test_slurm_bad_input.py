@@ -15,7 +15,7 @@ CLI = [sys.executable, "-m", "cloudbridge.cli"]
 
 CASES = {
     "unknown-partition": ("overrides: {slurm: {partition: nope}}", "overrides.slurm.partition",
-                          "unknown partition 'nope' (partitions: debug, short)"),
+                          "unknown partition 'nope' (partitions: debug, short, low, high)"),
     "too-many-gpus": ("resources: {accelerators: 'T4:4'}", "resources.accelerators",
                       "asks for 4 GPUs per node, but no node of partition 'debug' has that many T4 GPUs"),
     "time-above-limit": ("resources: {max_runtime: 2h}\noverrides: {slurm: {partition: short}}",

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cloudbridge_slurm.localcluster import LocalCluster
 from cloudbridge_slurm.provider import SlurmProvider
+from cloudbridge_slurm.settings import SlurmSettings
 
 from cloudbridge.interfaces import wait_for_state
 from cloudbridge.records import JobState
@@ -77,3 +81,31 @@ def test_scancel_from_outside_reads_as_cancelled(slurm_provider: SlurmProvider, 
     final = compute.wait(job.id, timeout=60)
     assert final.state is JobState.CANCELLED and final.reason is None
     assert final.extra["slurm_state"] == "CANCELLED"
+
+
+RESUMABLE = ('if [ -f "$CB_CHECKPOINT_DIR/step" ]; then echo "resumed from step $(cat "$CB_CHECKPOINT_DIR/step")"; '
+             'else echo 7 > "$CB_CHECKPOINT_DIR/step"; echo "fresh start"; sleep 300; fi')
+
+
+def test_a_preempted_spot_job_is_restarted_from_its_checkpoints(slurm_cluster: LocalCluster,
+                                                                make_settings: Callable[..., SlurmSettings],
+                                                                tmp_path: Path) -> None:
+    """Real preemption: a job of partition 'high' takes the nodes of the running 'low' (spot) job."""
+    provider = SlurmProvider(make_settings(partition="low", sbatch_options=["--exclusive"]))
+    compute = provider.compute
+    spec = JobSpec(name="preempt-me", provider="slurm", workdir=str(tmp_path), run=RESUMABLE,
+                   checkpoints="slurm://staging/ckpt/preempt-me",
+                   resources={"spot": True, "max_restarts": 1, "max_runtime": "10m"})
+    job = wait_for_state(compute, compute.submit(spec).id, {JobState.RUNNING}, timeout=60)
+    deadline = time.monotonic() + 30
+    while "fresh start" not in list(compute.logs(job.id)) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    subprocess.run(["sbatch", "-p", "high", "-N", "2", "--exclusive", "--wrap", "sleep 2"], check=True,
+                   env=slurm_cluster.environ(), capture_output=True)
+    final = compute.wait(job.id, timeout=120)
+    assert final.state is JobState.SUCCEEDED, (final.reason, final.detail)
+    assert [a["reason"] for a in final.attempts] == ["spot reclaimed", None], final.attempts
+    assert final.extra["restarts"] == 1 and final.attempts[1]["native_id"].endswith("-r1")
+    logs = list(compute.logs(job.id))
+    assert "fresh start" in logs and "resumed from step 7" in logs, logs
+    assert any(line.startswith("[cloudbridge] attempt 2:") for line in logs)

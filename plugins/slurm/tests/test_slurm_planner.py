@@ -22,7 +22,7 @@ def test_resources_lists_partitions_from_sinfo(slurm_cluster: LocalCluster, tmp_
     result = _cli(slurm_cluster, tmp_path, "resources", "--provider", "slurm", "--json")
     assert result.returncode == 0, result.stderr
     rows = {r["partition"]: r for r in json.loads(result.stdout)["rows"]}
-    assert set(rows) == {"debug", "short"}
+    assert set(rows) == {"debug", "short", "low", "high"}
     debug = rows["debug"]
     assert (debug["nodes"], debug["gpu_type"], debug["gpus_per_node"], debug["cpus"]) == (2, "T4", 2, 4)
     assert debug["memory_gb"] == round(4000 / 1024, 1) and debug["default"] and debug["max_time_s"] is None
@@ -60,4 +60,4 @@ def test_a_pool_too_small_for_the_cluster_says_so(slurm_cluster: LocalCluster, t
     wrong = _cli(slurm_cluster, tmp_path, "plan", "--batch", str(tmp_path / "tasks.yaml"), "--pool",
                  str(tmp_path / "pool3.yaml"))
     assert wrong.returncode == 2 and "pool3.yaml:2: resources[0].instance_type: provider 'slurm' has no partition " \
-        "'gpu' with GPUs (partitions: debug, short)" in wrong.stderr, wrong.stderr
+        "'gpu' with GPUs (partitions: debug, short, low, high)" in wrong.stderr, wrong.stderr

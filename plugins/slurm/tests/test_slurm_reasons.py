@@ -61,6 +61,8 @@ def test_end_states_read_as_neutral_reasons(adapter: SlurmAdapter, state: str, e
         assert "--time=0-01:00:00" in (job.detail or "") and snap.limit_stop == "runtime"
     if state == "PREEMPTED":
         assert snap.limit_stop == "spot_wait" and snap.interruptions == 1
+    if state == "REQUEUED":  # Slurm requeued a preempted --requeue job itself: it ran, so no start_timeout
+        assert not snap.provisioning and snap.interruptions == 1
 
 
 def test_a_restart_keeps_spec_code_and_checkpoints_with_the_time_left(adapter: SlurmAdapter) -> None:

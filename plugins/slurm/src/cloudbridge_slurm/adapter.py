@@ -272,7 +272,8 @@ class SlurmAdapter(ManagedAdapter):
             native_id=name, status=state, message=message, created_at=rec.submit_time or meta.get("created"),
             started_at=started, ended_at=rec.end_time if state in STATES and STATES[state].is_terminal else None,
             modified_at=time.time(), tags=tags,
-            provisioning=state in ("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD"),
+            # a job Slurm requeued itself (preempted with --requeue) has run: start_timeout no longer applies
+            provisioning=state in ("PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD") and not rec.restarts,
             stopped=state == "CANCELLED",
             limit_stop=limit_stop,  # type: ignore[arg-type]
             runtime_cap=request.get("run_cap"), used_seconds=max(0.0, used),

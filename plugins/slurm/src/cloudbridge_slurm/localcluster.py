@@ -10,7 +10,8 @@ and root, as Slurm runs every job as the submitting user through ``slurmd``::
 Everything lives under ``root``: the munge key and socket, ``etc/slurm.conf`` (exported as
 ``SLURM_CONF``), state, spool, pid and log files. Every daemon gets its own free port on 127.0.0.1
 and is stopped by its own PID (slurmd first, then slurmctld, then munged). Nodes are ``n1..nN`` in
-one partition ``debug`` (default) plus ``short`` (a 1-minute time limit), each with ``cpus`` CPUs,
+partitions ``debug`` (default), ``short`` (a 1-minute time limit), and ``low``/``high`` (a ``high`` job
+preempts running ``low`` jobs, which end ``PREEMPTED``), each with ``cpus`` CPUs,
 ``memory_mb`` of memory and ``gpus`` fake GPUs (``gres.conf`` entries backed by empty files, so
 ``sinfo`` and the scheduler see them; nothing can compute on them).
 """
@@ -105,6 +106,8 @@ class LocalCluster:
             "SchedulerType=sched/backfill",
             "SelectType=select/cons_tres",
             "SelectTypeParameters=CR_Core_Memory",
+            "PreemptType=preempt/partition_prio",
+            "PreemptMode=CANCEL",
             "SlurmdParameters=config_overrides",
             "AccountingStorageType=accounting_storage/none",
             "JobAcctGatherType=jobacct_gather/none",
@@ -136,6 +139,9 @@ class LocalCluster:
         nodelist = ",".join(self.nodes)
         lines.append(f"PartitionName=debug Nodes={nodelist} Default=YES MaxTime=INFINITE State=UP")
         lines.append(f"PartitionName=short Nodes={nodelist} MaxTime={self.short_limit_minutes} State=UP")
+        # preemptible capacity: a job in "high" takes the nodes of running "low" jobs, which end PREEMPTED
+        lines.append(f"PartitionName=low Nodes={nodelist} PriorityTier=1 PreemptMode=CANCEL State=UP")
+        lines.append(f"PartitionName=high Nodes={nodelist} PriorityTier=2 PreemptMode=OFF State=UP")
         self.conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
         if self.gpus:
             devices = r / "dev"
