@@ -323,6 +323,13 @@ class ManagedAdapter(ABC):
         """The job's log lines. With ``follow``, poll every ``poll_interval`` s until ``is_done()``,
         then read once more; past ``deadline`` (``time.monotonic()``) raise ``StageTimeout`` (``log follow``)."""
 
+    def tail_logs(self, native_id: str, lines: int) -> list[str]:
+        """The job's last ``lines`` log lines (a failed job's detail). Default: read the whole log and keep
+        the end; override to read only the end when the service can (CloudWatch, Cloud Logging can)."""
+        from collections import deque
+
+        return list(deque(self.read_logs(native_id), maxlen=lines))
+
     @abstractmethod
     def list_jobs(self) -> Iterable[Snapshot]:
         """cloudbridge's jobs on this service (first attempts only, not restarts), tags may be ``None``."""

@@ -13,7 +13,6 @@ job's detail. A plugin instantiates it with its adapter and storage (see
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -193,14 +192,16 @@ class ManagedCompute(Compute):
         if job.state.value == "FAILED" and job.detail and job.native_id:
             tail = self._log_tail(job.native_id)
             if tail:
-                job.detail += f"\nlast {len(tail)} job log lines:\n" + "\n".join(tail)
+                from cloudbridge.jobstore.redact import redact_text
+
+                job.detail += f"\nlast {len(tail)} job log lines:\n" + redact_text("\n".join(tail))
         return job.bind(self)
 
     def _log_tail(self, native_id: str) -> list[str]:
         """The last :data:`TAIL_LINES` lines the failed job logged (read once, then cached)."""
         if native_id not in self._tails:
             try:
-                lines = deque(self.adapter.read_logs(native_id), maxlen=TAIL_LINES)
+                lines = self.adapter.tail_logs(native_id, TAIL_LINES)
             except CloudbridgeError:
                 return []  # logs are a courtesy here; the failure reason stands on its own
             self._tails[native_id] = list(lines)

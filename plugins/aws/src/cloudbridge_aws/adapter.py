@@ -18,7 +18,7 @@ from cloudbridge.managed.limits import Limits, fmt_duration
 from cloudbridge.specs import JobSpec
 from cloudbridge_aws.errors import aws_errors
 from cloudbridge_aws.limits import SAGEMAKER_MAX_RUNTIME
-from cloudbridge_aws.logs import read_logs
+from cloudbridge_aws.logs import read_logs, tail_logs
 from cloudbridge_aws.restarts import request_from_description, restart_number, restart_request
 from cloudbridge_aws.session import AwsSession
 from cloudbridge_aws.states import JOB_SUFFIX_RE, REASONS, STATES, failure_reason, snapshot_of
@@ -178,6 +178,10 @@ class SageMakerAdapter(ManagedAdapter):
                   poll_interval: float = 5.0, deadline: float | None = None) -> Iterator[str]:
         return read_logs(self.session.client("logs"), native_id, follow=follow, is_done=is_done,
                          poll_interval=poll_interval, deadline=deadline)
+
+    def tail_logs(self, native_id: str, lines: int) -> list[str]:
+        """The last ``lines`` lines: one request from the end of each CloudWatch stream, not the whole log."""
+        return tail_logs(self.session.client("logs"), native_id, lines)
 
     def list_jobs(self) -> list[Snapshot]:
         """cloudbridge's SageMaker jobs in this region (one ``ListTrainingJobs`` pass; restarts left out)."""

@@ -10,7 +10,7 @@ from typing import Any
 from cloudbridge.errors import NotFound, StageTimeout
 from cloudbridge_aws.errors import aws_errors
 
-__all__ = ["LOG_GROUP", "host_of", "read_logs"]
+__all__ = ["LOG_GROUP", "host_of", "read_logs", "tail_logs"]
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
@@ -51,6 +51,25 @@ def _drain(logs: Any, stream: str, token: str | None) -> tuple[list[str], str | 
         token = nxt
         if not page.get("events"):
             return lines, token
+
+
+def tail_logs(logs: Any, job_name: str, lines: int) -> list[str]:
+    """The last ``lines`` log lines of the job: one ``GetLogEvents`` from the end of each stream.
+
+    A failed job's detail quotes this on every ``status``: reading the whole log each time (a long
+    job logs megabytes) would cost time and CloudWatch requests for 20 lines.
+    """
+    streams = _streams(logs, job_name)
+    multi = len({host_of(s) for s in streams}) > 1
+    found: list[str] = []
+    for stream in streams:
+        with aws_errors("read the job's logs", resource=stream):
+            page = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=False,
+                                       limit=lines)
+        prefix = f"[{host_of(stream)}] " if multi else ""
+        for event in page.get("events", []):
+            found.extend(prefix + line for line in event.get("message", "").rstrip("\n").split("\n"))
+    return found[-lines:] if lines > 0 else []
 
 
 def read_logs(

@@ -27,12 +27,20 @@ def _unpack(package: str, target: str) -> None:
     with tarfile.open(package) as tar:
         if hasattr(tarfile, "data_filter"):
             tar.extractall(target, filter="data")
-        else:  # pragma: no cover - Python < 3.10.12 / 3.11.4
-            for member in tar.getmembers():
-                path = os.path.realpath(os.path.join(target, member.name))
-                if not path.startswith(os.path.realpath(target) + os.sep):
-                    raise SystemExit(f"cloudbridge: unsafe path in code package: {member.name}")
-            tar.extractall(target)
+            return
+        # Python < 3.10.12 / 3.11.4: no extraction filters. cloudbridge packages hold regular files and
+        # folders only, so anything else -- a symlink or hard link (which a later member could be
+        # written through, out of the workdir), a device, a fifo -- is refused, as is any path outside.
+        root = os.path.realpath(target)
+        for member in tar.getmembers():
+            path = os.path.realpath(os.path.join(root, member.name))
+            if path != root and not path.startswith(root + os.sep):
+                raise SystemExit(f"cloudbridge: unsafe path in code package: {member.name}")
+            if member.issym() or member.islnk():
+                raise SystemExit(f"cloudbridge: link in code package refused: {member.name} -> {member.linkname}")
+            if not (member.isfile() or member.isdir()):
+                raise SystemExit(f"cloudbridge: special file in code package refused: {member.name}")
+        tar.extractall(root)
 
 
 def main() -> int:

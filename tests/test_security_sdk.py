@@ -1,0 +1,43 @@
+"""``sdk.jobs()`` no longer swallows every exception of the local backend (issue 12, item 10)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from cloudbridge.jobstore.store import JobStore
+from cloudbridge.records import Job, JobState
+
+
+def _record_one() -> None:
+    JobStore.default().insert_job(Job(id="aws-x", provider="aws", name="x", state=JobState.RUNNING), {"name": "x"})
+
+
+def test_a_misconfigured_local_backend_is_reported_not_hidden(
+    monkeypatch: pytest.MonkeyPatch, cb_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import cloudbridge.sdk as sdk
+    from cloudbridge.backends import clear_provider_cache
+
+    _record_one()
+    monkeypatch.setenv("CLOUDBRIDGE_LOCAL_HEARTBEAT_INTERVAL", "not-a-number")
+    clear_provider_cache()
+    with caplog.at_level(logging.WARNING, logger="cloudbridge.sdk"):
+        assert [j.id for j in sdk.jobs()] == ["aws-x"]
+    assert "local jobs not checked" in caplog.text and "heartbeat_interval" in caplog.text
+
+
+def test_a_bug_in_the_local_backend_is_not_swallowed(monkeypatch: pytest.MonkeyPatch, cb_home: Path) -> None:
+    import cloudbridge.sdk as sdk
+    from cloudbridge.backends.local.compute import LocalCompute
+
+    _record_one()
+
+    def broken(self: LocalCompute) -> list[Job]:
+        raise RuntimeError("a bug in the local backend")
+
+    monkeypatch.setattr(LocalCompute, "list", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        sdk.jobs()
