@@ -118,7 +118,8 @@ def summarise(results: dict[str, dict[str, dict[str, list[Measured]]]], sizes: d
 def markdown(report: dict, rtt: float) -> str:
     """The results as a markdown table (for docs/benchmarks.md)."""
     lines = [
-        f"| tree | direction | phase | cloudbridge s | rclone s | aws s | rclone / cb | aws / cb | cb CPU s/GB | cb peak MiB |",
+        "| tree | direction | phase | cloudbridge s | rclone s | aws s | rclone / cb | aws / cb"
+        " | cb CPU s/GB | cb peak MiB |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for tree, cells in report["trees"].items():

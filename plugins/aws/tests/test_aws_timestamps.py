@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from botocore.utils import parse_timestamp
+from cloudbridge_aws.session import fast_timestamp
 from hypothesis import given
 from hypothesis import strategies as st
-
-from cloudbridge_aws.session import fast_timestamp
 
 FORMS = [
     "2026-12-07T18:00:00.000Z",
