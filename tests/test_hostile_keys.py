@@ -234,3 +234,14 @@ def _s3_client():
 
 
 from fixtures_storage import aws_env, moto, s3_bucket  # noqa: E402,F401 - pytest fixtures
+
+
+def test_rm_r_refuses_a_key_that_would_delete_another_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``storage rm -r``: deleting 'data/a//b' through a normalised URI would delete 'data/a/b' instead."""
+    from cloudbridge.transfers.ops import rm
+
+    bucket = HostileBucket({"data/a//b": b"1", "data/a/b": b"2"})
+    monkeypatch.setattr("cloudbridge.transfers.ops.resolve", lambda uri, **_: _resolve(uri, bucket))
+    with pytest.raises(UnsafeKey, match=r"'a//b'"):
+        rm("mem://bucket/data", recursive=True)
+    assert bucket.objects == {"data/a//b": b"1", "data/a/b": b"2"}, "nothing was deleted"

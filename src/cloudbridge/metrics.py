@@ -179,9 +179,10 @@ def fetch_remote_files(job: Job, wanted: Any, folder: str) -> Path | None:
     import tarfile
     import tempfile
 
-    from cloudbridge.errors import CloudbridgeError
+    from cloudbridge.errors import CloudbridgeError, UnsafeKey
     from cloudbridge.settings import cloudbridge_home
     from cloudbridge.transfers import storage_for
+    from cloudbridge.transfers.download import checked_join
     from cloudbridge.uri import is_remote
 
     if not job.outputs_uri or not is_remote(job.outputs_uri):
@@ -195,7 +196,10 @@ def fetch_remote_files(job: Job, wanted: Any, folder: str) -> Path | None:
         for info in storage.list(job.outputs_uri, recursive=True):
             name = info.key.rsplit("/", 1)[-1]
             if wanted(name):
-                local = target / info.key
+                try:
+                    local = checked_join(target, info.key)  # a hostile key must not land outside target
+                except UnsafeKey:
+                    continue
                 local.parent.mkdir(parents=True, exist_ok=True)
                 storage.download(info.uri, local)
                 found = True

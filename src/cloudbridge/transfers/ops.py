@@ -18,7 +18,7 @@ from cloudbridge.transfers.resolve import is_within, resolve
 from cloudbridge.transfers.retry import RetryPolicy, retry_call
 from cloudbridge.transfers.sync import SyncResult, transfer_tree
 from cloudbridge.transfers.transfer import copy_object
-from cloudbridge.uri import StorageURI
+from cloudbridge.uri import StorageURI, check_key
 
 __all__ = ["cp", "du", "ls", "rm"]
 
@@ -121,6 +121,8 @@ def rm(uri: URILike, *, recursive: bool = False, workers: int = 16, profile: str
             storage.delete(parsed)
             return 1
         raise NotFound(f"nothing at {parsed}")
+    for item in items:  # 'a//b' would delete 'a/b' instead: refuse before deleting anything
+        check_key(item.key)
     policy = RetryPolicy()
     with ThreadPoolExecutor(max(1, workers)) as pool:
         list(pool.map(lambda i: retry_call(lambda: storage.delete(parsed.child(i.key)), policy), items))
