@@ -145,7 +145,7 @@ def _plan_job(path: str, providers: str | None, max_price: float | None, limit: 
                   f"{p.gpus_per_node}x{p.accelerator}" if p.accelerator else "-", _money(p.hourly),
                   "" if p.runtime_hours is None else f"{p.runtime_hours:.2f}",
                   _money(p.total_cost) or ("(no rate)" if rates else "(no max_runtime)"),
-                  "yes" if p.installed else _install_hint(p.provider)]
+                  "yes" if p.installed else f"no: {p.install_hint}"]
                  for i, p in enumerate(shown)],
             )
         more = len(report.placements) - len(shown)
@@ -159,14 +159,6 @@ def _plan_job(path: str, providers: str | None, max_price: float | None, limit: 
     if not report.placements:
         reasons = "; ".join(report.explain()[:2]) or "no offerings"
         raise ResourceUnavailable(f"no feasible placement for job {spec.name!r}: {reasons}")
-
-
-def _install_hint(provider: str) -> str:
-    """``no: pip install cloudbridge-gcp`` for a provider whose plugin is not installed."""
-    from cloudbridge.plugins import KNOWN_PROVIDERS
-
-    hint = KNOWN_PROVIDERS.get(provider)
-    return f"no: {hint}" if hint else "no: install its plugin"
 
 
 def _plan_batch(tasks_path: str, pool_path: str | None, time_limit: float, json_output: bool,

@@ -59,9 +59,18 @@ class Placement:
             "accelerator": self.accelerator, "gpus_per_node": self.gpus_per_node, "nodes": self.nodes,
             "spot": self.spot, "price_per_node": self.price_per_node, "hourly": round(self.hourly, 4),
             "total_cost": None if self.total_cost is None else round(self.total_cost, 2),
-            "runtime_hours": self.runtime_hours, "installed": self.installed,
+            "runtime_hours": self.runtime_hours, "installed": self.installed, "install": self.install_hint,
             "price_source": self.row.price_source, "price_date": self.row.price_date,
         }
+
+    @property
+    def install_hint(self) -> str | None:
+        """What to install to run here (``pip install cloudbridge-gcp``); ``None`` once installed."""
+        if self.installed:
+            return None
+        from cloudbridge.plugins import KNOWN_PROVIDERS
+
+        return KNOWN_PROVIDERS.get(self.provider, f"install the plugin that provides {self.provider!r}")
 
 
 @dataclass(frozen=True)
