@@ -68,13 +68,15 @@ def test_migrate_to_slurm_stages_the_inputs(slurm_cluster: LocalCluster, staging
                           timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
     plan = json.loads(proc.stdout)
-    assert plan["prefix"] == "slurm://staging/cloudbridge/finetune-sentiment"
-    staged = staging / "cloudbridge" / "finetune-sentiment" / "inputs" / "train"
+    prefix = plan["prefix"]  # <name>-<8 hex of the project's workdir>
+    assert prefix.startswith("slurm://staging/cloudbridge/finetune-sentiment-"), prefix
+    project = prefix.rsplit("/", 1)[1]
+    staged = staging / "cloudbridge" / project / "inputs" / "train"
     assert sorted(p.name for p in staged.iterdir()) == ["test.csv", "train.csv"]
     assert (staged / "train.csv").read_bytes() == (job.parent / "data" / "train.csv").read_bytes()
     migrated = yaml.safe_load((job.parent / "job.slurm.yaml").read_text())
     assert migrated["provider"] == "slurm"
-    assert migrated["inputs"] == {"train": "slurm://staging/cloudbridge/finetune-sentiment/inputs/train"}
+    assert migrated["inputs"] == {"train": f"{prefix}/inputs/train"}
     again = subprocess.run([*CLI, "migrate", str(job), "--to", "slurm", "--json"], capture_output=True, text=True,
                            timeout=300, env=env)
     assert again.returncode == 0 and json.loads(again.stdout)["upload_bytes"] == 0, "unchanged data is not re-sent"

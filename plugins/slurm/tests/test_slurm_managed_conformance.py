@@ -167,5 +167,19 @@ class TestSlurmManagedCompute(ManagedComputeConformance):
         return make
 
     @pytest.fixture
+    def os_process_reader(self, backdoor: dict[str, Any]) -> Callable[[str], list[str]]:
+        """Another OS process: a fresh interpreter, its settings from CLOUDBRIDGE_SLURM_* only."""
+        settings: SlurmSettings = backdoor["settings"]
+        env = {"PATH": backdoor["env"]["PATH"], "SLURM_CONF": backdoor["env"]["SLURM_CONF"],
+               "CB_SLURM_OVERLAY": backdoor["env"]["CB_SLURM_OVERLAY"],
+               "CLOUDBRIDGE_SLURM_STAGING_DIR": str(settings.staging_dir),
+               "CLOUDBRIDGE_SLURM_NODE_LOCAL": json.dumps(settings.node_local),
+               "CLOUDBRIDGE_SLURM_SBATCH_OPTIONS": json.dumps(settings.sbatch_options),
+               "CLOUDBRIDGE_SLURM_NODE_HOUR_PRICE": str(settings.node_hour_price)}
+        code = ("import json, sys; from cloudbridge_slurm.provider import SlurmProvider; "
+                "print(json.dumps(SlurmProvider().compute.get(sys.argv[1]).to_dict()))")
+        return lambda job_id: ["env", *(f"{k}={v}" for k, v in env.items()), sys.executable, "-c", code, job_id]
+
+    @pytest.fixture
     def checkpoints_uri(self) -> str:
         return "slurm://staging/checkpoints/managed"
