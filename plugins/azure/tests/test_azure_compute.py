@@ -134,3 +134,17 @@ _FAKES: dict[str, Any] = {}
 @pytest.fixture(autouse=True)
 def _register(fake_env: Any) -> None:
     _FAKES[fake_env.url] = fake_env
+
+
+def test_hostile_input_key_fails_the_job_before_it_runs(fake_provider: Any, container: str, tmp_path: Path) -> None:
+    """The fake stages inputs through the checked download helper: a key with a backslash is refused."""
+    from cloudbridge.testing.azurite import ACCOUNT
+
+    storage = fake_provider.storage
+    service = storage.container_client(f"{ACCOUNT}/{container}")
+    service.upload_blob("hostile/ok.txt", b"fine")
+    service.upload_blob("hostile/evil\\..\\x.txt", b"nope")
+    spec = _spec(tmp_path, run="echo should-not-run", inputs={"d": f"az://{ACCOUNT}/{container}/hostile"})
+    done = fake_provider.compute.wait(fake_provider.compute.submit(spec).id, timeout=90)
+    assert done.state == JobState.FAILED and "refused" in (done.detail or ""), done.detail
+    assert "should-not-run" not in "\n".join(fake_provider.compute.logs(done.id))

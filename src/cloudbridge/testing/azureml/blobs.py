@@ -68,25 +68,30 @@ class Blobs:
         return f"{self.url(container, path)}?{token}"
 
     def download_prefix(self, uri: str, target: str, *, single: bool = False) -> int:
-        """Download every blob under ``uri`` into ``target`` (keys relative to it); returns the count."""
+        """Download every blob under ``uri`` into ``target`` (keys relative to it); returns the count.
+
+        Keys go through :func:`cloudbridge.transfers.download.checked_join` (all of them before any
+        file is written): a key with ``..``, an empty segment or a control character is refused.
+        """
         container, path = self.split(uri)
         client = self.service.get_container_client(container)
         os.makedirs(target, exist_ok=True)
+        from cloudbridge.transfers.download import checked_join
+
         if single:
             name = path.rsplit("/", 1)[-1]
-            with open(os.path.join(target, name), "wb") as handle:
+            with open(checked_join(target, name), "wb") as handle:
                 client.download_blob(path).readinto(handle)
             return 1
         prefix = path.rstrip("/") + "/" if path else ""
+        names = [b.name for b in client.list_blobs(name_starts_with=prefix or None)]
+        keys = [n[len(prefix):] for n in names if n[len(prefix):] and not n.endswith("/")]
+        targets = [checked_join(target, key) for key in keys]  # every key checked before anything is written
         count = 0
-        for blob in client.list_blobs(name_starts_with=prefix or None):
-            rel = blob.name[len(prefix):]
-            if not rel or rel.endswith("/"):
-                continue
-            dest = os.path.join(target, *rel.split("/"))
+        for key, dest in zip(keys, targets, strict=True):
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             with open(dest, "wb") as handle:
-                client.download_blob(blob.name).readinto(handle)
+                client.download_blob(prefix + key).readinto(handle)
             count += 1
         return count
 
