@@ -29,11 +29,8 @@ Hostile clients:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import socket
 import threading
 import time
 from http import HTTPStatus
@@ -41,6 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from cloudbridge.serving.batching import Batcher, BatcherClosed
+from cloudbridge.serving.guards import LOCAL_NAMES, Deadlines, bearer_ok, hostname, is_loopback
 from cloudbridge.serving.handler import Handler, RequestError
 from cloudbridge.serving.stats import RequestStats
 
@@ -152,21 +150,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
         server = self.server
         if server.loopback:
             host = self.headers.get("Host")
-            if host is not None and _hostname(host) not in server.allowed_hosts:
+            if host is not None and hostname(host) not in server.allowed_hosts:
                 self._discard_body_or_close()
                 self._error(403, f"host {host!r} is not served here (DNS rebinding protection); use 127.0.0.1",
                             close=True)
                 return True
             origin = self.headers.get("Origin")
-            if origin is not None and _hostname(origin.split("://", 1)[-1]) not in server.allowed_hosts:
+            if origin is not None and hostname(origin.split("://", 1)[-1]) not in server.allowed_hosts:
                 self._discard_body_or_close()
                 self._error(403, f"requests from pages of {origin!r} are refused", close=True)
                 return True
         if server.auth_token_sha256 and path not in server.health_routes:
-            given = self.headers.get("Authorization", "")
-            token = given[7:].strip() if given[:7].lower() == "bearer " else ""
-            digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
-            if not token or not hmac.compare_digest(digest, server.auth_token_sha256):
+            if not bearer_ok(self.headers.get("Authorization", ""), server.auth_token_sha256):
                 self._discard_body_or_close()
                 self._error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
                 return True
@@ -296,21 +291,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-_LOCAL_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def _hostname(host: str) -> str:
-    """``host[:port]`` or ``[v6]:port`` -> the lower-case name or address alone."""
-    host = host.strip().lower().split("/", 1)[0]
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
-def _is_loopback(host: str) -> bool:
-    return host in _LOCAL_NAMES or host.startswith("127.")
-
-
 class InferenceServer(ThreadingHTTPServer):
     """A threaded HTTP server bound to one :class:`InferenceService`."""
 
@@ -340,44 +320,25 @@ class InferenceServer(ThreadingHTTPServer):
         self.access_log = access_log
         self.stats = RequestStats()
         self.request_timeout = request_timeout
-        self.loopback = _is_loopback(address[0])
-        self.allowed_hosts = _LOCAL_NAMES | {address[0]} | {h.lower() for h in allowed_hosts}
+        self.loopback = is_loopback(address[0])
+        self.allowed_hosts = LOCAL_NAMES | {address[0]} | {h.lower() for h in allowed_hosts}
         self.auth_token_sha256 = auth_token_sha256.lower() if auth_token_sha256 else None
         self._slots = threading.BoundedSemaphore(max_connections)
         self._health_slots = threading.BoundedSemaphore(max_health_connections)
-        self._deadlines: dict[Any, float] = {}
-        self._deadline_lock = threading.Lock()
-        self._closing = threading.Event()
+        self._deadlines = Deadlines()
         super().__init__(address, _RequestHandler)
-        threading.Thread(target=self._reap, name="cloudbridge-request-deadlines", daemon=True).start()
 
-    # ---- whole-request deadlines ------------------------------------------------------------------
     def arm(self, conn: Any, seconds: float | None = None) -> None:
         """Close ``conn`` unless :meth:`disarm` is called within ``seconds`` (default ``request_timeout``)."""
-        with self._deadline_lock:
-            self._deadlines[conn] = time.monotonic() + (self.request_timeout if seconds is None else seconds)
+        self._deadlines.arm(conn, self.request_timeout if seconds is None else seconds)
 
     def disarm(self, conn: Any) -> None:
         """The request on ``conn`` arrived in time."""
-        with self._deadline_lock:
-            self._deadlines.pop(conn, None)
-
-    def _reap(self) -> None:
-        while not self._closing.wait(0.1):
-            now = time.monotonic()
-            with self._deadline_lock:
-                late = [conn for conn, deadline in self._deadlines.items() if deadline <= now]
-                for conn in late:
-                    del self._deadlines[conn]
-            for conn in late:
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once; the handler ends
-                except OSError:
-                    pass
+        self._deadlines.disarm(conn)
 
     def server_close(self) -> None:
         """Stop the deadline thread, then close the listening socket."""
-        self._closing.set()
+        self._deadlines.close()
         super().server_close()
 
     @property
