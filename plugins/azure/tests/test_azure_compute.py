@@ -148,3 +148,18 @@ def test_hostile_input_key_fails_the_job_before_it_runs(fake_provider: Any, cont
     done = fake_provider.compute.wait(fake_provider.compute.submit(spec).id, timeout=90)
     assert done.state == JobState.FAILED and "refused" in (done.detail or ""), done.detail
     assert "should-not-run" not in "\n".join(fake_provider.compute.logs(done.id))
+
+
+def test_check_names_a_missing_login(fake_settings: dict[str, Any]) -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+    from cloudbridge_azure.provider import AzureProvider
+    from cloudbridge_azure.settings import AzureSettings
+
+    class NoLogin:
+        def get_token(self, *scopes: str, **_: Any) -> Any:
+            raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token")
+
+    provider = AzureProvider(AzureSettings(**fake_settings))
+    provider.clients._credential = NoLogin()
+    login = next(i for i in provider.check().items if i.name == "login")
+    assert not login.ok and "not logged in" in login.detail and "az login" in (login.fix or "")
