@@ -32,7 +32,9 @@ __all__ = [
     "provider_for_scheme",
     "provider_info",
     "provider_infos",
+    "register_plugin",
     "reset_plugins",
+    "unregister_plugin",
 ]
 
 ENTRY_POINT_GROUP = "cloudbridge"
@@ -130,6 +132,36 @@ def load_plugins() -> pluggy.PluginManager:
 def get_plugin_manager() -> pluggy.PluginManager:
     """The loaded plugin manager (loading plugins on first use)."""
     return load_plugins()
+
+
+def register_plugin(plugin: object, name: str | None = None) -> None:
+    """Register ``plugin`` (a module or any object with ``@hookimpl`` functions) in this process.
+
+    For tests and notebooks: no distribution, no entry point. Its providers are listed and built
+    like any other (``cb.provider(name)``); :func:`unregister_plugin` or :func:`reset_plugins` removes it.
+    """
+    pm = load_plugins()
+    with _state.lock:
+        pm.register(plugin, name=name)
+        _state.plugin_dist[id(plugin)] = "(in-process)"
+        _state.providers = None  # collected again, with this plugin's providers
+    _forget_built_providers()
+
+
+def unregister_plugin(plugin: object) -> None:
+    """Remove a plugin added with :func:`register_plugin`."""
+    pm = load_plugins()
+    with _state.lock:
+        pm.unregister(plugin)
+        _state.plugin_dist.pop(id(plugin), None)
+        _state.providers = None
+    _forget_built_providers()
+
+
+def _forget_built_providers() -> None:
+    from cloudbridge.backends import clear_provider_cache
+
+    clear_provider_cache()
 
 
 def reset_plugins() -> None:
