@@ -242,6 +242,11 @@ def get_job(job_id: str, *, profile: str | None = None) -> Job:
     ``reason``, ``detail`` and ``attempts`` are the provider's; ``extra["events"]`` is the job's
     state-change history (restarts included), as for local jobs.
     """
+    recorded = _store().find(job_id) if profile is None else None
+    if recorded is not None and recorded.provider == "local" and recorded.state.is_terminal:
+        # what the local backend would answer, without building it (a finished local job no longer changes)
+        recorded.extra["events"] = _store().events(job_id)
+        return recorded.bind(_DeferredCompute(job_id))
     compute = _compute_for(job_id, profile)
     job = compute.get(job_id)
     _record(job, compute)
@@ -298,9 +303,11 @@ def jobs(provider: str | None = None) -> list[Job]:
         from cloudbridge.plugins import provider_info
 
         provider_info(provider)
-    if provider in (None, "local"):
-        from cloudbridge.errors import CloudbridgeError
+    from cloudbridge.errors import CloudbridgeError
+    from cloudbridge.records import JobState
 
+    live = [state for state in JobState if not state.is_terminal]
+    if provider in (None, "local") and _store().list("local", states=live, limit=1):
         try:
             from cloudbridge.backends import get_provider
 

@@ -63,6 +63,9 @@ class CloudbridgeGroup(TyperGroup):
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         """Parse the root options; a usage error (``cloudbridge --bogus``) is one line, exit 2."""
+        from cloudbridge.cli._helpstyle import polish
+
+        polish(self)  # plain placeholders in every help (idempotent; lazy commands are polished as they load)
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except _UsageError as exc:
@@ -113,10 +116,11 @@ class LazyGroup(CloudbridgeGroup):
         if not (typer_app.registered_commands or typer_app.registered_groups):
             return
         from cloudbridge.cli._fastparams import speed_up
+        from cloudbridge.cli._helpstyle import polish
 
         group = typer.main.get_group(typer_app)
         for name, command in group.commands.items():
-            self.commands.setdefault(name, speed_up(_set_markup(command, self.rich_markup_mode)))
+            self.commands.setdefault(name, polish(speed_up(_set_markup(command, self.rich_markup_mode))))
 
     def load_module(self, short_name: str) -> None:
         """Import ``cloudbridge.cli.<short_name>`` and add its commands (a failure is one warning)."""

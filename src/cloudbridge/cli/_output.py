@@ -12,7 +12,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["echo_json", "format_age", "format_duration", "print_table", "stdout_is_tty"]
+__all__ = [
+    "echo_json", "format_age", "format_duration", "iso_time", "job_json", "parse_duration", "print_table",
+    "stdout_is_tty", "with_iso_times",
+]
 
 
 def stdout_is_tty() -> bool:
@@ -86,3 +89,66 @@ def format_age(timestamp: float | None, now: float | None = None) -> str:
     if timestamp is None:
         return ""
     return f"{format_duration((now or time.time()) - timestamp)} ago"
+
+
+_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(value: str | None, option: str) -> float | None:
+    """``"90"``, ``"30s"``, ``"10m"``, ``"1h30m"``, ``"2d"``, ``"1w"`` -> seconds; bad text is one line, exit 2.
+
+    The one duration grammar of every CLI option that takes a duration (``--timeout``,
+    ``--since``, ``--older-than``): a bare number is seconds.
+    """
+    if value is None:
+        return None
+    import re
+
+    text = value.strip().lower()
+    total = 0.0
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        total = float(text)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)([wdhms])", text)
+        if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+            from cloudbridge.errors import UserError
+
+            raise UserError(f"{option}: {value!r} is not a duration; use e.g. 90, 30s, 10m, 1h30m, 2d or 1w")
+        total = sum(float(number) * _UNITS[unit] for number, unit in parts)
+    if total <= 0:
+        from cloudbridge.errors import UserError
+
+        raise UserError(f"{option}: a duration must be positive, got {value!r}")
+    return total
+
+
+def iso_time(timestamp: float | None) -> str | None:
+    """A Unix timestamp as ISO 8601 in UTC (``2026-12-07T18:03:18Z``); ``None`` stays ``None``."""
+    if timestamp is None:
+        return None
+    import datetime as dt
+
+    moment = dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+#: Record fields that hold Unix timestamps; ``--json`` prints them as ISO 8601.
+TIME_FIELDS = ("created_at", "started_at", "ended_at", "updated_at", "time", "enqueued_at")
+
+
+def with_iso_times(data: Any) -> Any:
+    """``data`` with every timestamp field (:data:`TIME_FIELDS`, at any depth) as ISO 8601 text."""
+    if isinstance(data, dict):
+        return {
+            key: iso_time(value) if key in TIME_FIELDS and isinstance(value, (int, float)) and not isinstance(
+                value, bool) else with_iso_times(value)
+            for key, value in data.items()
+        }
+    if isinstance(data, list):
+        return [with_iso_times(item) for item in data]
+    return data
+
+
+def job_json(job: Any, **extra: Any) -> dict[str, Any]:
+    """A job record for ``--json``: times as ISO 8601 (``created_at``, events' ``time``...)."""
+    return with_iso_times({**job.to_dict(), **extra})

@@ -143,7 +143,7 @@ def endpoints_command(
 
 def invoke_command(
     name: str = typer.Argument(..., help="Endpoint name."),
-    data: str = typer.Option(..., "--data", "-d", help="JSON payload, @file.json, or - for stdin."),
+    data: str = typer.Option(..., "--data", help="JSON payload, @file.json, or - for stdin."),
     provider: str = typer.Option("local", "--provider", "-p", help="The endpoint's provider."),
     auth_token: str = typer.Option(
         None, "--auth-token", envvar="CLOUDBRIDGE_ENDPOINT_TOKEN", help="Bearer token of a local endpoint."

@@ -16,10 +16,11 @@ __all__ = ["emulate_command", "register"]
 def emulate_command(
     job: str = typer.Argument(..., help="Job spec (YAML)."),
     platform: str = typer.Option(..., "--as", help="sagemaker | vertex | azureml"),
-    processes: int = typer.Option(None, "--processes", "-n",
+    processes: int = typer.Option(None, "--processes",
                                   help="Processes per node (default: resources.processes, else 2)."),
     root: str = typer.Option(None, "--root", help="Directory standing in for the container's / (default: a temp dir)."),
-    timeout: float = typer.Option(None, "--timeout", help="Stop the run after this many seconds."),
+    timeout: str = typer.Option(None, "--timeout", metavar="DURATION",
+                                help="Stop the run after this long (90, 30s, 10m, 1h)."),
     keep: bool = typer.Option(False, "--keep", help="Keep the temporary root (default: deleted when the run ends)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -32,8 +33,11 @@ def emulate_command(
 
     if platform not in PLATFORMS:
         raise UserError(f"--as {platform!r} is not an emulated platform; choose one of {', '.join(PLATFORMS)}")
+    from cloudbridge.cli._output import parse_duration
+
+    seconds = parse_duration(timeout, "--timeout")
     spec = load_job_spec(job)
-    result = emulate(spec, platform, processes=processes, root=root, timeout=timeout, keep=keep)
+    result = emulate(spec, platform, processes=processes, root=root, timeout=seconds, keep=keep)
     if as_json:
         from cloudbridge.cli._output import echo_json
 

@@ -233,9 +233,9 @@ def run_command(
             _echo_err(f"warning: {warning}", fg="yellow")
     if detach:
         if json_output:
-            from cloudbridge.cli._output import echo_json
+            from cloudbridge.cli._output import echo_json, job_json
 
-            echo_json(job.to_dict())
+            echo_json(job_json(job))
         else:
             typer.echo(job.id)
             _echo_err(f"submitted {job.id} ({job.state.value}); follow it with: cloudbridge logs -f {job.id}")
@@ -253,46 +253,10 @@ def run_command(
         _echo_err(f"detached from {job.id}; it keeps running (stop it with: cloudbridge cancel {job.id})", fg="yellow")
         raise typer.Exit(130) from None
     if json_output:
-        from cloudbridge.cli._output import echo_json
+        from cloudbridge.cli._output import echo_json, job_json
 
-        echo_json(job.to_dict())
+        echo_json(job_json(job))
     _finish(job)
-
-
-def jobs_command(
-    provider: str = typer.Option(None, "--provider", "-p", help="Only this provider's jobs."),
-    json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-) -> None:
-    """List jobs of every provider, newest first."""
-    from cloudbridge.cli._output import echo_json, format_age, format_duration, print_table
-
-    jobs = _sdk().jobs(provider=provider) if provider else _sdk().jobs()
-    if json_output:
-        echo_json([job.to_dict() for job in jobs])
-        return
-    from cloudbridge.metrics import main_metric
-
-    rows = []
-    for job in jobs:
-        if job.provider == "local" and job.state.value == "RUNNING":  # what it has recorded so far
-            job.metrics = {**job.metrics, **job.metric_history().latest()}
-        metric = main_metric(job.metrics or {})
-        end = job.ended_at
-        duration = (end - job.started_at) if (job.started_at and end) else None
-        rows.append(
-            [
-                job.id,
-                job.name,
-                job.provider,
-                job.state.value,
-                format_age(job.created_at),
-                format_duration(duration),
-                f"{metric[0]} {metric[1]:.4g}" if metric else "",
-                job.reason or "",
-            ]
-        )
-    print_table(["ID", "NAME", "PROVIDER", "STATE", "CREATED", "RAN", "METRIC", "REASON"], rows,
-                styles=STATE_STYLES)
 
 
 def status_command(
@@ -317,9 +281,9 @@ def status_command(
             raise typer.Exit(130) from None
     events = _events(job)
     if json_output:
-        from cloudbridge.cli._output import echo_json
+        from cloudbridge.cli._output import echo_json, job_json
 
-        echo_json({**job.to_dict(), "events": events})
+        echo_json(job_json(job, events=events))
     else:
         print_status(job, events)
     if wait and job.state.value != "SUCCEEDED":
@@ -341,59 +305,62 @@ def _events(job: Any) -> list[dict[str, Any]]:
 
 def logs_command(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id."),
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming until the job ends."),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Keep streaming until the job ends (a running job: from its last 10 lines)."
+    ),
+    tail: str = typer.Option(None, "--tail", metavar="N",
+                             help="Only the last N lines ('all': every line; default: all, or 10 with -f on a "
+                                  "running job)."),
     timeout: str = typer.Option(
-        None, "--timeout", help="With -f: stop following after this long (e.g. 90, 30s, 10m); the job keeps running."
+        None, "--timeout", metavar="DURATION",
+        help="With -f: stop following after this long (e.g. 90, 30s, 10m); the job keeps running.",
     ),
 ) -> None:
     """Print a job's logs (-f follows them until the job ends, or --timeout passes: exit 1)."""
-    seconds = _duration_option(timeout, "--timeout")
+    from collections import deque
+
+    from cloudbridge.cli._output import parse_duration
+
+    seconds = parse_duration(timeout, "--timeout")
     sdk = _sdk()
-    sdk.get_job(job_id)  # an unknown id is one line and exit 2
+    job = sdk.get_job(job_id)  # an unknown id is one line and exit 2
+    last = _tail_count(tail, default=10 if follow and not job.state.is_terminal else None)
     try:
-        for line in sdk.logs(job_id, follow=follow, timeout=seconds if follow else None):
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
+        if not follow or job.state.is_terminal:
+            lines = sdk.logs(job_id, follow=False)
+            for line in deque(lines, maxlen=last) if last is not None else lines:
+                _write(line)
+            return
+        seen = list(sdk.logs(job_id, follow=False))  # what is there now; the follow replays it first
+        for line in seen[len(seen) - last:] if last is not None and last < len(seen) else seen:
+            _write(line)
+        for index, line in enumerate(sdk.logs(job_id, follow=True, timeout=seconds)):
+            if index >= len(seen):
+                _write(line)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
 
-def _duration_option(value: str | None, option: str) -> float | None:
-    """``"90"``, ``"30s"``, ``"10m"`` -> seconds; bad text is one line and exit 2."""
-    if value is None:
+def _write(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _tail_count(text: str | None, default: int | None) -> int | None:
+    """``--tail``: a count of lines, ``all`` (None: every line), or ``default`` when not given."""
+    if text is None:
+        return default
+    if text.strip().lower() == "all":
         return None
-    from cloudbridge.errors import UserError
-    from cloudbridge.specs import parse_duration
+    if not text.strip().isdigit():
+        from cloudbridge.errors import UserError
 
-    try:
-        return float(parse_duration(float(value) if value.replace(".", "", 1).isdigit() else value) or 0)
-    except ValueError as exc:
-        raise UserError(f"{option}: {exc}") from None
-
-
-def cancel_command(
-    job_id: str = typer.Argument(..., metavar="ID", help="Job id."),
-    json_output: bool = typer.Option(False, "--json", help="Print the job record as JSON."),
-) -> None:
-    """Cancel a job (on local: its whole process group); a finished job is left as it is."""
-    sdk = _sdk()
-    before = sdk.get_job(job_id)
-    job = sdk.cancel(job_id)
-    if json_output:
-        from cloudbridge.cli._output import echo_json
-
-        echo_json(job.to_dict())
-        return
-    if before.state.is_terminal:
-        typer.echo(f"{job.id} already ended: {job.state.value}")
-    else:
-        typer.echo(f"{job.id}: {job.state.value}")
+        raise UserError(f"--tail: {text!r} is not a number of lines (or 'all')")
+    return int(text)
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``run``, ``jobs``, ``status``, ``logs`` and ``cancel`` to ``app``."""
+    """Add ``run``, ``status`` and ``logs`` to ``app`` (``jobs`` and ``cancel``: :mod:`cloudbridge.cli.joblist`)."""
     app.command("run", rich_help_panel="Jobs")(run_command)
-    app.command("jobs", rich_help_panel="Jobs")(jobs_command)
     app.command("status", rich_help_panel="Jobs")(status_command)
     app.command("logs", rich_help_panel="Jobs")(logs_command)
-    app.command("cancel", rich_help_panel="Jobs")(cancel_command)

@@ -255,7 +255,8 @@ def _partition(global_batch: int, throughput: str | None, gpus: str | None, json
 
 def plan_command(
     job: str = typer.Argument(None, help="Job spec YAML to place."),
-    providers: str = typer.Option(None, "--providers", help="Comma-separated providers to consider, e.g. aws,gcp."),
+    providers: str = typer.Option(None, "--provider", "--providers", "-p",
+                                  help="Only these providers (comma-separated), e.g. aws or aws,gcp."),
     max_price: float = typer.Option(None, "--max-price", min=0, help="Highest USD per hour for the whole job."),
     limit: int = typer.Option(10, "--limit", help="Placements to show (0 = all)."),
     batch: str = typer.Option(None, "--batch", help="Tasks YAML: allocate many tasks to --pool."),
@@ -276,8 +277,8 @@ def plan_command(
 ) -> None:
     """Where could a job run, cheapest first (and why not elsewhere); or allocate tasks, or split a batch.
 
-    ``--batch TASKS.yaml --pool POOL.yaml`` allocates many tasks; ``--partition N`` splits a
-    global batch across unequal GPUs by their measured throughput.
+    --batch TASKS.yaml --pool POOL.yaml allocates many tasks; --partition N splits a global
+    batch across unequal GPUs by their measured throughput.
     """
     from cloudbridge.errors import UserError
 
@@ -352,23 +353,15 @@ def queue_command(json_output: bool = typer.Option(False, "--json", help="Print 
 
 
 def cost_command(
-    since: str = typer.Option("7d", "--since", help="Window: 30m, 12h, 7d, ... ('all' for everything)."),
+    since: str = typer.Option("7d", "--since", help="Window: 30m, 12h, 7d, 1w, ... ('all' for everything)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Estimated spend per job and provider from job records x catalog prices (an estimate)."""
-    from cloudbridge.cli._output import echo_json, format_duration, print_table
-    from cloudbridge.errors import UserError
+    from cloudbridge.cli._output import echo_json, format_duration, parse_duration, print_table
     from cloudbridge.planner.cost import ESTIMATE_LABEL, spend_report
-    from cloudbridge.specs import parse_duration
 
     now = time.time()
-    if since.strip().lower() == "all":
-        start = None
-    else:
-        try:
-            start = now - (parse_duration(since) or 0)
-        except ValueError as exc:
-            raise UserError(f"--since: {exc}") from None
+    start = None if since.strip().lower() == "all" else now - (parse_duration(since, "--since") or 0)
     report = spend_report(since=start, now=now)
     if json_output:
         echo_json(report.to_dict())

@@ -37,14 +37,14 @@ COMMANDS: tuple[CommandEntry, ...] = (
                  "to fix it.", "Setup"),
     CommandEntry("run", "jobs", "Run a job: show its cost estimate, submit it, stream its logs, exit with its status "
                  "(0 succeeded, 1 failed).", "Jobs"),
-    CommandEntry("jobs", "jobs", "List jobs of every provider, newest first.", "Jobs"),
+    CommandEntry("jobs", "joblist", "List jobs of every provider, newest first.", "Jobs"),
     CommandEntry("status", "jobs", "Show one job: state, failure reason and detail, attempts and state-change events.",
                  "Jobs"),
     CommandEntry("logs", "jobs", "Print a job's logs (-f follows them until the job ends, or --timeout passes: "
                  "exit 1).",
                  "Jobs"),
-    CommandEntry("cancel", "jobs", "Cancel a job (on local: its whole process group); a finished job is left as it is.",
-                 "Jobs"),
+    CommandEntry("cancel", "joblist", "Cancel a job (on local: its whole process group); a finished job is left as "
+                 "it is.", "Jobs"),
     CommandEntry("metrics", "metrics", "Show jobs' metrics: a table of the latest values and small charts of loss and "
                  "accuracy.", "Jobs"),
     CommandEntry("tensorboard", "metrics", "Start TensorBoard on 127.0.0.1 over the jobs' event files (synced from the "

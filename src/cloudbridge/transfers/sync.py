@@ -102,7 +102,9 @@ class SyncResult:
         n_del = len(self.plan.to_delete) if self.dry_run else len(self.deleted)
         size = self.plan.copy_bytes if self.dry_run else self.bytes_copied
         text = f"{verb} {n_copy} object(s) ({human_bytes(size)}), "
-        text += f"{'would delete' if self.dry_run else 'deleted'} {n_del}, unchanged {self.unchanged}"
+        if n_del:  # a copy (storage cp -r), or a sync that removed nothing, does not talk about deleting
+            text += f"{'would delete' if self.dry_run else 'deleted'} {n_del}, "
+        text += f"unchanged {self.unchanged}"
         if self.plan.excluded:
             text += f", excluded {self.plan.excluded}"
         if self.aborted_uploads:
