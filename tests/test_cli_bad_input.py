@@ -125,8 +125,8 @@ def test_more_gpus_than_the_machine_has(tmp_path: Path, cb_home: Path) -> None:
         (["run", "job.yaml", "--bogus"], "error: no such option: --bogus (see: cloudbridge run --help)"),
         (["run", "job.yaml", "--provider"], "error: option '--provider' requires an argument "
                                             "(see: cloudbridge run --help)"),
-        (["jobs", "extra"], "error: got unexpected extra argument(s) (extra) (see: cloudbridge jobs --help)"),
-        (["storage", "cp", "a"], "error: missing argument 'dst' (see: cloudbridge storage cp --help)"),
+        (["status", "x", "extra"], "error: got unexpected extra argument(s) (extra) (see: cloudbridge status --help)"),
+        (["storage", "cp", "a"], "error: missing argument 'DST' (see: cloudbridge storage cp --help)"),
         (["storage", "ls", "--recursive=yes", "."], "error: option '--recursive' does not take a value "
                                                     "(see: cloudbridge storage ls --help)"),
     ],

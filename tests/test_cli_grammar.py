@@ -25,7 +25,7 @@ def _walk(command, path: str):
 
 def test_each_short_flag_has_one_meaning() -> None:
     meanings: dict[str, set[str]] = {}
-    for path, command in _walk(typer.main.get_command(build_app(plugins=False)), "cloudbridge"):
+    for _path, command in _walk(typer.main.get_command(build_app(plugins=False)), "cloudbridge"):
         for param in command.params:
             names = [*param.opts, *param.secondary_opts]
             long = next((n for n in names if n.startswith("--")), "?")

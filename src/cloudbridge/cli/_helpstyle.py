@@ -36,7 +36,7 @@ def _polish_param(param: Any) -> None:
         return
     param._cb_polished = True
     if getattr(param, "param_type_name", "") == "argument":
-        name = (param.metavar or param.name or "").upper()
+        name = param.metavar or (param.name or "").upper()
         param.metavar = name
         param._usage_display_name = lambda: name if param.required else f"[{name}]"
         param.display_type = lambda ctx: None
