@@ -128,8 +128,6 @@ def test_local_endpoint_with_a_generated_token_and_no_model_copy_left(tmp_path: 
         assert refused.returncode == 2 and "401" in refused.stderr, refused.stderr
         good = run_cli("invoke", "tok", "--data", '{"text": "good"}', env={**env, "CLOUDBRIDGE_ENDPOINT_TOKEN": token})
         assert good.returncode == 0 and "positive" in good.stdout, good.stderr
-        listing = run_cli("endpoints", "--json", env=env)
-        assert token not in listing.stdout
         for path in cb_home.rglob("*"):
             if path.is_file():
                 assert token.encode() not in path.read_bytes(), path
