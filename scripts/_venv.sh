@@ -22,12 +22,12 @@ ensure_venv() {
     shift
     if [ ! -x "$PY" ]; then
         local base="${PYTHON:-python3}"
-        command -v "$base" >/dev/null || { echo "error: $base not found; install Python 3.10+" >&2; exit 2; }
+        command -v "$base" >/dev/null || { echo "error: $base not found; install Python 3.11+" >&2; exit 2; }
         log "creating $VENV"
         "$base" -m venv "$VENV"
     fi
-    "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' \
-        || { echo "error: $VENV uses Python < 3.10" >&2; exit 2; }
+    "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+        || { echo "error: $VENV uses Python < 3.11" >&2; exit 2; }
 
     local stamp_input stamp_file stamp
     stamp_input="$extras $* $(cat "$ROOT/pyproject.toml" "${BASH_SOURCE[0]}" \
