@@ -204,15 +204,20 @@ def _insert_jobs(count: int) -> None:
                          [list(r.values()) for r in rows])
 
 
+def _load_seconds(page: object) -> float:
+    """The browser's own measure of the last navigation: request start to the end of the load event."""
+    return page.evaluate(  # type: ignore[attr-defined]
+        "(e => (e.loadEventEnd - e.startTime) / 1000)(performance.getEntriesByType('navigation')[0])")
+
+
 def test_ten_thousand_jobs_page_loads_under_a_second(compute, page, tmp_path) -> None:
     _insert_jobs(10_000)
     server = start_dashboard()
     try:
         timings = []  # the first load counts too: the server warms itself up before it prints its URL
         for _ in range(5):  # best of five: the machine's two cores may be shared with other work
-            started = time.perf_counter()
             page.goto(server.url("/?page=2"), wait_until="load")
-            timings.append(time.perf_counter() - started)
+            timings.append(_load_seconds(page))
         assert min(timings) < 1.0, timings
         assert page.inner_text("#count").startswith("10000 jobs · page 2 of 200")
         assert page.locator("#jobs tbody tr").count() == 50
@@ -226,9 +231,8 @@ def test_ten_thousand_jobs_page_loads_under_a_second(compute, page, tmp_path) ->
         filtered = page.url
         timings = []
         for _ in range(5):  # best of five: the machine's two cores may be shared with other work
-            started = time.perf_counter()
             page.goto(filtered, wait_until="load")
-            timings.append(time.perf_counter() - started)
+            timings.append(_load_seconds(page))
         assert min(timings) < 1.0, timings
         page.goto(server.url("/spend"))
         assert "aws" in page.inner_text("#spend") and "gcp" in page.inner_text("#spend")
