@@ -111,10 +111,14 @@ class AzureMLAdapter(ManagedAdapter):
 
     def create(self, request: dict[str, Any]) -> str:
         """``PUT .../jobs/NAME`` through ``MLClient.jobs.create_or_update``."""
+        from cloudbridge_azure.mlclient import quiet_sdk_loggers
+
         name = request["name"]
+        entity = self._entity(request)
+        quiet_sdk_loggers()
         try:
             with azure_errors("create the Azure ML job", resource=name):
-                self.ml.jobs.create_or_update(self._entity(request))
+                self.ml.jobs.create_or_update(entity)
         except InvalidSpec as exc:
             if "already exists" in str(exc):
                 raise ConflictError(f"Azure ML job {name} already exists") from exc.__cause__

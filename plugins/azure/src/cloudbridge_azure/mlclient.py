@@ -17,7 +17,7 @@ from cloudbridge_azure.errors import azure_errors
 from cloudbridge_azure.job_request import require_workspace
 from cloudbridge_azure.settings import AzureSettings
 
-__all__ = ["cloud_name_for", "make_ml_client"]
+__all__ = ["cloud_name_for", "make_ml_client", "quiet_sdk_loggers"]
 
 _LOCK = threading.Lock()
 
@@ -27,12 +27,26 @@ def cloud_name_for(endpoint: str) -> str:
     return "cloudbridge-" + hashlib.sha256(endpoint.encode()).hexdigest()[:12]
 
 
+def quiet_sdk_loggers() -> None:
+    """Silence azure-ai-ml's own stderr notices ("experimental class", studio URL) below ERROR.
+
+    Its modules give their loggers an INFO-level stderr handler of their own at import, which would
+    interleave with cloudbridge's CLI output; called again after the SDK imports more modules.
+    """
+    import logging
+
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if name.startswith("azure.ai.ml") and isinstance(logger, logging.Logger) and logger.handlers:
+            logger.setLevel(logging.ERROR)
+
+
 def make_ml_client(settings: AzureSettings, credential: Any, options: dict[str, Any]) -> Any:
     """The ``MLClient`` of the configured workspace (no call is made until an operation is used)."""
     sub, rg, ws = require_workspace(settings)
     from azure.ai.ml import MLClient
 
-    kwargs: dict[str, Any] = dict(options)
+    quiet_sdk_loggers()
+    kwargs: dict[str, Any] = {**options, "show_progress": False}
     if settings.arm_endpoint:
         endpoint = settings.arm_endpoint.rstrip("/")
         kwargs["cloud"] = cloud_name_for(endpoint)
