@@ -21,7 +21,7 @@ def _env(gcs: Any, vertex: Any, bucket: str, home: Path, **extra: str) -> dict[s
     env.update(NO_COLOR="1", CLOUDBRIDGE_HOME=str(home), STORAGE_EMULATOR_HOST=gcs.endpoint,
                CLOUDBRIDGE_GCP_API_ENDPOINT=vertex.endpoint, CLOUDBRIDGE_GCP_PROJECT="cb-test-project",
                CLOUDBRIDGE_GCP_REGION="us-central1", CLOUDBRIDGE_GCP_STAGING_BUCKET=bucket,
-               GOOGLE_APPLICATION_CREDENTIALS="/nonexistent/adc.json")
+               GOOGLE_APPLICATION_CREDENTIALS="/nonexistent/adc.json", CLOUDBRIDGE_GCP_POLL_INTERVAL="0.5")
     env.update(extra)
     return {k: v for k, v in env.items() if v != ""}
 
@@ -92,6 +92,10 @@ def test_check_gcp_names_each_missing_piece_and_its_fix(gcs_env: Any, vertex: An
     assert bad.returncode != 0
     assert "roles/aiplatform.user" in text and "gcloud projects add-iam-policy-binding" in text, text
     assert "gcloud storage buckets create gs://cb-missing-bucket" in text, text
+    vertex.inject("api_disabled", r"GET .*/customJobs$")
+    disabled = _run(_env(gcs_env, vertex, bucket, tmp_path / "home"), "check", "gcp")
+    text = disabled.stdout + disabled.stderr
+    assert "the Vertex AI API is not enabled" in text and "gcloud services enable aiplatform.googleapis.com" in text
     no_project = _run(_env(gcs_env, vertex, bucket, tmp_path / "home", CLOUDBRIDGE_GCP_PROJECT="",
                            CLOUDBRIDGE_GCP_API_ENDPOINT=""), "check", "gcp")
     text = no_project.stdout + no_project.stderr

@@ -50,8 +50,9 @@ def test_finetune_sentiment_trains_on_vertex_with_two_nodes(gcs_env: Any, vertex
     assert migrated.returncode == 0, migrated.stderr[-3000:]
     spec_path = job.parent / "job.gcp.yaml"
     spec = yaml.safe_load(spec_path.read_text())
-    prefix = f"gs://{bucket}/cloudbridge/cloudbridge/finetune-sentiment"
-    assert spec["provider"] == "gcp" and spec["inputs"] == {"train": f"{prefix}/inputs/train"}, spec
+    train = spec["inputs"]["train"]
+    assert spec["provider"] == "gcp" and train.startswith(f"gs://{bucket}/") and train.endswith("/inputs/train"), spec
+    assert sorted(i.key for i in provider.storage.list(train)) == ["test.csv", "train.csv"]
     spec["resources"]["nodes"] = 2
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     proc = subprocess.run([*CLI, "run", str(spec_path), "--json"], capture_output=True, text=True, timeout=600,

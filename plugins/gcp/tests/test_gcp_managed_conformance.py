@@ -7,6 +7,8 @@ create times -- exactly the fields Vertex AI reports, so every read goes through
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -105,6 +107,14 @@ class TestVertexManagedCompute(ManagedComputeConformance):
     @pytest.fixture
     def managed_compute(self, other_process: Callable[[], ManagedCompute]) -> ManagedCompute:
         return other_process()
+
+    @pytest.fixture
+    def os_process_reader(self, vertex_values: dict[str, Any]) -> Callable[[str], list[str]]:
+        code = ("import json, sys; from cloudbridge_gcp.provider import GcpProvider; "
+                "from cloudbridge_gcp.settings import GcpSettings; "
+                "compute = GcpProvider(GcpSettings(**json.loads(sys.argv[1]))).compute; "
+                "print(json.dumps(compute.get(sys.argv[2]).to_dict()))")
+        return lambda job_id: [sys.executable, "-c", code, json.dumps(vertex_values), job_id]
 
     @pytest.fixture
     def driver(self, vertex: Any) -> ManagedDriver:

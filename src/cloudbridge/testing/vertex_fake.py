@@ -25,7 +25,8 @@ Cloud Logging ``POST /v2/entries:list``     the lines the job's replicas printed
 ==========================================  ========================================================
 
 Faults (:meth:`VertexFake.inject`): ``"quota"`` answers the next matching call with 429
-RESOURCE_EXHAUSTED, ``"permission"`` with 403 PERMISSION_DENIED, and ``"preempt"`` makes the next
+RESOURCE_EXHAUSTED, ``"permission"`` with 403 PERMISSION_DENIED, ``"api_disabled"`` with the 403 of a
+project whose Vertex AI API is off, ``"unavailable"`` with 503, and ``"preempt"`` makes the next
 spot job's last worker be preempted after ``after`` seconds of running (the job then fails as Vertex
 reports a reclaimed Spot VM). With :attr:`VertexFake.hold` set, new jobs are stored but not run, so a test
 can move them between states itself (``fake.jobs[id]``), as the managed-jobs conformance suite does.
@@ -111,8 +112,8 @@ class VertexFake:
         """Make the next ``times`` calls matching ``pattern`` (``"POST .../customJobs"``) fail with ``kind``.
 
         ``kind``: ``"quota"`` (429 RESOURCE_EXHAUSTED), ``"permission"`` (403 PERMISSION_DENIED),
-        ``"unavailable"`` (503) or ``"preempt"`` (the next spot job's last worker is preempted after
-        ``after`` seconds of running).
+        ``"api_disabled"`` (403 SERVICE_DISABLED), ``"unavailable"`` (503) or ``"preempt"`` (the next spot
+        job's last worker is preempted after ``after`` seconds of running).
         """
         with self.lock:
             self.faults.append(Fault(kind, pattern, times, after))
@@ -257,14 +258,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.fake.requests.append((method, path))
         try:
             body = self._body() if method in ("POST", "PATCH") else {}
-            fault = self.fake._take_fault(call, ("quota", "permission", "unavailable"))
+            fault = self.fake._take_fault(call, ("quota", "permission", "unavailable", "api_disabled"))
             if fault is not None:
-                status = {"quota": 429, "permission": 403, "unavailable": 503}[fault.kind]
-                message = {429: "Quota exceeded for aiplatform.googleapis.com/custom_model_training_cpus "
-                                "in region us-central1 (injected fault).",
-                           403: "Permission 'aiplatform.customJobs.create' denied on resource (or it may not "
-                                "exist) (injected fault).",
-                           503: "The service is currently unavailable (injected fault)."}[status]
+                status, message = {
+                    "quota": (429, "Quota exceeded for aiplatform.googleapis.com/custom_model_training_cpus "
+                                   "in region us-central1 (injected fault)."),
+                    "permission": (403, "Permission 'aiplatform.customJobs.create' denied on resource (or it may "
+                                        "not exist) (injected fault)."),
+                    "api_disabled": (403, "Vertex AI API has not been used in project cb-test-project before or it "
+                                          "is disabled (SERVICE_DISABLED; injected fault)."),
+                    "unavailable": (503, "The service is currently unavailable (injected fault)."),
+                }[fault.kind]
                 raise FakeError(status, message)
             self._send(200, self._route(method, path, query, body))
         except FakeError as exc:
