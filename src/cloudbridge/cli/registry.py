@@ -29,6 +29,9 @@ class CommandEntry(NamedTuple):
 
 
 COMMANDS: tuple[CommandEntry, ...] = (
+    CommandEntry("init", "config", "Write a commented config.toml in the cloudbridge home and print its path.",
+                 "Setup"),
+    CommandEntry("config", "config", "Show the settings in effect and where each came from.", "Setup"),
     CommandEntry("providers", "providers", "List providers: capabilities, URI schemes, distribution, installed or not.",
                  "Setup"),
     CommandEntry("plugins", "providers", "List plugins: distribution, version, and whether each loaded (with its "
