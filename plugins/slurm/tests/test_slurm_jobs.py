@@ -100,8 +100,8 @@ def test_a_preempted_spot_job_is_restarted_from_its_checkpoints(slurm_cluster: L
     deadline = time.monotonic() + 30
     while "fresh start" not in list(compute.logs(job.id)) and time.monotonic() < deadline:
         time.sleep(0.3)
-    subprocess.run(["sbatch", "-p", "high", "-N", "2", "--exclusive", "--wrap", "sleep 2"], check=True,
-                   env=slurm_cluster.environ(), capture_output=True)
+    subprocess.run(["sbatch", "-p", "high", "-N", "2", "--exclusive", "-o", "/dev/null", "--wrap", "sleep 2"],
+                   check=True, env=slurm_cluster.environ(), capture_output=True)
     final = compute.wait(job.id, timeout=120)
     assert final.state is JobState.SUCCEEDED, (final.reason, final.detail)
     assert [a["reason"] for a in final.attempts] == ["spot reclaimed", None], final.attempts
