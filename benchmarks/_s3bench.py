@@ -127,8 +127,18 @@ def commands(aws: str, rclone: str, src: str, dst: str) -> dict[str, list[str]]:
     return {
         "cloudbridge": [sys.executable, "-m", "cloudbridge.cli", "storage", "sync", src, dst],
         "rclone": [
-            rclone, "sync", rc(src), rc(dst),
-            "--transfers", "32", "--checkers", "32", "--fast-list", "--checksum", "--s3-upload-concurrency", "8",
+            rclone,
+            "sync",
+            rc(src),
+            rc(dst),
+            "--transfers",
+            "32",
+            "--checkers",
+            "32",
+            "--fast-list",
+            "--checksum",
+            "--s3-upload-concurrency",
+            "8",
         ],  # fmt: skip
         "aws s3 sync": [aws, "s3", "sync", src, dst, "--only-show-errors"],
     }

