@@ -111,7 +111,10 @@ def bench_clouds(rtt: float, work: Path, repeat: int) -> dict[str, dict[str, flo
 
             gcs = stack.enter_context(gcs_emulator(buckets=("bench",)))
             proxy = stack.enter_context(LatencyProxy(gcs.host, gcs.port, rtt=rtt))
-            targets["gs://"] = ("gs://bench", {"STORAGE_EMULATOR_HOST": proxy.url, "CLOUDBRIDGE_GCP_PROJECT": "bench"})
+            targets["gs://"] = (
+                "gs://bench",
+                {"STORAGE_EMULATOR_HOST": proxy.url, "CLOUDBRIDGE_GCP_PROJECT": "cb-bench"},
+            )
         except (ImportError, SystemExit, OSError) as exc:
             print(f"gs:// row skipped: {exc}", file=sys.stderr)
         try:
