@@ -38,7 +38,7 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch, role: bool) -> None:
     ("name: two\nworkdir: null\nrun: echo hi\nresources: {nodes: 2}\n", "resources.nodes: 2", None),
     ("name: gpu\nworkdir: null\nrun: echo hi\nresources: {accelerators: 'T4:1'}\n", "asks for 1 GPU(s)", None),
     ("name: a10\nprovider: aws\nworkdir: null\nrun: python t.py\nresources: {accelerators: 'A10:1'}\n",
-     "unknown accelerator 'A10'", True),
+     "job.yaml:5: resources.accelerators: unknown accelerator 'A10'", True),
     ("name: norole\nprovider: aws\nworkdir: null\nrun: python t.py\n", "role_arn", False),
 ], ids=["nodes-on-local", "gpu-without-gpu", "unknown-accelerator-on-aws", "missing-role-arn"])
 def test_dry_run_refuses_what_submit_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str,

@@ -4,15 +4,18 @@ when it has no meaning, and the same lines give the same output on local and und
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fixtures_local import local_compute
 from fixtures_training import clean_env
 from test_runtime_context import LOCAL_ENV
 
+import cloudbridge as cb
 from cloudbridge.errors import InvalidSpec, UserError
 from cloudbridge.runline import classify_run, shell_syntax
 from cloudbridge.runtime import RuntimeContext
@@ -114,16 +117,23 @@ LINES = [
 @pytest.mark.parametrize(("distribution", "run", "expected"), LINES, ids=[d for d, _, _ in LINES])
 @pytest.mark.parametrize("where", ["local", "sagemaker", "vertex", "azureml"])
 def test_the_same_line_prints_the_same_everywhere(tmp_path: Path, where: str, distribution: str, run: str,
-                                                  expected: list[str]) -> None:
-    spec = _project(tmp_path / "job", run, distribution)
+                                                  expected: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    """In-process (cb.run / emulate()): the job's processes are real, the CLI start-up is skipped."""
+    spec = load_job_spec(_project(tmp_path / "job", run, distribution))
+    for name in [k for k in os.environ if k.startswith(("CB_", "SM_", "RANK", "WORLD_SIZE", "MASTER_"))]:
+        monkeypatch.delenv(name)
     if where == "local":
-        env = {**clean_env(), "CLOUDBRIDGE_HOME": str(tmp_path / "home")}
-        proc = subprocess.run([*CLI, "run", str(spec)], capture_output=True, text=True, env=env, timeout=120)
-        out = proc.stdout + proc.stderr
+        local_compute(monkeypatch)
+        job = cb.run(spec, wait=True, timeout=120)
+        out = "\n".join(job.logs())
+        ok = job.state.value == "SUCCEEDED"
     else:
-        proc = subprocess.run([*CLI, "emulate", str(spec), "--as", where, "--root", str(tmp_path / "root")],
-                              capture_output=True, text=True, env=clean_env(), timeout=120)
-        out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
+        from cloudbridge.emulate import emulate
+
+        result = emulate(spec, where, root=str(tmp_path / "root"), timeout=120)
+        captured = capfd.readouterr()
+        out, ok = captured.out + captured.err, result.exit_code == 0
+    assert ok, out[-3000:]
     for line in expected:
         assert line in out, out[-3000:]

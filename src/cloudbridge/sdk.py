@@ -19,11 +19,12 @@ Whenever a provider reports a state different from the stored one, the record is
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudbridge.errors import InvalidSpec, NotFound
+from cloudbridge.errors import InvalidSpec, NotFound, UserError
 from cloudbridge.interfaces import Compute
 from cloudbridge.records import Job
 
@@ -185,9 +186,36 @@ def validate(spec_or_path: JobSpec | dict[str, Any] | str | os.PathLike[str], pr
         from cloudbridge.planner.placement import resolve_auto
 
         spec = resolve_auto(spec)
-    get_provider(spec.provider, profile=profile, overrides=spec.overrides.get(spec.provider)).compute.validate(spec)
+    compute = get_provider(spec.provider, profile=profile, overrides=spec.overrides.get(spec.provider)).compute
+    try:
+        compute.validate(spec)
+    except UserError as exc:
+        located = _locate(spec, exc)
+        if located is None:
+            raise
+        raise located from exc
     check_checkpoints_free(spec, force=force)
     return spec
+
+
+_FIELD_PREFIX = re.compile(
+    r"^((?:resources|inputs|outputs|checkpoints|env|image|distribution|run)[\w.\-]*): (.*)$", re.S
+)
+
+
+def _locate(spec: JobSpec, exc: UserError) -> InvalidSpec | None:
+    """``exc`` about a spec field, given the spec file and the field's line when the provider could not
+    (it sees the spec, not its file): ``job.yaml:5: resources.accelerators: unknown accelerator 'A10'``."""
+    from cloudbridge.specs import spec_error
+
+    if not spec.source:
+        return None
+    if isinstance(exc, InvalidSpec):
+        if exc.source or not exc.field or exc.field.startswith("settings."):
+            return None
+        return spec_error(spec, exc.field, exc.message, hint=exc.hint)
+    match = _FIELD_PREFIX.match(exc.message)
+    return spec_error(spec, match.group(1), match.group(2), hint=exc.hint) if match else None
 
 
 def budget_estimate(spec_or_path: JobSpec | dict[str, Any] | str | os.PathLike[str],
