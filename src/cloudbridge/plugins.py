@@ -29,6 +29,7 @@ __all__ = [
     "import_object",
     "load_plugins",
     "plugin_statuses",
+    "plugin_warnings",
     "provider_for_scheme",
     "provider_info",
     "provider_infos",
@@ -73,6 +74,7 @@ class _State:
         self.statuses: list[PluginStatus] = []
         self.providers: dict[str, ProviderInfo] | None = None
         self.plugin_dist: dict[int, str] = {}
+        self.warnings: list[str] = []
 
 
 _state = _State()
@@ -108,7 +110,9 @@ def load_plugins() -> pluggy.PluginManager:
             module = importlib.import_module(module_name)
             pm.register(module, name=module_name)
             _state.plugin_dist[id(module)] = BUILTIN_DISTRIBUTION
-        for ep in sorted(_entrypoints.entry_points(ENTRY_POINT_GROUP), key=lambda e: e.name):
+        found = sorted(_entrypoints.entry_points(ENTRY_POINT_GROUP), key=lambda e: e.name)
+        names = {ep.name for ep in found} | set(BUILTIN_PLUGINS)
+        for ep in found:
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else None
             if (allow is not None and ep.name not in allow) or ep.name in block:
@@ -125,8 +129,25 @@ def load_plugins() -> pluggy.PluginManager:
             _state.plugin_dist[id(module)] = dist
             statuses.append(PluginStatus(ep.name, dist, version, True))
         _state.statuses = statuses
+        _state.warnings = _unknown_names(allow, block, names)
         _state.pm = pm
         return pm
+
+
+def _unknown_names(allow: set[str] | None, block: set[str], names: set[str]) -> list[str]:
+    """Warnings for names in ``CLOUDBRIDGE_PLUGINS``/``CLOUDBRIDGE_DISABLE_PLUGINS`` that match no plugin."""
+    warnings = []
+    for variable, wanted in (("CLOUDBRIDGE_PLUGINS", allow or set()), ("CLOUDBRIDGE_DISABLE_PLUGINS", block)):
+        for name in sorted(wanted - names):
+            warnings.append(f"{variable} names {name!r}, which is no installed plugin (installed: "
+                            f"{', '.join(sorted(names - set(BUILTIN_PLUGINS))) or 'none'})")
+    return warnings
+
+
+def plugin_warnings() -> list[str]:
+    """Problems with the plugin environment variables (e.g. a misspelt name in CLOUDBRIDGE_DISABLE_PLUGINS)."""
+    load_plugins()
+    return list(_state.warnings)
 
 
 def get_plugin_manager() -> pluggy.PluginManager:

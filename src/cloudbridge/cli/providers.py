@@ -8,7 +8,7 @@ import typer
 
 __all__ = ["register"]
 
-STATE_STYLES = {"ok": "green", "failed": "red", "not installed": "dim", "yes": "green", "no": "dim"}
+STATE_STYLES = {"ok": "green", "failed": "red", "info": "cyan", "not installed": "dim", "yes": "green", "no": "dim"}
 
 
 def providers_command(
@@ -97,6 +97,10 @@ def plugins_command(
         ],
         styles=STATE_STYLES,
     )
+    from cloudbridge.plugins import plugin_warnings
+
+    for warning in plugin_warnings():
+        typer.secho(f"warning: {warning}", fg="yellow", err=True)
     if not all(r["ok"] for r in rows):
         failed = sum(1 for r in rows if not r["ok"])
         typer.secho(f"{failed} plugin(s) failed to load and were skipped", fg="yellow", err=True)
@@ -119,42 +123,97 @@ def _check_one(name: str) -> Any:
     return provider.check()
 
 
+def _configured(name: str, info: Any) -> str | None:
+    """Why provider ``name`` counts as configured (a config table, an env var, a hook), or ``None``."""
+    import os
+
+    from cloudbridge.errors import CloudbridgeError
+    from cloudbridge.plugins import get_plugin_manager, import_object
+    from cloudbridge.settings import config_path, profile_values
+
+    if name == "local":
+        return "builtin"
+    try:
+        if profile_values(name):
+            return f"[{name}] in {config_path()}"
+    except CloudbridgeError:
+        return "config.toml"  # a malformed file is reported by the check itself
+    prefix = ""
+    if info.settings:
+        try:
+            prefix = (import_object(info.settings).model_config.get("env_prefix") or "").upper()
+        except CloudbridgeError:
+            return "settings model"  # cannot tell: check it, so the failure is shown
+    if prefix and any(key.upper().startswith(prefix) and value for key, value in os.environ.items()):
+        return f"${prefix}* variables"
+    if get_plugin_manager().hook.cloudbridge_resolve_settings(provider=name, profile=None):
+        return "a plugin's settings hook"
+    return None
+
+
+def _environment_warnings() -> list[str]:
+    """Problems of the installation itself: the unrelated PyPI ``cloudbridge``, unknown plugin names."""
+    from importlib import metadata
+
+    from cloudbridge.plugins import plugin_warnings
+
+    warnings = list(plugin_warnings())
+    try:
+        other = metadata.distribution("cloudbridge")
+    except metadata.PackageNotFoundError:
+        other = None
+    if other is not None:
+        warnings.append(
+            f"the unrelated PyPI package 'cloudbridge' {other.version} is installed in this environment; it "
+            "also imports as 'cloudbridge' and can shadow or overwrite this one (ours is 'cloudbridge-ai'): "
+            "pip uninstall cloudbridge, then pip install --force-reinstall cloudbridge-ai"
+        )
+    return warnings
+
+
 def check_command(
-    provider: str = typer.Argument(None, help="Provider to check (default: every installed provider)."),
+    provider: str = typer.Argument(None, help="Provider to check (default: every configured provider)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Check credentials and configuration; exit 1 when a check fails, saying how to fix it."""
+    """Check credentials and configuration; exit 1 when a check fails, saying how to fix it.
+
+    Without PROVIDER, every configured provider is checked (local, and each one with a table in
+    config.toml, CLOUDBRIDGE_<NAME>_* variables or a settings hook); an installed provider that is
+    not configured is listed as information, not as a failure.
+    """
     from cloudbridge.plugins import provider_info, provider_infos
 
+    warnings = _environment_warnings()
+    for warning in warnings:
+        typer.secho(f"warning: {warning}", fg="yellow", err=True)
+    skipped: dict[str, str] = {}
     if provider:
         provider_info(provider)  # ProviderNotFound (exit 2) lists the known providers
         names = [provider]
     else:
-        names = list(provider_infos())
+        names = []
+        for name, info in provider_infos().items():
+            if _configured(name, info):
+                names.append(name)
+            else:
+                skipped[name] = (f"installed, not configured: add [{name}] to config.toml (cloudbridge init) or "
+                                 f"set its environment variables, then: cloudbridge check {name}")
     reports = [_check_one(name) for name in names]
     ok = all(report.ok for report in reports)
     if json_output:
         from cloudbridge.cli._output import echo_json
 
-        echo_json([report.to_dict() for report in reports])
+        data = [{**report.to_dict(), "configured": True} for report in reports]
+        data += [{"provider": name, "ok": True, "configured": False, "items": [], "info": text}
+                 for name, text in skipped.items()]
+        echo_json(data)
     else:
         from cloudbridge.cli._output import print_table
 
-        print_table(
-            ["PROVIDER", "CHECK", "STATUS", "DETAIL", "FIX"],
-            [
-                [
-                    report.provider,
-                    item.name,
-                    "ok" if item.ok else "failed",
-                    item.detail,
-                    "" if item.ok else item.fix or "",
-                ]
-                for report in reports
-                for item in report.items
-            ],
-            styles=STATE_STYLES,
-        )
+        rows = [[report.provider, item.name, "ok" if item.ok else "failed", item.detail,
+                 "" if item.ok else item.fix or ""] for report in reports for item in report.items]
+        rows += [[name, "configured", "info", text, ""] for name, text in skipped.items()]
+        print_table(["PROVIDER", "CHECK", "STATUS", "DETAIL", "FIX"], rows, styles=STATE_STYLES)
     if not ok:
         failed = [f"{r.provider}: {i.name}" for r in reports for i in r.items if not i.ok]
         typer.secho(f"error: {len(failed)} check(s) failed: {'; '.join(failed)}", fg="red", err=True)
