@@ -56,3 +56,23 @@ def test_bad_input_is_one_line_exit_2_and_nothing_is_submitted(case: str, slurm_
     assert message in lines[0], lines[0]
     assert _queue(slurm_cluster) == before, "nothing was submitted"
     assert not (staging / "jobs").exists(), "nothing was staged"
+
+
+def test_what_sbatch_refuses_is_one_line_exit_2_and_leaves_no_job(slurm_cluster: LocalCluster, staging_root: Path,
+                                                                  tmp_path: Path) -> None:
+    staging = staging_root / "bad-constraint"
+    (tmp_path / "job.yaml").write_text("name: bad\nprovider: slurm\nworkdir: .\nrun: echo never\n", encoding="utf-8")
+    before = _queue(slurm_cluster)
+    env = {**os.environ, "NO_COLOR": "1", "CLOUDBRIDGE_HOME": str(tmp_path / "home"),
+           "SLURM_CONF": str(slurm_cluster.conf), "CLOUDBRIDGE_SLURM_STAGING_DIR": str(staging),
+           "CLOUDBRIDGE_SLURM_NODE_LOCAL": '["/dev/shm"]', "CLOUDBRIDGE_SLURM_CONSTRAINT": "no-such-feature"}
+    result = subprocess.run([*CLI, "run", str(tmp_path / "job.yaml"), "--detach"], capture_output=True, text=True,
+                            timeout=120, env=env)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    # sbatch answers after the code package was staged: the package line comes first, then one error
+    assert len(errors) == 1 and errors[0].startswith("error: settings.slurm.constraint: Slurm refused the job: "), \
+        result.stderr
+    assert "package stays at slurm://staging/code/" in errors[0], errors[0]
+    assert _queue(slurm_cluster) == before, "nothing was queued"
+    assert not list((staging / "jobs").iterdir()), "the job's folder was removed"
