@@ -128,13 +128,17 @@ def test_choose_instance_for_plugins() -> None:
         choose_instance("azure", Resources(accelerators="A10G:1"))
 
 
-def test_resolve_auto() -> None:
+def test_resolve_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cloudbridge.planner.placement as placement
+
     named = spec(accelerators="T4")
     assert resolve_auto(named) is named
     cpu = resolve_auto(spec(cpus=1).with_provider("auto"))
     assert cpu.provider == "local" and cpu.resources.instance_type is None
+    # No local GPU here; of the clouds, pretend only the AWS plugin is installed (the test venv may also
+    # have cloudbridge-azure / cloudbridge-gcp, whose T4 machines are cheaper).
+    monkeypatch.setattr(placement, "installed_compute_providers", lambda: {"local", "aws"})
     gpu = resolve_auto(spec(accelerators="T4:1").with_provider("auto"))
-    # No local GPU here; of the clouds only the AWS plugin is installed in this environment.
     assert gpu.provider == "aws" and gpu.resources.instance_type == "ml.g4dn.xlarge"
     with pytest.raises(ResourceUnavailable, match="provider: auto found no installed provider"):
         resolve_auto(spec(accelerators="L4:64").with_provider("auto"))
