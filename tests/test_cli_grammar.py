@@ -143,3 +143,15 @@ def test_lists_filters_json_cancel_all_and_prune(tmp_path: Path) -> None:
     assert f"removed {done}" in result.stdout and f"removed {sleeper}" in result.stdout
     assert json.loads(run_cli("jobs", "--json").stdout) == []
     assert not job_dir.exists()
+
+
+def test_dry_run_shows_durations_and_no_null_fields(tmp_path: Path) -> None:
+    spec = tmp_path / "job.yaml"
+    spec.write_text("name: t\nprovider: local\nrun: echo hi\nresources: {max_runtime: 5m, max_cost: 1}\n")
+    result = run_cli("run", "--dry-run", str(spec))
+    assert result.returncode == 0, result.stderr
+    assert "null" not in result.stdout and "{}" not in result.stdout
+    assert "x 1 node x 5m = $0.00" in result.stdout and "0.08" not in result.stdout
+    assert "  max_runtime: 5m" in result.stdout and "max_runtime_seconds" not in result.stdout
+    data = json.loads(run_cli("run", "--dry-run", "--json", str(spec)).stdout)
+    assert data["spec"]["resolved"]["max_runtime_seconds"] == 300  # scripts keep every field, in seconds

@@ -58,7 +58,7 @@ def test_dry_run_shows_the_estimate_and_refuses_over_budget(monkeypatch: pytest.
     spec = write_job(tmp_path, "local", "echo hi", "{max_runtime: 2h, max_cost: 10}")
     shown = run_cli("run", str(spec), "--dry-run")
     assert shown.returncode == 0, shown.stderr
-    assert f"# cost\ncost estimate: $2.50/h x 1 node x 2 h = $5.00 (local, estimate) [{ESTIMATE_LABEL}]" in shown.stdout
+    assert f"# cost\ncost estimate: $2.50/h x 1 node x 2h = $5.00 (local, estimate) [{ESTIMATE_LABEL}]" in shown.stdout
     as_json = run_cli("run", str(spec), "--dry-run", "--json")
     import json
 
@@ -82,7 +82,7 @@ def test_run_on_local_prints_the_estimate_and_the_no_price_warning_once(
     result = run_cli("run", str(spec))
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
-    assert lines[0] == f"cost estimate: $0.00/h x 1 node x 0.0166667 h = $0.00 (local, estimate) [{ESTIMATE_LABEL}]"
+    assert lines[0] == f"cost estimate: $0.00/h x 1 node x 1m = $0.00 (local, estimate) [{ESTIMATE_LABEL}]"
     assert lines[1].startswith("warning: the local machine has no price (0 USD/h)")
     assert sum("no price" in line for line in lines) == 1
     assert lines[2].startswith("submitted local-")

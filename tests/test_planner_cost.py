@@ -26,7 +26,7 @@ def test_estimate_is_hourly_times_nodes_times_runtime() -> None:
     est = estimate_cost(spec(accelerators="A100:8", nodes=2, max_runtime="4h"))
     assert (est.instance_type, est.region, est.priced) == ("ml.p4d.24xlarge", "us-east-1", True)
     assert est.hourly == pytest.approx(37.688 * 2) and est.total == pytest.approx(37.688 * 2 * 4)
-    assert est.describe() == "$37.69/h x 2 nodes x 4 h = $301.50 (aws us-east-1 ml.p4d.24xlarge, estimate)"
+    assert est.describe() == "$37.69/h x 2 nodes x 4h = $301.50 (aws us-east-1 ml.p4d.24xlarge, estimate)"
     spot = estimate_cost(spec(accelerators="A100:8", nodes=2, max_runtime="4h", spot=True))
     assert spot.spot and spot.price_per_node == pytest.approx(37.688 * 0.3, rel=1e-3)
     pinned = estimate_cost(spec(accelerators="A100:8", instance_type="ml.p4de.24xlarge", max_runtime=3600))
@@ -52,7 +52,7 @@ def test_budgets_refuse_with_the_numbers() -> None:
     with pytest.raises(BudgetExceeded) as info:
         check_budget(spec(accelerators="A100:8", nodes=2, max_runtime="4h", max_cost=25))
     text = str(info.value)
-    assert "job 'ft': estimated cost $301.50 ($37.69/h x 2 nodes x 4 h = $301.50" in text
+    assert "job 'ft': estimated cost $301.50 ($37.69/h x 2 nodes x 4h = $301.50" in text
     assert "exceeds max_cost $25.00" in text and info.value.exit_code == 2
     with pytest.raises(BudgetExceeded, match=r"estimated \$75.38/h .* exceeds max_hourly_cost \$50.00/h"):
         check_budget(spec(accelerators="A100:8", nodes=2, max_hourly_cost=50))

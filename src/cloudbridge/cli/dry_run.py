@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["describe_spec", "package_summary", "validate_locations"]
+__all__ = ["describe_spec", "for_people", "package_summary", "validate_locations"]
 
 
 def validate_locations(spec: Any) -> None:
@@ -85,3 +85,25 @@ def package_summary(spec: Any) -> Any | None:
         return None
 
     return packaging.build_manifest(workdir, spec=spec)
+
+
+def for_people(data: Any) -> Any:
+    """The resolved spec as ``run --dry-run`` prints it: no null or empty fields, ``*_seconds`` as ``5m``.
+
+    (``--json`` keeps every field, with seconds, for scripts.)
+    """
+    from cloudbridge.planner.cost import duration_text
+
+    if isinstance(data, dict):
+        shown = {}
+        for key, value in data.items():
+            if isinstance(key, str) and key.endswith("_seconds") and isinstance(value, (int, float)):
+                key, value = key.removesuffix("_seconds"), duration_text(value)
+            value = for_people(value)
+            if value is None or value == {} or value == []:
+                continue
+            shown[key] = value
+        return shown
+    if isinstance(data, list):
+        return [for_people(item) for item in data]
+    return data

@@ -81,7 +81,9 @@ def _dry_run(spec: Any, json_output: bool) -> None:
         import yaml
 
         typer.echo(f"# {spec.source or 'job spec'}: valid; resolved spec (nothing submitted)")
-        typer.echo(yaml.safe_dump(resolved, sort_keys=False, default_flow_style=False).rstrip())
+        from cloudbridge.cli.dry_run import for_people
+
+        typer.echo(yaml.safe_dump(for_people(resolved), sort_keys=False, default_flow_style=False).rstrip())
         if manifest is not None:
             typer.echo("# workdir package")
             typer.echo(manifest.summarize())

@@ -130,7 +130,7 @@ def _plan_job(path: str, providers: str | None, max_price: float | None, limit: 
     if wanted is None and spec.provider != "auto":  # the spec's provider is a filter; auto considers all
         wanted = [spec.provider]
         if not json_output:
-            typer.echo(f"provider: {spec.provider} (from the spec); --providers a,b or provider: auto for others",
+            typer.echo(f"provider: {spec.provider} (from the spec); --provider a,b or provider: auto for others",
                        err=True)
     report = plan_job(spec, providers=wanted, max_price=max_price, throughput=rates, samples=samples)
     if json_output:

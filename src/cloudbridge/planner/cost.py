@@ -59,7 +59,7 @@ class CostEstimate:
     runtime_source: str | None = None
 
     def describe(self) -> str:
-        """``$37.69/h x 2 nodes x 4 h = $301.50 (aws us-east-1 ml.p4d.24xlarge, spot, estimate)``."""
+        """``$37.69/h x 2 nodes x 4h = $301.50 (aws us-east-1 ml.p4d.24xlarge, spot, estimate)``."""
         if not self.priced or self.hourly is None:
             return f"no price known for provider {self.provider!r} (estimate unavailable)"
         where = " ".join(p for p in (self.provider, self.region, self.instance_type) if p)
@@ -67,9 +67,9 @@ class CostEstimate:
         per = f"${self.price_per_node:.2f}/h x {self.nodes} node{'s' if self.nodes != 1 else ''}"
         if self.total is None:
             return f"{per} = ${self.hourly:.2f}/h ({where}, {kind}estimate)"
-        hours = f"{self.runtime_hours:g} h"
+        hours = duration_text(self.runtime_hours * 3600)
         if self.runtime_source == "throughput":
-            hours = f"{self.runtime_hours:.2f} h (from measured throughput)"
+            hours += " (from measured throughput)"
         return f"{per} x {hours} = ${self.total:.2f} ({where}, {kind}estimate)"
 
     def cost_for(self, seconds: float) -> float | None:
@@ -377,3 +377,14 @@ def spend_report(*, since: float | None = None, now: float | None = None, store:
         spends.append(JobSpend(job.id, job.name, job.provider, job.state.value, round(hours, 4), est.instance_type,
                                est.nodes, est.spot, est.hourly, cost, note))
     return SpendReport(since, until, spends)
+
+
+def duration_text(seconds: float) -> str:
+    """``300`` -> ``"5m"``, ``5400`` -> ``"1h30m"``, ``7200`` -> ``"2h"``, ``90061`` -> ``"1d1h1m1s"``."""
+    left = max(0, int(round(seconds)))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
