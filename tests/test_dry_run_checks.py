@@ -3,6 +3,7 @@ checkpoint location in use by an unfinished job of the same provider is refused 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,12 @@ from fixtures_cli import assert_one_error_line, run_cli
 from fixtures_local import local_compute, wait_state
 
 import cloudbridge as cb
+from cloudbridge import ProviderInfo, hookimpl
 from cloudbridge.errors import ConflictError
+from cloudbridge.interfaces import Compute, Job, Provider
+from cloudbridge.plugins import register_plugin, unregister_plugin
 from cloudbridge.records import JobState
+from cloudbridge.specs import JobSpec
 
 ROLE = "arn:aws:iam::123456789012:role/cloudbridge-sagemaker"
 
@@ -91,3 +96,61 @@ def test_checkpoint_location_in_use_is_refused_unless_forced(tmp_path: Path,
     wait_state(compute, first.id, JobState.CANCELLED)
     job = cb.run(second, wait=True, timeout=60)  # the first job ended: the location is free again
     assert job.state == JobState.SUCCEEDED
+
+
+class HoldCompute(Compute):
+    """A cloud-like compute whose jobs run until cancelled (URIs are compared, not paths)."""
+
+    jobs: dict[str, Job] = {}
+
+    def submit(self, spec: JobSpec) -> Job:
+        job = Job(id=f"hold-{len(self.jobs) + 1}", provider="hold", name=spec.name, state=JobState.RUNNING)
+        self.jobs[job.id] = job
+        return self.get(job.id)
+
+    def get(self, job_id: str) -> Job:
+        return Job(**{k: getattr(self.jobs[job_id], k) for k in self.jobs[job_id].to_dict()})
+
+    def list(self) -> list[Job]:
+        return [self.get(i) for i in self.jobs]
+
+    def cancel(self, job_id: str) -> Job:
+        self.jobs[job_id].state = JobState.CANCELLED
+        return self.get(job_id)
+
+    def logs(self, job_id: str, follow: bool = False) -> Iterator[str]:
+        return iter(())
+
+
+class HoldProvider(Provider):
+    name = "hold"
+    _compute = HoldCompute()
+
+    @property
+    def compute(self) -> Compute:
+        return self._compute
+
+
+class HoldPlugin:
+    @hookimpl
+    def cloudbridge_register_providers(self, register):  # type: ignore[no-untyped-def]
+        register(ProviderInfo(name="hold", factory=f"{__name__}:HoldProvider", capabilities={"compute"}))
+
+
+def test_cloud_checkpoint_uris_in_use_are_refused(tmp_path: Path) -> None:
+    plugin = HoldPlugin()
+    register_plugin(plugin)
+    try:
+        def spec(name: str, ckpt: str) -> dict[str, object]:
+            return {"name": name, "provider": "hold", "workdir": None, "run": "python t.py", "checkpoints": ckpt}
+
+        first = cb.run(spec("first", "s3://bucket/ckpt/run"))
+        with pytest.raises(ConflictError, match=f"in use by running job {first.id}"):
+            cb.run(spec("second", "s3://bucket/ckpt/run/"))  # the same prefix, trailing slash or not
+        assert cb.run(spec("other", "s3://bucket/ckpt/other")).state == JobState.RUNNING
+        assert cb.run(spec("forced", "s3://bucket/ckpt/run"), force=True).state == JobState.RUNNING
+        HoldProvider._compute.cancel(first.id)  # ended on the cloud, unseen by the store: refreshed first
+        HoldProvider._compute.cancel("hold-3")
+        assert cb.run(spec("third", "s3://bucket/ckpt/run")).state == JobState.RUNNING
+    finally:
+        unregister_plugin(plugin)
