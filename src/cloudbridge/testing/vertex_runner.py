@@ -63,7 +63,7 @@ class JobRun:
         self.preempt_after = preempt_after
         self.cancelled = threading.Event()
         self.children: list[subprocess.Popen[str]] = []
-        self.root = tempfile.mkdtemp(prefix="cb-vertex-fake-")
+        self.root = ""  # made when the job starts: a held job never leaves a folder behind
         self.thread = threading.Thread(target=self._main, daemon=True, name=f"vertex-job-{job_id}")
 
     # ---- state ---------------------------------------------------------------------------------
@@ -94,6 +94,7 @@ class JobRun:
 
     # ---- the run -------------------------------------------------------------------------------
     def _main(self) -> None:
+        self.root = tempfile.mkdtemp(prefix="cb-vertex-fake-")
         try:
             self._set("JOB_STATE_PENDING")
             if self.cancelled.wait(self.start_delay):
