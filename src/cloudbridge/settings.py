@@ -16,15 +16,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from typing import TYPE_CHECKING, Any
 
 from cloudbridge.errors import InvalidSpec
 
+if TYPE_CHECKING:
+    from cloudbridge._settings_model import ProviderSettings
+
 __all__ = ["ProviderSettings", "cloudbridge_home", "home_path", "config_path", "load_config", "private_dir",
            "private_file", "resolve_settings"]
+
+
+def __getattr__(name: str) -> Any:
+    # ProviderSettings needs pydantic-settings; the home and config helpers (read by every CLI
+    # command through the job store) do not, so the model is imported only when asked for.
+    if name == "ProviderSettings":
+        from cloudbridge._settings_model import ProviderSettings
+
+        return ProviderSettings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def home_path() -> Path:
@@ -107,16 +117,6 @@ def profile_values(provider: str, profile: str | None = None) -> dict[str, Any]:
     return dict(table) if isinstance(table, dict) else {}
 
 
-class ProviderSettings(BaseSettings):
-    """Base class of every provider's settings model.
-
-    Subclasses set ``model_config = SettingsConfigDict(env_prefix="CLOUDBRIDGE_AWS_")`` (or
-    similar) and type secrets as ``pydantic.SecretStr`` so they never print.
-    """
-
-    model_config = SettingsConfigDict(extra="forbid", env_ignore_empty=True)
-
-
 def resolve_settings(
     settings_cls: type[ProviderSettings],
     provider: str,
@@ -131,6 +131,9 @@ def resolve_settings(
     from the job) or ``settings.<provider>.<field>`` plus where the value was set: the config file
     and its table, the environment variable or the plugin hook. The value itself is never shown.
     """
+    from pydantic import ValidationError
+    from pydantic_settings import EnvSettingsSource
+
     from cloudbridge.plugins import get_plugin_manager
 
     hooked = get_plugin_manager().hook.cloudbridge_resolve_settings(provider=provider, profile=profile) or {}

@@ -50,6 +50,10 @@ def _plain(kind: str, value: Any) -> Any:
         return value
     if kind == "list[str]" and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return list(value)
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):  # a default
+        return value
+    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
     if kind == "int" and isinstance(value, str) and _INT.fullmatch(value):
         return int(value)
     if kind == "float" and isinstance(value, str) and _FLOAT.fullmatch(value):

@@ -55,7 +55,7 @@ def jobs_command(
     state: list[str] = typer.Option([], "--state", "-s", metavar="STATE",
                                     help="Only jobs in this state (repeatable, or RUNNING,FAILED)."),
     name: str = typer.Option(None, "--name", metavar="GLOB", help="Only jobs whose name matches (sst2-*)."),
-    limit: int = typer.Option(0, "--limit", "-l", min=0, help="Show at most this many (newest first; 0: all)."),
+    limit: int = typer.Option(0, "--limit", "-l", help="Show at most this many (newest first; 0: all)."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON (times as ISO 8601) instead of a table."),
 ) -> None:
     """List jobs of every provider, newest first.
@@ -64,6 +64,10 @@ def jobs_command(
     """
     if ctx.invoked_subcommand is not None:
         return
+    if limit < 0:
+        from cloudbridge.errors import UserError
+
+        raise UserError(f"--limit: must be 0 (all) or more, got {limit}")
     from cloudbridge.cli._output import echo_json, format_age, format_duration, job_json, print_table
 
     jobs = _select(provider, state, name, limit)
