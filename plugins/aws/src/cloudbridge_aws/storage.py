@@ -235,13 +235,18 @@ class S3Storage(Storage):
         prefix = parsed.key.rstrip("/") + "/" if parsed.key else ""
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_s)
         paginator = self.client.get_paginator("list_multipart_uploads")
-        with aws_errors("list unfinished uploads", resource=self._uri(parsed.bucket, prefix), bucket=parsed.bucket):
-            stale = [
-                (upload["Key"], upload["UploadId"])
-                for page in paginator.paginate(Bucket=parsed.bucket, Prefix=prefix)
-                for upload in page.get("Uploads", [])
-                if upload["Initiated"] <= cutoff
-            ]
+        try:
+            with aws_errors("list unfinished uploads", resource=self._uri(parsed.bucket, prefix), bucket=parsed.bucket):
+                stale = [
+                    (upload["Key"], upload["UploadId"])
+                    for page in paginator.paginate(Bucket=parsed.bucket, Prefix=prefix)
+                    for upload in page.get("Uploads", [])
+                    if upload["Initiated"] <= cutoff
+                ]
+        except NotFound as exc:
+            if "NoSuchUpload" not in str(exc.__cause__):
+                raise
+            return 0  # some S3-compatible servers (rclone serve s3) answer "no uploads" with NoSuchUpload
         aborted = 0
         for key, upload_id in stale:
             try:
