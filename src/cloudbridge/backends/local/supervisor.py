@@ -54,6 +54,7 @@ from cloudbridge.backends.local.compute_reasons import (
     tail_lines,
 )
 from cloudbridge.backends.local.gpus import machine_info
+from cloudbridge.backends.local.logpump import LogPump
 from cloudbridge.backends.local.settings import LocalSettings
 from cloudbridge.jobstore.events import emit
 from cloudbridge.jobstore.store import JobStore
@@ -65,6 +66,7 @@ from cloudbridge.specs import JobSpec
 JOB_ENV = "_CB_JOB_ENV"
 SETTINGS_ENV = "_CB_LOCAL_SETTINGS"
 ACTIVE = (JobState.PENDING, JobState.STARTING, JobState.RUNNING)
+PUMP_DRAIN_SECONDS = 10.0  # how long the end waits for output still in the pipe (a setsid grandchild may hold it)
 log = logging.getLogger("cloudbridge.supervisor")
 
 
@@ -84,6 +86,7 @@ class Supervisor:
         self.gpu_ids = [g.index for g in machine_info(self.settings.gpu_indices).gpus]
         self.stop_signal: int | None = None
         self.child: subprocess.Popen[bytes] | None = None
+        self.pump: LogPump | None = None
         self.cause: str | None = None
         self.oom_before: int | None = None  # the cgroup's oom_kill counter when the command started
         self.started = 0.0
@@ -188,13 +191,20 @@ class Supervisor:
         cwd = str(self.paths.code if self.spec.workdir else self.paths.root)  # the job's own copy of its code
         self.say(f"running in {cwd}: {self.spec.run}" + (f" (GPUs {gpus})" if gpus else ""))
         self.oom_before = oom_kill_count()
+        # the output goes through a pipe: the pump strips terminal escapes before job.log (see logpump)
+        read_end, write_end = os.pipe()
         try:
-            with open(self.paths.log, "ab") as out:
-                self.child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            try:
+                self.child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=write_end,
                                               stderr=subprocess.STDOUT, start_new_session=True)
+            finally:
+                os.close(write_end)
         except OSError as exc:
+            os.close(read_end)
             self._end(JobState.FAILED, "could not start the command", f"{type(exc).__name__}: {exc}")
             return False
+        self.pump = LogPump(read_end, str(self.paths.log))
+        self.pump.start()
         self.started = time.monotonic()
         pgid = self.child.pid  # start_new_session: the child leads its own group
         runs.set_run(self.store, self.job_id, pgid=pgid, child_pid=self.child.pid)
@@ -252,6 +262,8 @@ class Supervisor:
             how = kill_group(pgid, self.settings.kill_grace if self.cause else min(self.settings.kill_grace, 5.0))
             if how:
                 self.say(f"the command exited but left processes in its group; stopped them with {how}")
+        if self.pump is not None:  # the rest of the output reaches job.log before the final lines
+            self.pump.join(timeout=PUMP_DRAIN_SECONDS)
         return code
 
     def finish(self, code: int) -> None:
