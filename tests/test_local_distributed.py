@@ -41,8 +41,9 @@ def test_two_gloo_processes_on_cpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     job = compute.wait(job.id, 300)
     lines = list(compute.logs(job.id))
     assert job.state == JobState.SUCCEEDED, "\n".join(lines)
-    ranks = sorted(line for line in lines if line.startswith("rank="))
+    # a multi-process job's lines carry their rank by default (tagged or not, every such line is kept)
+    ranks = sorted(line for line in lines if line.startswith("rank=") or "] rank=" in line)
     assert ranks == [
-        "rank=0 world=2 local_rank=0 sum=3 master=127.0.0.1",
-        "rank=1 world=2 local_rank=1 sum=3 master=127.0.0.1",
+        "[rank0] rank=0 world=2 local_rank=0 sum=3 master=127.0.0.1",
+        "[rank1] rank=1 world=2 local_rank=1 sum=3 master=127.0.0.1",
     ], lines

@@ -48,3 +48,40 @@ def test_an_unfinished_escape_at_the_end_loses_its_esc_byte() -> None:
     stripper = EscapeStripper()
     out = stripper.feed(b"tail \x1b[31") + stripper.flush()
     assert b"\x1b" not in out and out.startswith(b"tail ")
+
+
+# ---- rank tags: a job of several processes says which rank printed each line -------------------
+WORKERS = (
+    "import os, subprocess, sys\n"
+    "child = \"import sys\\nprint('hello from', sys.argv[1]); print('second line', file=sys.stderr)\"\n"
+    "procs = [subprocess.Popen([sys.executable, '-c', child, str(k)], env={**os.environ, 'RANK': str(k)})\n"
+    "         for k in range(2)]\n"
+    "sys.exit(max(p.wait() for p in procs))\n"
+)
+
+
+def _worker_lines(compute, tmp_path: Path, name: str, **fields) -> list[str]:  # type: ignore[no-untyped-def]
+    (tmp_path / "workers.py").write_text(WORKERS)
+    job = compute.wait(compute.submit(spec(tmp_path, "python workers.py", name=name, **fields)).id, 60)
+    lines = list(compute.logs(job.id))
+    assert job.state is JobState.SUCCEEDED, lines
+    return sorted(line for line in lines if "hello from" in line or "second line" in line)
+
+
+def test_a_multi_process_jobs_lines_carry_their_rank_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    compute = local_compute(monkeypatch)
+    assert _worker_lines(compute, tmp_path, "tagged", resources={"processes": 2}) == [
+        "[rank0] hello from 0", "[rank0] second line", "[rank1] hello from 1", "[rank1] second line",
+    ]
+
+
+def test_rank_tags_off_for_one_process_or_when_the_job_says_0(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    compute = local_compute(monkeypatch)
+    plain = ["hello from 0", "hello from 1", "second line", "second line"]
+    assert _worker_lines(compute, tmp_path, "single") == plain
+    assert _worker_lines(compute, tmp_path, "optout", resources={"processes": 2},
+                         env={"CB_LOG_RANK_TAGS": "0"}) == plain

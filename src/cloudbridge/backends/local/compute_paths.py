@@ -84,6 +84,7 @@ class JobPaths:
         return self.model if name == "model" else self.output / name
 
 
+RANK_TAGS_VAR = "CB_LOG_RANK_TAGS"
 LINEBUFFER_DIR = str(Path(__file__).resolve().parents[2] / "runtime" / "linebuffer")
 
 
@@ -261,4 +262,8 @@ def job_environment(
     # Whole lines, streamed live: every Python process of the job line-buffers its stdout (see
     # cloudbridge.runtime.linebuffer), so ranks printing at once never splice lines in the log.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (LINEBUFFER_DIR, env.get("PYTHONPATH")) if p)
+    # several processes share job.log: their lines say their rank ("[rankN] "), unless spec.env says
+    # CB_LOG_RANK_TAGS=0; one process keeps its lines exactly as printed
+    if (processes > 1 or spec.resources.nodes > 1) and RANK_TAGS_VAR not in spec.env:
+        env[RANK_TAGS_VAR] = "1"
     return env

@@ -9,7 +9,8 @@ logs still stream live.
 
 With ``CB_LOG_RANK_TAGS=1`` in the job's environment, every line a launched worker writes (one
 with ``RANK`` set) starts with ``[rankN] ``, so the logs can be filtered by rank (the dashboard's
-rank selector does). Off by default: the log lines stay exactly what the program printed.
+rank selector does). The local backend sets it for jobs of more than one process (a job's
+``env: {CB_LOG_RANK_TAGS: "0"}`` turns it off); a one-process job's lines stay exactly as printed.
 
 Any other ``sitecustomize`` further down ``sys.path`` is still run, after this one.
 """
