@@ -33,13 +33,13 @@ def follow_timeout_error(compute: Any, job_id: str, timeout: float) -> StageTime
     )
 
 
-def follow_with_timeout(compute: Any, job_id: str, timeout: float) -> Iterator[str]:
-    """Lines of ``compute.logs(job_id, follow=True)`` until the job ends or ``timeout`` seconds pass."""
+def follow_with_timeout(compute: Any, job_id: str, timeout: float, **options: Any) -> Iterator[str]:
+    """Lines of ``compute.logs(job_id, follow=True, **options)`` until the job ends or ``timeout`` seconds pass."""
     lines: queue.Queue[tuple[str, Any]] = queue.Queue()
     stop = threading.Event()
 
     def pump() -> None:
-        stream = compute.logs(job_id, follow=True)
+        stream = compute.logs(job_id, follow=True, **options)
         try:
             for line in stream:
                 if stop.is_set():

@@ -357,25 +357,37 @@ def cancel(job_id: str) -> Job:
     return job.bind(compute)
 
 
-def logs(job_id: str, follow: bool = False, timeout: float | None = None) -> Iterator[str]:
+def logs(job_id: str, follow: bool = False, timeout: float | None = None, since: float | None = None) -> Iterator[str]:
     """The job's log lines; ``follow=True`` streams until the job ends.
 
     With ``timeout`` seconds a follow stops there with :class:`~cloudbridge.errors.StageTimeout`
     (stage ``log follow``, naming the job's state); the job itself keeps running.
+    ``since`` (unix time): only lines that arrived then or later -- for providers that record when
+    each line arrived (local); others raise :class:`~cloudbridge.errors.UserError`.
     """
-    return _logs_of(_compute_for(job_id), job_id, follow, timeout)
+    return _logs_of(_compute_for(job_id), job_id, follow, timeout, since)
 
 
-def _logs_of(compute: Compute, job_id: str, follow: bool, timeout: float | None) -> Iterator[str]:
-    if not follow or timeout is None:
-        return compute.logs(job_id, follow=follow)
+def _logs_of(
+    compute: Compute, job_id: str, follow: bool, timeout: float | None, since: float | None = None
+) -> Iterator[str]:
     import inspect
 
+    extra: dict[str, Any] = {}
+    if since is not None:
+        if "since" not in inspect.signature(compute.logs).parameters:
+            from cloudbridge.errors import UserError
+
+            raise UserError(f"job {job_id}: its provider does not record when log lines arrived, so they "
+                            "cannot be filtered by time (local jobs can)")
+        extra["since"] = since
+    if not follow or timeout is None:
+        return compute.logs(job_id, follow=follow, **extra)
     if "timeout" in inspect.signature(compute.logs).parameters:  # the provider bounds its own follow
-        return compute.logs(job_id, follow=True, timeout=timeout)  # type: ignore[call-arg]
+        return compute.logs(job_id, follow=True, timeout=timeout, **extra)  # type: ignore[call-arg]
     from cloudbridge.log_follow import follow_with_timeout
 
-    return follow_with_timeout(compute, job_id, timeout)
+    return follow_with_timeout(compute, job_id, timeout, **extra)
 
 
 def deploy(

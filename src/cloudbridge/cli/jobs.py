@@ -317,26 +317,34 @@ def logs_command(
         None, "--timeout", metavar="DURATION",
         help="With -f: stop following after this long (e.g. 90, 30s, 10m); the job keeps running.",
     ),
+    since: str = typer.Option(
+        None, "--since", metavar="DURATION",
+        help="Only lines that arrived in the last DURATION (e.g. 10m, 1h; local jobs: the supervisor "
+             "records when each line arrived).",
+    ),
 ) -> None:
     """Print a job's logs (-f follows them until the job ends, or --timeout passes: exit 1)."""
+    import time
     from collections import deque
 
     from cloudbridge.cli._output import parse_duration
 
     seconds = parse_duration(timeout, "--timeout")
+    age = parse_duration(since, "--since")
+    cutoff = None if age is None else time.time() - age
     sdk = _sdk()
     job = sdk.get_job(job_id)  # an unknown id is one line and exit 2
     last = _tail_count(tail, default=10 if follow and not job.state.is_terminal else None)
     try:
         if not follow or job.state.is_terminal:
-            lines = sdk.logs(job_id, follow=False)
+            lines = sdk.logs(job_id, follow=False, since=cutoff)
             for line in deque(lines, maxlen=last) if last is not None else lines:
                 _write(line)
             return
-        seen = list(sdk.logs(job_id, follow=False))  # what is there now; the follow replays it first
+        seen = list(sdk.logs(job_id, follow=False, since=cutoff))  # what is there now; the follow replays it
         for line in seen[len(seen) - last:] if last is not None and last < len(seen) else seen:
             _write(line)
-        for index, line in enumerate(sdk.logs(job_id, follow=True, timeout=seconds)):
+        for index, line in enumerate(sdk.logs(job_id, follow=True, timeout=seconds, since=cutoff)):
             if index >= len(seen):
                 _write(line)
     except KeyboardInterrupt:

@@ -40,7 +40,8 @@ from cloudbridge.backends.local.compute_reasons import (
     tail_lines,
 )
 from cloudbridge.backends.local.gpus import MachineInfo, machine_info
-from cloudbridge.errors import BudgetExceeded, ConflictError, InvalidSpec, NotFound, ResourceUnavailable
+from cloudbridge.backends.local.logpump import since_offset
+from cloudbridge.errors import BudgetExceeded, ConflictError, InvalidSpec, NotFound, ResourceUnavailable, UserError
 from cloudbridge.interfaces import Compute
 from cloudbridge.jobstore.events import emit
 from cloudbridge.jobstore.store import JobStore
@@ -337,13 +338,25 @@ class LocalCompute(Compute):
             time.sleep(0.05)
         return job
 
-    def logs(self, job_id: str, follow: bool = False) -> Iterator[str]:
-        """Lines of ``job.log``; with ``follow`` keeps reading until the job has ended and the file is drained."""
-        job = self.get(job_id)
-        return self._tail(job, Path(job.extra["job_dir"]) / "job.log", follow)
+    def logs(self, job_id: str, follow: bool = False, since: float | None = None) -> Iterator[str]:
+        """Lines of ``job.log``; with ``follow`` keeps reading until the job has ended and the file is drained.
 
-    def _tail(self, job: Job, path: Path, follow: bool) -> Iterator[str]:
-        position, pending = 0, b""
+        ``since`` (unix time): only the lines that arrived then or later, by the arrival times the
+        supervisor records next to the log; a job without them raises :class:`UserError`.
+        """
+        job = self.get(job_id)
+        path = Path(job.extra["job_dir"]) / "job.log"
+        start = 0
+        if since is not None:
+            found = since_offset(path, since)
+            if found is None and path.exists():
+                raise UserError(f"job {job_id}: its log has no arrival times (it ran before cloudbridge "
+                                "recorded them), so it cannot be filtered by time")
+            start = found or 0
+        return self._tail(job, path, follow, start)
+
+    def _tail(self, job: Job, path: Path, follow: bool, start: int = 0) -> Iterator[str]:
+        position, pending = start, b""
         done = not follow or job.state.is_terminal
         next_check = time.monotonic() + 0.5
         while True:

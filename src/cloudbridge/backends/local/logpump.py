@@ -6,6 +6,11 @@ OSC sequences (titles, hyperlinks: ``ESC ] ... BEL`` or ``ESC ] ... ESC \\``) an
 two-byte ``ESC x`` escapes are removed; ``\\r\\n`` becomes ``\\n`` and a lone carriage return a line
 break, so a progress bar's redraws read as one line per update instead of overwriting each other.
 A sequence cut in two by the pipe's chunking is held back until its end arrives.
+
+``job.log`` lines carry no timestamps, so every append also records when it arrived: a line
+``END_OFFSET UNIX_TIME`` in ``job.log.times`` (the byte offset where that write ended). ``logs --since``
+starts at the end of the last write older than the cutoff (:func:`since_offset`): exact to the
+write, and one write of the pump is what the command printed since the previous one.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
+from pathlib import Path
 
-__all__ = ["EscapeStripper", "LogPump"]
+__all__ = ["EscapeStripper", "LogPump", "record_arrival", "since_offset", "times_path"]
 
 # complete sequences: CSI, OSC (ended by BEL or ST), charset selection, other two-byte escapes
 _COMPLETE = re.compile(
@@ -82,6 +89,46 @@ class LogPump(threading.Thread):
                     cleaned = stripper.feed(chunk)
                     if cleaned:
                         out.write(cleaned)
-                out.write(stripper.flush())
+                        record_arrival(self._log_path, out.tell())
+                rest = stripper.flush()
+                if rest:
+                    out.write(rest)
+                    record_arrival(self._log_path, out.tell())
             finally:
                 os.close(self._fd)
+
+
+def times_path(log_path: str | Path) -> Path:
+    """The arrival-time sidecar of ``log_path`` (``job.log`` -> ``job.log.times``)."""
+    return Path(f"{log_path}.times")
+
+
+def record_arrival(log_path: str | Path, end_offset: int) -> None:
+    """Note that ``log_path`` held ``end_offset`` bytes at this moment (one append of one line)."""
+    with open(times_path(log_path), "a", encoding="ascii") as handle:
+        handle.write(f"{end_offset} {time.time():.3f}\n")
+
+
+def since_offset(log_path: str | Path, cutoff: float) -> int | None:
+    """Byte offset of ``log_path`` from which every byte arrived at or after ``cutoff`` (unix time).
+
+    ``None`` when the log has no sidecar (a job started before arrival times were recorded).
+    Bytes written before the first recorded write (none, for a job that recorded from its start)
+    count as older than any write recorded later.
+    """
+    try:
+        text = times_path(log_path).read_text(encoding="ascii")
+    except FileNotFoundError:
+        return None
+    start = 0
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and float(parts[1]) < cutoff:
+            start = max(start, int(parts[0]))
+    if start:  # a write that ended mid-line: its line started before the cutoff, begin at the next one
+        with open(log_path, "rb") as handle:
+            handle.seek(start - 1)
+            if handle.read(1) != b"\n":
+                rest = handle.readline()
+                start += len(rest)
+    return start

@@ -54,7 +54,7 @@ from cloudbridge.backends.local.compute_reasons import (
     tail_lines,
 )
 from cloudbridge.backends.local.gpus import machine_info
-from cloudbridge.backends.local.logpump import LogPump
+from cloudbridge.backends.local.logpump import LogPump, record_arrival
 from cloudbridge.backends.local.settings import LocalSettings
 from cloudbridge.jobstore.events import emit
 from cloudbridge.jobstore.store import JobStore
@@ -95,8 +95,9 @@ class Supervisor:
     # ---- helpers ----------------------------------------------------------------------------
     def say(self, message: str) -> None:
         """Append a ``[cloudbridge]`` line to the job log (the command appends to the same file)."""
-        with open(self.paths.log, "a", encoding="utf-8") as handle:
-            handle.write(f"{LOG_PREFIX}{message}\n")
+        with open(self.paths.log, "ab", buffering=0) as handle:
+            handle.write(f"{LOG_PREFIX}{message}\n".encode())
+            record_arrival(self.paths.log, handle.tell())
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self.stop_signal = signum
