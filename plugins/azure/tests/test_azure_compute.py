@@ -69,6 +69,8 @@ def test_too_many_nodes_is_refused_before_upload(fake_provider: Any, tmp_path: P
     fake = _fake(fake_provider)
     codes, jobs = len(fake.codes), len(fake.jobs)
     with pytest.raises(InvalidSpec, match=r"resources\.nodes.*5 nodes is above the maximum.*\(3\)"):
+        fake_provider.compute.validate(_spec(tmp_path, resources={"nodes": 5}))  # what run --dry-run calls
+    with pytest.raises(InvalidSpec, match=r"resources\.nodes.*5 nodes is above the maximum.*\(3\)"):
         fake_provider.compute.submit(_spec(tmp_path, resources={"nodes": 5}))
     assert (len(fake.codes), len(fake.jobs)) == (codes, jobs), "nothing uploaded, nothing created"
 

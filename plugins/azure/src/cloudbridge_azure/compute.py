@@ -4,8 +4,9 @@
 The workdir becomes the job's *code asset*, uploaded through the SDK's own handshake
 (``codes/NAME/versions?hash=`` finds identical content, else ``startPendingUpload`` hands out a SAS
 URI into the workspace storage, the files go there and ``PUT codes/NAME/versions/V`` registers them);
-unchanged code is not uploaded twice. A named compute cluster is checked first: more nodes than its
-maximum is bad input, refused before anything is uploaded or created.
+unchanged code is not uploaded twice. A named compute cluster is checked in :meth:`validate` (so by
+``run --dry-run`` too): more nodes than its maximum is bad input, refused before anything is uploaded or
+created.
 """
 
 from __future__ import annotations
@@ -57,11 +58,17 @@ class AzureMLCompute(ManagedCompute):
                              hint=f"az ml compute update -n {self.settings.compute} --max-instances "
                              f"{spec.resources.nodes}, or ask for fewer nodes")
 
+    def validate(self, spec: JobSpec) -> str:
+        """The core's checks, then the cluster's node maximum (a read, nothing created): what
+        ``run --dry-run`` and :meth:`submit` both run before anything is uploaded."""
+        name = super().validate(spec)
+        self.check_cluster(spec)
+        return name
+
     def upload_code(self, spec: JobSpec) -> tuple[str, int]:
         """Register the workdir as a code asset (SDK upload handshake); ``(code version id, bytes)``."""
         from cloudbridge.packaging import scan_workdir
 
-        self.check_cluster(spec)
         workdir = spec.resolved_workdir()
         if workdir is None:
             raise InvalidSpec("Azure ML jobs need a workdir to ship", source=spec.source, field="workdir")
