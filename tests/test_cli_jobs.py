@@ -123,7 +123,8 @@ def test_dry_run_submits_nothing(tmp_path: Path, cb_home: Path) -> None:
     assert plan["submitted"] is False
     assert plan["spec"]["inputs"]["data"] == str(tmp_path / "data")
     assert plan["spec"]["resolved"]["max_runtime_seconds"] == 7200
-    assert plan["package"]["files"] >= 2 and any(e["path"] == "train.py" for e in plan["package"]["largest"])
+    largest = [e["path"] for e in plan["package"]["largest"]]
+    assert plan["package"]["files"] == 1 and largest == ["train.py"], "the spec file is never packaged"
     human = run_cli("run", str(spec), "--dry-run")
     assert "nothing submitted" in human.stdout and "workdir package" in human.stdout
     assert json.loads(run_cli("jobs", "--json").stdout) == []

@@ -52,7 +52,7 @@ def test_dry_run_plans_and_writes_nothing(project: Path, tmp_path: Path) -> None
     assert items["inputs.data"].copied == 2
     assert items["checkpoints"].bytes == 4096
     assert items["outputs.model"].action == "map"
-    assert items["workdir"].files == 3  # job.yaml, train.py, .cloudbridgeignore
+    assert items["workdir"].files == 2  # train.py, .cloudbridgeignore (the spec file is never packaged)
     assert plan.upload_bytes == 2002 + 4096
     assert not bucket.exists() and not (project / "job.local.yaml").exists()
     assert "would upload" in plan.summarize()

@@ -158,7 +158,7 @@ def test_catalog_resources_and_plan_cli(tmp_path: Path) -> None:
     bad.write_text("name: ft\nrun: x\nresources:\n  accelerators: A10:1\n")
     assert_one_error_line(run_cli("plan", str(bad)), f"{bad}:4: resources.accelerators: unknown accelerator 'A10'")
     none = tmp_path / "none.yaml"
-    none.write_text("name: ft\nrun: x\nresources:\n  accelerators: H100:16\n")
+    none.write_text("name: ft\nprovider: auto\nrun: x\nresources:\n  accelerators: H100:16\n")  # every provider
     assert_one_error_line(run_cli("plan", str(none)), "no feasible placement for job 'ft'", "too few GPUs per node")
     assert_one_error_line(run_cli("plan"), "missing JOB.yaml")
 

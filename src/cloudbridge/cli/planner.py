@@ -127,12 +127,12 @@ def _plan_job(path: str, providers: str | None, max_price: float | None, limit: 
         raise UserError("--throughput and --samples go together: the run time is samples / throughput")
     rates = _rates(throughput) if throughput else None
     wanted = [p.strip() for p in providers.split(",") if p.strip()] if providers else None
-    if wanted is None and spec.provider != "auto":  # the spec's provider is a filter; auto considers all
+    from_spec = wanted is None and spec.provider != "auto"  # the spec's provider is a filter; auto considers all
+    if from_spec:
         wanted = [spec.provider]
-        if not json_output:
-            typer.echo(f"provider: {spec.provider} (from the spec); --provider a,b or provider: auto for others",
-                       err=True)
     report = plan_job(spec, providers=wanted, max_price=max_price, throughput=rates, samples=samples)
+    if from_spec and not json_output and report.placements:  # an error below stays one line
+        typer.echo(f"provider: {spec.provider} (from the spec); --provider a,b or provider: auto for others", err=True)
     if json_output:
         echo_json(report.to_dict())
     elif report.placements:
@@ -158,7 +158,8 @@ def _plan_job(path: str, providers: str | None, max_price: float | None, limit: 
             typer.echo(f"excluded: {line}", err=True)
     if not report.placements:
         reasons = "; ".join(report.explain()[:2]) or "no offerings"
-        raise ResourceUnavailable(f"no feasible placement for job {spec.name!r}: {reasons}")
+        scope = f" (only provider {spec.provider}, from the spec; --provider a,b widens it)" if from_spec else ""
+        raise ResourceUnavailable(f"no feasible placement for job {spec.name!r}{scope}: {reasons}")
 
 
 def _plan_batch(tasks_path: str, pool_path: str | None, time_limit: float, json_output: bool,

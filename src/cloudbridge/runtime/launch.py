@@ -268,6 +268,7 @@ class PortLease:
     """
 
     def __init__(self, port: int, handle: object) -> None:
+        """Hold ``port``; ``handle`` is the open lock file whose ``flock`` reserves it."""
         self.port = port
         self._handle = handle
 
