@@ -21,11 +21,14 @@ SLOW = ("numpy", "scipy", "yaml", "moto")
 #: import it: typer >= 0.20 converts option values through pydantic TypeAdapters.)
 NOT_FOR_HELP = ("pydantic",)
 
+# Modules already loaded when the interpreter starts are not cloudbridge's doing: google-cloud-aiplatform
+# installs a *-nspkg.pth that imports the bare ``google.cloud`` namespace in every interpreter of the venv.
 PROBE = """
 import json, sys
+at_start = set(sys.modules)
 {body}
 names = {names!r}
-leaked = sorted({{m for m in sys.modules for n in names if m == n or m.startswith(n + ".")}})
+leaked = sorted({{m for m in set(sys.modules) - at_start for n in names if m == n or m.startswith(n + ".")}})
 sys.__stdout__.write("\\n@@" + json.dumps(leaked) + "\\n")
 """
 
