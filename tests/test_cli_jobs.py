@@ -132,6 +132,8 @@ def test_dry_run_submits_nothing(tmp_path: Path, cb_home: Path) -> None:
 
 def test_provider_flag_overrides_spec(tmp_path: Path) -> None:
     spec = write_job(tmp_path, "name: p\nprovider: gcp\nrun: echo from-local\n")
-    assert_one_error_line(run_cli("run", str(spec)), "unknown provider 'gcp'")
+    # gcp blocked: the case holds whether or not the plugin is installed (CI installs it)
+    no_gcp = {"CLOUDBRIDGE_DISABLE_PLUGINS": "gcp"}
+    assert_one_error_line(run_cli("run", str(spec), env=no_gcp), "unknown provider 'gcp'")
     result = run_cli("run", str(spec), "--provider", "local")
     assert result.returncode == 0 and "from-local" in result.stdout

@@ -63,6 +63,7 @@ def test_missing_uri_input_fails_the_job_with_the_cause(
 
 
 def test_unserved_scheme_is_refused_at_submit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CLOUDBRIDGE_DISABLE_PLUGINS", "gcp")  # gs:// unserved even where cloudbridge-gcp is installed
     compute = local_compute(monkeypatch)
     with pytest.raises(InvalidURI, match="gs://"):
         compute.submit(spec(tmp_path, "echo", inputs={"x": "gs://bucket/data"}))
