@@ -79,7 +79,14 @@ def test_status_wait_reads_the_job_until_it_ends_and_records_its_events(
     waiting = subprocess.Popen([*CLI, "status", job_id, "--wait", "--json"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
     try:
-        time.sleep(3)
+        from cloudbridge.jobstore.store import JobStore
+
+        # wait until the waiting CLI has read the job as RUNNING (its start-up takes seconds under load)
+        deadline = time.monotonic() + 60
+        while "RUNNING" not in [e["state"] for e in JobStore.default().events(job_id)]:
+            assert waiting.poll() is None, "still waiting while the job trains"
+            assert time.monotonic() < deadline, "status --wait never read the job as RUNNING"
+            time.sleep(0.2)
         assert waiting.poll() is None, "still waiting while the job trains"
         set_state(job_id.removeprefix("aws-"), "Failed", "Failed", failure="AlgorithmError: exit code 3")
         out, err = waiting.communicate(timeout=60)
