@@ -10,6 +10,7 @@ minute per example.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -101,6 +102,8 @@ def test_ner_example_prints_the_per_tag_table(tmp_path: Path) -> None:
     record, logs = _cloudbridge_run(tmp_path, "finetune-ner")
     assert "model=minilm processes=2 train=128 eval=64" in logs
     table = logs[logs.rindex("precision    recall  f1-score   support"):]
+    # a two-process job's lines carry their rank tag ("[rank0] "): the table is what follows it
+    table = "\n".join(re.sub(r"^\[rank\d+\] ?", "", line) for line in table.splitlines())
     rows = {line.split()[0] for line in table.splitlines()[1:] if line.strip()}
     assert {"LOC", "MISC", "ORG", "PER"} <= rows
     for tag in ("LOC", "MISC", "ORG", "PER"):

@@ -12,7 +12,10 @@ from cloudbridge.records import Job, JobState
 
 
 def _record_one() -> None:
-    JobStore.default().insert_job(Job(id="aws-x", provider="aws", name="x", state=JobState.RUNNING), {"name": "x"})
+    """One cloud job, and one live local job: the local supervisors are checked only when one is live."""
+    store = JobStore.default()
+    store.insert_job(Job(id="aws-x", provider="aws", name="x", state=JobState.RUNNING), {"name": "x"})
+    store.insert_job(Job(id="local-y", provider="local", name="y", state=JobState.RUNNING), {"name": "y"})
 
 
 def test_a_misconfigured_local_backend_is_reported_not_hidden(
@@ -25,7 +28,7 @@ def test_a_misconfigured_local_backend_is_reported_not_hidden(
     monkeypatch.setenv("CLOUDBRIDGE_LOCAL_HEARTBEAT_INTERVAL", "not-a-number")
     clear_provider_cache()
     with caplog.at_level(logging.WARNING, logger="cloudbridge.sdk"):
-        assert [j.id for j in sdk.jobs()] == ["aws-x"]
+        assert sorted(j.id for j in sdk.jobs()) == ["aws-x", "local-y"]
     assert "local jobs not checked" in caplog.text and "heartbeat_interval" in caplog.text
 
 

@@ -105,8 +105,11 @@ def times_path(log_path: str | Path) -> Path:
 
 def record_arrival(log_path: str | Path, end_offset: int) -> None:
     """Note that ``log_path`` held ``end_offset`` bytes at this moment (one append of one line)."""
-    with open(times_path(log_path), "a", encoding="ascii") as handle:
-        handle.write(f"{end_offset} {time.time():.3f}\n")
+    fd = os.open(times_path(log_path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # private, as job.log
+    try:
+        os.write(fd, f"{end_offset} {time.time():.3f}\n".encode("ascii"))
+    finally:
+        os.close(fd)
 
 
 def since_offset(log_path: str | Path, cutoff: float) -> int | None:
