@@ -81,7 +81,7 @@ def test_storage_through_cb_storage(dirstore, tmp_path: Path) -> None:
 def test_missing_bucket_says_how_to_create_it(dirstore) -> None:
     from cloudbridge.errors import NotFound
 
-    with pytest.raises(NotFound, match="bucket 'nope' does not exist.*mkdir"):
+    with pytest.raises(NotFound, match="bucket dir://nope does not exist.*mkdir"):
         dirstore.storage.write_bytes("dir://nope/k", b"x")
 
 

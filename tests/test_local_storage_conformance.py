@@ -16,6 +16,8 @@ from cloudbridge.testing.storage import StorageConformance
 class TestLocalStorageConformance(StorageConformance):
     """Every generic storage rule, on ``file://`` paths."""
 
+    has_buckets = False
+
     @pytest.fixture
     def storage(self) -> LocalStorage:
         return LocalStorage()
@@ -29,6 +31,8 @@ class TestLocalStorageConformance(StorageConformance):
 
 class TestLocalStorageFileURIs(StorageConformance):
     """The same suite addressed with ``file:///`` URIs and a confining root."""
+
+    has_buckets = False
 
     many_objects = 300
 

@@ -60,6 +60,21 @@ def test_missing_bucket_offers_create_command(aws_env, tmp_path: Path) -> None: 
     assert "aws s3 mb s3://no-such-bucket-cb" in str(info.value)
 
 
+def test_missing_bucket_is_one_line_exit_2_from_every_command(aws_env, tmp_path: Path) -> None:  # noqa: F811
+    """ls, cp, sync (either side) and rm name the bucket the same way (the conformance suite holds
+    every backend to ``BucketNotFound``; this checks what the CLI makes of it)."""
+    from fixtures_cli import assert_one_error_line, run_cli
+
+    put_tree(str(tmp_path / "src"), {"a": b"1"})
+    gone = "s3://cb-missing-bucket-cli"
+    expected = "bucket s3://cb-missing-bucket-cli does not exist"
+    for args in (("ls", f"{gone}/p"), ("cp", str(tmp_path / "src" / "a"), f"{gone}/a"), ("rm", f"{gone}/a"),
+                 ("sync", str(tmp_path / "src"), f"{gone}/p"), ("sync", f"{gone}/p", str(tmp_path / "dst"))):
+        line = assert_one_error_line(run_cli("storage", *args), expected)
+        assert "aws s3 mb" in line or args[0] == "sync", line
+    assert not (tmp_path / "dst").exists()
+
+
 def test_unsafe_keys_in_a_bucket_never_escape_local_destination(aws_env, s3_bucket: str, tmp_path: Path) -> None:  # noqa: F811
     client = aws_env.client("s3")
     client.put_object(Bucket=s3_bucket, Key="src/ok.txt", Body=b"ok")

@@ -14,6 +14,7 @@ __all__ = [
     "AuthenticationError",
     "BudgetExceeded",
     "CapabilityNotSupported",
+    "BucketNotFound",
     "CloudbridgeError",
     "ConflictError",
     "InvalidSpec",
@@ -96,6 +97,26 @@ class UnsafeKey(UserError):
 
 class NotFound(UserError):
     """A job, endpoint, object or bucket that was named does not exist."""
+
+
+class BucketNotFound(NotFound):
+    """The bucket (S3, GCS) or container (Azure Blob) of a URI does not exist.
+
+    Every storage backend raises this one type, with the message ``bucket SCHEME://BUCKET does not
+    exist`` and the command that creates it as the hint, so scripts and users see the same error
+    (and exit status 2) whichever cloud the URI names. ``bucket_uri`` holds ``SCHEME://BUCKET``.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, bucket_uri: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.bucket_uri = bucket_uri
+
+    @classmethod
+    def of(cls, scheme: str, bucket: str, *, role: str = "", hint: str | None = None) -> BucketNotFound:
+        """The error for ``scheme://bucket`` (``role``, e.g. ``"source"``, starts the message when given)."""
+        bucket_uri = f"{scheme}://{bucket}"
+        lead = f"{role} bucket" if role else "bucket"
+        return cls(f"{lead} {bucket_uri} does not exist", hint=hint, bucket_uri=bucket_uri)
 
 
 class ProviderNotFound(UserError):

@@ -22,6 +22,7 @@ from cloudbridge_aws.settings import AwsSettings
 
 from cloudbridge.errors import (
     AuthenticationError,
+    BucketNotFound,
     ConflictError,
     InvalidSpec,
     NotFound,
@@ -40,13 +41,13 @@ def one_line(exc: BaseException) -> str:
 
 
 def test_missing_bucket_names_the_fix(provider: Any) -> None:
-    with pytest.raises(NotFound) as info:
+    with pytest.raises(BucketNotFound) as info:
         list(provider.storage.list("s3://cb-no-such-bucket/data"))
     assert one_line(info.value) == (
-        "S3 bucket 'cb-no-such-bucket' does not exist (create it: aws s3 mb s3://cb-no-such-bucket)"
+        "bucket s3://cb-no-such-bucket does not exist (create it: aws s3 mb s3://cb-no-such-bucket)"
     )
     assert type(info.value.__cause__).__name__ == "NoSuchBucket"
-    with pytest.raises(NotFound, match="S3 bucket 'cb-no-such-bucket' does not exist"):
+    with pytest.raises(BucketNotFound, match="bucket s3://cb-no-such-bucket does not exist"):
         provider.storage.stat("s3://cb-no-such-bucket/a.txt")
     with pytest.raises(NotFound, match="no such object: s3://"):
         provider.storage.stat(f"s3://{provider.settings.bucket}/missing.txt")
@@ -208,7 +209,7 @@ def client_error(code: str, message: str, status: int, op: str = "CreateTraining
             ConflictError,
             "already exists",
         ),
-        ("NoSuchBucket", "The specified bucket does not exist", 404, NotFound, "aws s3 mb s3://cb-b"),
+        ("NoSuchBucket", "The specified bucket does not exist", 404, BucketNotFound, "aws s3 mb s3://cb-b"),
         ("SomethingNew", "a new failure", 400, ProviderError, "SomethingNew: a new failure"),
     ],
 )

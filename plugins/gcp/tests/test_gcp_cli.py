@@ -48,7 +48,7 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     ({"CLOUDBRIDGE_GCP_RESERVATION": "my-a100s"}, "{accelerators: 'A100:8', spot: true}",
      "resources.spot: spot capacity cannot consume a reservation"),
     ({"CLOUDBRIDGE_GCP_STAGING_BUCKET": "cb-no-such-bucket"}, "{accelerators: 'T4:1'}",
-     "GCS bucket 'cb-no-such-bucket' does not exist"),
+     "bucket gs://cb-no-such-bucket does not exist"),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_created(gcs_env: Any, vertex: Any, bucket: str, tmp_path: Path,
                                                           extra: dict[str, str], resources: str, expected: str) -> None:

@@ -22,6 +22,7 @@ Contract checked here (beyond the docstrings of :class:`~cloudbridge.interfaces.
 * ``stat`` fills ``size`` and at least one of ``etag``/``checksum``; ``checksum``, when given, is the
   hex sha256 of the content.
 * deleting a missing object is fine; reading, stat-ing a missing one raises ``NotFound``.
+* every operation on a missing bucket raises ``BucketNotFound`` ("bucket SCHEME://BUCKET does not exist").
 * keys with ``..`` segments or NUL bytes raise ``UnsafeKey`` and write nothing.
 * a write whose source stream fails leaves no object (and nothing listed) behind.
 
@@ -38,7 +39,7 @@ from typing import Any
 
 import pytest
 
-from cloudbridge.errors import NotFound, UnsafeKey
+from cloudbridge.errors import BucketNotFound, NotFound, UnsafeKey
 from cloudbridge.interfaces import Storage
 from cloudbridge.uri import parse_uri
 
@@ -77,6 +78,8 @@ class StorageConformance:
     large_size: int = 9 * 1024 * 1024 + 123
     #: Number of objects in the pagination test (more than one S3 page of 1,000).
     many_objects: int = 1100
+    #: False for a backend without buckets (a local filesystem): the missing-bucket test is skipped.
+    has_buckets: bool = True
 
     @pytest.fixture
     def storage(self) -> Storage:
@@ -163,6 +166,35 @@ class StorageConformance:
             storage.read_bytes(uri)
         with pytest.raises(NotFound):
             storage.open_read(uri)
+
+    def test_missing_bucket_is_one_error(self, storage: Storage, base_uri: str) -> None:
+        """Every operation on a bucket that does not exist raises :class:`BucketNotFound`, naming it.
+
+        The same type, message and exit status on every backend (issue 18): a script or a user never
+        has to know which cloud said "no such bucket" in its own words.
+        """
+        if not self.has_buckets:
+            pytest.skip(f"{type(self).__name__}.has_buckets is False")
+        parsed = parse_uri(base_uri)
+        owner, _, _ = parsed.bucket.rpartition("/")  # az://account/container: the container is missing
+        missing = f"{owner}/" if owner else ""
+        missing += f"cb-missing-{os.urandom(4).hex()}"
+        bucket_uri = f"{parsed.scheme}://{missing}"
+        uri = f"{bucket_uri}/some/key.txt"
+        operations = {
+            "stat": lambda: storage.stat(uri),
+            "read_bytes": lambda: storage.read_bytes(uri),
+            "write_bytes": lambda: storage.write_bytes(uri, b"x"),
+            "list": lambda: list(storage.list(f"{bucket_uri}/some", recursive=True)),
+            "delete": lambda: storage.delete(uri),
+        }
+        for name, operation in operations.items():
+            with pytest.raises(BucketNotFound) as caught:
+                operation()
+            error = caught.value
+            assert error.bucket_uri == bucket_uri, name
+            assert error.message == f"bucket {bucket_uri} does not exist", name
+            assert error.exit_code == 2, name
 
     def test_list_missing_prefix_is_empty(self, storage: Storage, base_uri: str) -> None:
         """Listing a prefix that holds nothing yields nothing (no error), recursive or not."""

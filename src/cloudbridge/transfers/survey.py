@@ -13,7 +13,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from cloudbridge.errors import CloudbridgeError, NotFound, UserError
+from cloudbridge.errors import BucketNotFound, CloudbridgeError, NotFound, UserError
 from cloudbridge.interfaces import Storage
 from cloudbridge.records import ObjectInfo
 from cloudbridge.transfers.resolve import bucket_create_hint, is_within
@@ -74,6 +74,8 @@ def list_objects(storage: Storage, uri: StorageURI, role: str, policy: RetryPoli
         if uri.is_local:
             return []
         hint = bucket_create_hint(uri) if role == "destination" else None
+        if isinstance(exc, BucketNotFound):
+            raise BucketNotFound.of(uri.scheme, uri.bucket, role=role, hint=hint) from exc
         raise NotFound(f"{role} bucket of {uri} does not exist ({exc.message})", hint=hint) from exc
 
 

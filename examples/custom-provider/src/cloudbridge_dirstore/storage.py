@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from cloudbridge.errors import InvalidURI, NotFound, UnsafeKey, UserError
+from cloudbridge.errors import BucketNotFound, InvalidURI, NotFound, UnsafeKey, UserError
 from cloudbridge.interfaces import Storage, URILike, as_uri
 from cloudbridge.records import ObjectInfo
 from cloudbridge_dirstore.errors import translate
@@ -54,8 +54,8 @@ class DirStorage(Storage):
             if for_write and self.create_buckets:
                 bucket.mkdir(parents=True, exist_ok=True)
             else:
-                raise NotFound(
-                    f"bucket {parsed.bucket!r} does not exist",
+                raise BucketNotFound.of(
+                    "dir", parsed.bucket,
                     hint=f"create it: mkdir {bucket} (or set create_buckets = true under [dirstore])",
                 )
         key = parsed.key.rstrip("/")
@@ -94,10 +94,7 @@ class DirStorage(Storage):
 
     def list(self, uri: URILike, recursive: bool = True) -> Iterator[ObjectInfo]:
         """Objects under the prefix, sorted by key; ``recursive=False`` adds ``sub/`` entries."""
-        try:
-            bucket, path, key = self._locate(uri)
-        except NotFound:
-            return iter(())
+        bucket, path, key = self._locate(uri)  # a missing bucket is BucketNotFound, as on every cloud
         if not path.is_dir():
             return iter(())
         base = str(as_uri(uri)).rstrip("/")

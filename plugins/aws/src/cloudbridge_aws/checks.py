@@ -84,7 +84,7 @@ def run_checks(provider: AwsProvider) -> CheckReport:
             with aws_errors("check the bucket", resource=f"s3://{settings.bucket}", bucket=settings.bucket):
                 session.client("s3").head_bucket(Bucket=settings.bucket)
         except NotFound:
-            detail = f"S3 bucket {settings.bucket!r} does not exist"
+            detail = f"bucket s3://{settings.bucket} does not exist"
             report.add("bucket", False, detail, f"aws s3 mb s3://{settings.bucket} --region {region}")
         except CloudbridgeError as exc:
             report.add("bucket", False, *_detail_and_fix(exc, "check the bucket name and your permissions on it"))

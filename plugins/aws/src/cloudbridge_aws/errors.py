@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from cloudbridge.errors import (
     AuthenticationError,
+    BucketNotFound,
     CloudbridgeError,
     ConflictError,
     InvalidSpec,
@@ -156,7 +157,7 @@ def _from_client_error(exc: BaseException, action: str, *, what: str, bucket: st
         )
     if code == "NoSuchBucket":
         name = bucket or error.get("BucketName") or "?"
-        return NotFound(f"S3 bucket {name!r} does not exist", hint=f"create it: aws s3 mb s3://{name}")
+        return BucketNotFound.of("s3", name, hint=f"create it: aws s3 mb s3://{name}")
     if code in NOT_FOUND_CODES or (code == "ValidationException" and _NOT_FOUND_TEXT.search(message)):
         return NotFound(f"not found:{what or ' ' + action}" + (f" ({message})" if message and code != "404" else ""))
     if code in CONFLICT_CODES or (code == "ValidationException" and _CONFLICT_TEXT.search(message)):

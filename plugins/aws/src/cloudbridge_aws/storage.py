@@ -28,7 +28,7 @@ import zlib
 from collections.abc import Iterator
 from typing import IO, Any, NoReturn
 
-from cloudbridge.errors import InvalidURI, NotFound, StorageError
+from cloudbridge.errors import BucketNotFound, InvalidURI, NotFound, StorageError
 from cloudbridge.interfaces import Storage, URILike, as_uri
 from cloudbridge.records import ObjectInfo
 from cloudbridge.uri import StorageURI
@@ -355,8 +355,8 @@ class S3Storage(Storage):
                 with aws_errors("check the bucket", bucket=parsed.bucket):
                     self.client.head_bucket(Bucket=parsed.bucket)
             except NotFound as missing:
-                raise NotFound(
-                    f"S3 bucket {parsed.bucket!r} does not exist", hint=f"create it: aws s3 mb s3://{parsed.bucket}"
+                raise BucketNotFound.of(
+                    "s3", parsed.bucket, hint=f"create it: aws s3 mb s3://{parsed.bucket}"
                 ) from missing.__cause__
             self._buckets_seen.add(parsed.bucket)
         raise NotFound(f"no such object: {parsed}") from exc.__cause__

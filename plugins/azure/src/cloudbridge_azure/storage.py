@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, Any, NoReturn
 
-from cloudbridge.errors import InvalidURI, NotFound, StorageError
+from cloudbridge.errors import BucketNotFound, InvalidURI, NotFound, StorageError
 from cloudbridge.interfaces import Storage, URILike, as_uri
 from cloudbridge.records import ObjectInfo
 from cloudbridge.uri import StorageURI
@@ -163,8 +163,8 @@ class BlobStorage(Storage):
         """A 404 as "no such container" (with the command that creates it) or "no such blob"."""
         if error_code(exc) == "ContainerNotFound":
             account, container = parsed.bucket.split("/", 1)
-            raise NotFound(
-                f"Azure container {container!r} does not exist in account {account!r}",
+            raise BucketNotFound.of(
+                "az", parsed.bucket,
                 hint=f"create it: az storage container create --account-name {account} --name {container}",
             ) from exc
         raise NotFound(f"no such object: {parsed}") from exc
@@ -188,7 +188,8 @@ class BlobStorage(Storage):
         """Blobs under the prefix ``uri`` in name order, page by page (``list_page_size`` per page).
 
         ``recursive=False`` lists with delimiter ``/``: direct blobs plus one zero-size entry per
-        sub-prefix (key ending in ``/``). A missing container yields nothing.
+        sub-prefix (key ending in ``/``). A missing prefix yields nothing; a missing container is
+        :class:`BucketNotFound`, as a missing bucket is on every backend.
         """
         parsed = self._parse(uri)
         prefix = parsed.key.rstrip("/") + "/" if parsed.key else ""
@@ -213,8 +214,8 @@ class BlobStorage(Storage):
                         yield info
                     else:
                         items.append(info)
-        except NotFound:
-            return
+        except NotFound as exc:
+            self._missing(parsed, exc.__cause__ or exc)
         yield from sorted(items, key=lambda i: i.key)
 
     def open_read(self, uri: URILike) -> IO[bytes]:

@@ -99,7 +99,7 @@ def _bucket_check(provider: GcpProvider) -> tuple[bool, str, str | None]:
         storage.delete(probe)
     except NotFound:
         region = provider.settings.region or "REGION"
-        return False, f"GCS bucket {bucket!r} does not exist", \
+        return False, f"bucket gs://{bucket} does not exist", \
             f"gcloud storage buckets create gs://{bucket} --location {region}"
     except AuthenticationError as exc:
         return False, f"{_text(exc)} (role roles/storage.objectAdmin is lacking)", BUCKET_ROLE_FIX.format(bucket=bucket)

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, NoReturn
 
-from cloudbridge.errors import InvalidURI, NotFound, StorageError
+from cloudbridge.errors import BucketNotFound, InvalidURI, NotFound, StorageError
 from cloudbridge.interfaces import Storage, URILike, as_uri
 from cloudbridge.records import ObjectInfo
 from cloudbridge.uri import StorageURI
@@ -159,10 +159,7 @@ class GcsStorage(Storage):
             with gcp_errors("check the bucket", resource=f"gs://{parsed.bucket}", service="storage"):
                 found = self.client.lookup_bucket(parsed.bucket)
             if found is None:
-                raise NotFound(
-                    f"GCS bucket {parsed.bucket!r} does not exist",
-                    hint=f"create it: gcloud storage buckets create gs://{parsed.bucket}",
-                ) from cause
+                raise _missing_bucket(parsed.bucket) from cause
             self._buckets_seen.add(parsed.bucket)
         raise NotFound(f"no such object: {parsed}") from cause
 
@@ -182,15 +179,18 @@ class GcsStorage(Storage):
         if parsed.scheme != "gs":
             raise InvalidURI(f"{parsed} is not a gs:// URI")
         prefix = parsed.key.rstrip("/") + "/" if parsed.key else ""
-        with gcp_errors("list objects", resource=f"gs://{parsed.bucket}/{prefix}", service="storage"):
-            pages = self.client.list_blobs(parsed.bucket, prefix=prefix, delimiter=None if recursive else "/",
-                                           page_size=1000, retry=retry(self.settings.timeout))
-            found: list[ObjectInfo] = []
-            for blob in pages:
-                if blob.name.endswith("/") and not blob.size:
-                    continue  # a "folder" placeholder made by the console, not an object
-                found.append(self._info(blob, blob.name[len(prefix):]))
-            subs = sorted(pages.prefixes) if not recursive else []
+        found: list[ObjectInfo] = []
+        try:
+            with gcp_errors("list objects", resource=f"gs://{parsed.bucket}/{prefix}", service="storage"):
+                pages = self.client.list_blobs(parsed.bucket, prefix=prefix, delimiter=None if recursive else "/",
+                                               page_size=1000, retry=retry(self.settings.timeout))
+                for blob in pages:
+                    if blob.name.endswith("/") and not blob.size:
+                        continue  # a "folder" placeholder made by the console, not an object
+                    found.append(self._info(blob, blob.name[len(prefix):]))
+                subs = sorted(pages.prefixes) if not recursive else []
+        except NotFound as exc:  # objects.list answers 404 only when the bucket itself is missing
+            raise _missing_bucket(parsed.bucket) from exc.__cause__
         found.extend(ObjectInfo(uri=f"gs://{parsed.bucket}/{sub}", key=sub[len(prefix):], size=0) for sub in subs)
         yield from sorted(found, key=lambda info: info.key)
 
@@ -225,10 +225,7 @@ class GcsStorage(Storage):
                     if self.client.lookup_bucket(parsed.bucket) is None:
                         raise
         except NotFound as exc:
-            raise NotFound(
-                f"GCS bucket {parsed.bucket!r} does not exist",
-                hint=f"create it: gcloud storage buckets create gs://{parsed.bucket}",
-            ) from exc.__cause__
+            raise _missing_bucket(parsed.bucket) from exc.__cause__
 
     # ---- uploads ---------------------------------------------------------------------------------
     def _put(self, parsed: StorageURI, source: IO[bytes], digests: Digests) -> ObjectInfo:
@@ -331,3 +328,8 @@ class GcsStorage(Storage):
         if problems:
             raise StorageError(f"integrity check failed downloading {parsed}: {', '.join(problems)}; "
                                "the object is corrupt or changed during the download", provider="gcp")
+
+
+def _missing_bucket(bucket: str) -> BucketNotFound:
+    """The error every backend raises for a missing bucket, with the command that creates it."""
+    return BucketNotFound.of("gs", bucket, hint=f"create it: gcloud storage buckets create gs://{bucket}")
