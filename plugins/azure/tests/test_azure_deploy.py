@@ -45,9 +45,11 @@ class TestAzureMLDeployConformance(DeployConformance):
         return _spec(model_uri, min_replicas=1, max_replicas=3)
 
     def check_endpoint(self, endpoint: Any, spec: EndpointSpec) -> None:
-        """Also: autoscale bounds, all traffic on the one deployment, the scoring URI of the fake."""
+        """Also: autoscale bounds (from the Azure Monitor setting), all traffic on the one deployment,
+        the scoring URI of the fake."""
         super().check_endpoint(endpoint, spec)
         assert (endpoint.extra["min_replicas"], endpoint.extra["max_replicas"]) == (1, 3)
+        assert endpoint.extra["autoscale"] == f"cb-{spec.name}-blue-autoscale"
         assert endpoint.extra["traffic"] == {"blue": 100} and endpoint.url.endswith(f"/score/{spec.name}")
 
 
@@ -105,6 +107,6 @@ def test_deployment_body_carries_the_container_contract() -> None:
     body = deployment_body(_spec("az://a1b/c/m", min_replicas=2, max_replicas=4), AzureSettings(), "MODEL-ID")
     props = body["properties"]
     assert body["sku"]["capacity"] == 2 and props["model"] == "MODEL-ID"
-    assert props["scaleSettings"]["minInstances"] == 2 and props["scaleSettings"]["maxInstances"] == 4
+    assert props["scaleSettings"] == {"scaleType": "Default"}, "managed deployments scale through Azure Monitor"
     assert props["inferenceConfig"]["scoringRoute"]["path"] == "/invocations"
     assert props["inferenceConfig"]["livenessRoute"]["path"] == "/ping"

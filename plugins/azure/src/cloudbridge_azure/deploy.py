@@ -3,9 +3,11 @@
 The bodies come from the pure :mod:`cloudbridge_azure.deploy_request`; calls go through an azure-core
 ``PipelineClient`` with the provider's credential (``BearerTokenCredentialPolicy``) and azure-core's
 ``RetryPolicy``, the same stack azure-ai-ml uses. ``deploy`` registers the model, creates the endpoint
-and its ``blue`` deployment, waits until it serves and sends it all traffic; if any step fails,
-everything created so far is deleted again and the error says so. ``delete`` removes the deployment,
-the endpoint and the registered model, also after a half-failed deploy.
+and its ``blue`` deployment, waits until it serves, creates its Azure Monitor autoscale setting when
+``max_replicas > min_replicas`` (:mod:`cloudbridge_azure.autoscale`) and sends it all traffic; if any
+step fails, everything created so far is deleted again and the error says so. ``delete`` removes the
+autoscale setting, the deployment, the endpoint and the registered model, also after a half-failed
+deploy (an absent piece is skipped).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from cloudbridge.errors import CloudbridgeError, ConflictError, NotFound, Provid
 from cloudbridge.interfaces import Deploy
 from cloudbridge.records import Endpoint
 from cloudbridge.specs import EndpointSpec
+from cloudbridge_azure.autoscale import Autoscale, capacity_of, setting_name, wants_autoscale
 from cloudbridge_azure.deploy_request import (
     DEPLOYMENT,
     check_name,
+    check_replicas,
     deployment_body,
     endpoint_body,
     model_body,
@@ -46,6 +50,7 @@ class AzureMLDeploy(Deploy):
         self.provider = provider
         self.settings = provider.settings
         self._pipeline: Any = None
+        self.autoscale = Autoscale(provider)
 
     # ---- HTTP --------------------------------------------------------------------------------------
     @property
@@ -97,13 +102,15 @@ class AzureMLDeploy(Deploy):
         dprops = (deployment or {}).get("properties") or {}
         if deployment is not None and state == "Succeeded":
             state = dprops.get("provisioningState") or "Creating"
-        scale = dprops.get("scaleSettings") or {}
+        instances = ((deployment or {}).get("sku") or {}).get("capacity")
+        capacity = capacity_of(self.autoscale.get(raw.get("name") or "")) if deployment is not None else None
+        low, high = (capacity["minimum"], capacity["maximum"]) if capacity else (instances, instances)
         return Endpoint(
             name=raw.get("name") or "", provider="azure", state=_STATES.get(state, state), url=props.get("scoringUri"),
             model=dprops.get("model"), native_id=raw.get("id"),
-            extra={"instance_type": dprops.get("instanceType"), "min_replicas": scale.get("minInstances"),
-                   "max_replicas": scale.get("maxInstances"), "traffic": props.get("traffic") or {},
-                   "azureml_state": state},
+            extra={"instance_type": dprops.get("instanceType"), "instances": instances, "min_replicas": low,
+                   "max_replicas": high, "autoscale": setting_name(raw.get("name") or "") if capacity else None,
+                   "traffic": props.get("traffic") or {}, "azureml_state": state},
         )
 
     # ---- Deploy ------------------------------------------------------------------------------------
@@ -119,6 +126,7 @@ class AzureMLDeploy(Deploy):
     def deploy(self, spec: EndpointSpec) -> Endpoint:
         """Register the model, create endpoint + deployment, wait until it serves, route all traffic."""
         check_name(spec)
+        check_replicas(spec, self.settings)  # bad replica bounds: refused before any call
         uri = self._model_uri(spec)
         body = deployment_body(spec, self.settings, "pending")  # bad input before anything exists
         try:
@@ -138,6 +146,8 @@ class AzureMLDeploy(Deploy):
             self._call("PUT", f"/onlineEndpoints/{name}/deployments/{DEPLOYMENT}", body,
                        action="create the deployment", resource=name)
             self._wait(name)
+            if wants_autoscale(spec):  # the endpoint takes traffic only once it can scale
+                self.autoscale.create(spec, (self._deployment(name) or {}).get("id") or "")
             endpoint = self._endpoint(name)
             endpoint["properties"]["traffic"] = {DEPLOYMENT: 100}
             self._call("PUT", f"/onlineEndpoints/{name}", endpoint, action="route traffic", resource=name)
@@ -205,11 +215,22 @@ class AzureMLDeploy(Deploy):
             raise
 
     def delete(self, name: str) -> None:
-        """Delete the deployment, the endpoint and the registered model (also after a half-failed deploy)."""
-        self._endpoint(name)
+        """Delete the autoscale setting, the deployment, the endpoint and the registered model.
+
+        Also after a half-failed deploy; a setting left behind by an endpoint deleted elsewhere is
+        deleted too (Azure keeps such orphans).
+        """
+        try:
+            self._endpoint(name)
+        except NotFound:
+            if self.autoscale.get(name) is None:
+                raise
+            self.autoscale.delete(name)
+            return
         self._delete_all(name, f"cb-{name}")
 
     def _delete_all(self, name: str, model: str) -> None:
+        self.autoscale.delete(name)  # first: Azure keeps a setting whose deployment is gone
         for path, what in ((f"/onlineEndpoints/{name}/deployments/{DEPLOYMENT}", "delete the deployment"),
                            (f"/onlineEndpoints/{name}", "delete the online endpoint"),
                            (f"/models/{model}/versions/1", "delete the registered model")):

@@ -15,7 +15,7 @@ import difflib
 import re
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from cloudbridge.settings import ProviderSettings
@@ -107,6 +107,11 @@ class AzureSettings(ProviderSettings):
     retry_total: int = Field(6, ge=0, le=20, description="Attempts per call (azure-core retry policy).")
     deploy_timeout: int = Field(1800, ge=1, description="Seconds to wait for an online deployment.")
     poll_interval: float = Field(5.0, gt=0, le=300, description="Seconds between job and deployment polls.")
+    max_endpoint_instances: int = Field(
+        50, ge=1, le=1000, description="Most instances one online deployment may have (Azure's default limit)."
+    )
+    autoscale_cpu_out: int = Field(70, ge=1, le=100, description="Add an endpoint instance above this CPU %.")
+    autoscale_cpu_in: int = Field(30, ge=0, le=99, description="Remove an endpoint instance below this CPU %.")
 
     @field_validator("subscription_id")
     @classmethod
@@ -174,6 +179,13 @@ class AzureSettings(ProviderSettings):
     @classmethod
     def _check_prefix(cls, value: str) -> str:
         return value.strip("/")
+
+    @model_validator(mode="after")
+    def _check_autoscale(self) -> AzureSettings:
+        if self.autoscale_cpu_in >= self.autoscale_cpu_out:
+            raise ValueError(f"autoscale_cpu_in ({self.autoscale_cpu_in}) must be below autoscale_cpu_out "
+                             f"({self.autoscale_cpu_out})")
+        return self
 
     @property
     def bucket(self) -> str | None:

@@ -7,6 +7,10 @@
   ``python -m cloudbridge.serving.serve`` on a free port with ``AZUREML_MODEL_DIR`` set, in the
   background: ``provisioningState`` is ``Creating``, then ``Succeeded`` once ``/ping`` answers, or
   ``Failed`` with the server's last words. ``quota`` faults refuse the deployment (QuotaExceeded).
+  With ``run_servers = False`` (fast tests of the resources alone) nothing is started and the
+  deployment is ``Succeeded`` at once; scoring it then answers 424.
+* ``GET`` of a deployment reports ``sku.capacity``, or the default capacity of an enabled autoscale
+  setting that targets it (:mod:`cloudbridge.testing.azureml.autoscale`).
 * ``POST /score/NAME`` (with the endpoint key as bearer token) goes to the deployment's
   ``/invocations``; deleting a deployment stops its server; an endpoint with deployments cannot be
   deleted (as Azure ML).
@@ -44,6 +48,8 @@ class Endpoints:
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self.servers: dict[tuple[str, str], tuple[subprocess.Popen, int, str]] = {}
+        #: Start the real inference server for each deployment (False: Succeeded at once, no server).
+        self.run_servers = True
 
     def routes(self, router: Router) -> None:
         """Add the routes to ``router``."""
@@ -148,17 +154,23 @@ class Endpoints:
             raise ApiError(404, "EndpointNotFound", f"Could not find endpoint {name}.")
         body = request.json()
         props = body.setdefault("properties", {})
-        if self.fake._take("quota"):
+        if self.fake._take("quota", f"PUT {request.path}"):
             raise ApiError(400, "QuotaExceeded", f"Not enough quota available for {props.get('instanceType')} "
                            "in this region: requested cores exceed the approved quota.")
+        scale_type = (props.get("scaleSettings") or {}).get("scaleType", "Default")
+        if props.get("endpointComputeType") == "Managed" and scale_type != "Default":
+            raise ApiError(400, "BadArgument", f"Scale type {scale_type} is not supported for managed online "
+                           "deployments; only Default is (scale them with an Azure Monitor autoscale setting).")
         model_id = str(props.get("model") or "")
         parts = model_id.split("/")
         try:
             model = self.models[(parts[parts.index("models") + 1], parts[parts.index("versions") + 1])]
         except (ValueError, IndexError, KeyError):
             raise ApiError(400, "UserError", f"Model {model_id!r} was not found.") from None
-        props["provisioningState"] = "Creating"
+        props["provisioningState"] = "Creating" if self.run_servers else "Succeeded"
         self.deployments[(name, dep)] = body
+        if not self.run_servers:
+            return Reply(201, {"name": dep, **body})
         threading.Thread(target=self._start_server, args=(name, dep, model["modelUri"], body), daemon=True).start()
         return Reply(201, {"name": dep, **body})
 
@@ -197,8 +209,11 @@ class Endpoints:
         key = (request.groups["name"], request.groups["dep"])
         if key not in self.deployments:
             raise ApiError(404, "DeploymentNotFound", f"Could not find deployment {key[1]} of endpoint {key[0]}.")
-        return Reply(200, {"id": f"{self.fake.workspace_id}/onlineEndpoints/{key[0]}/deployments/{key[1]}",
-                           "name": key[1], **self.deployments[key]})
+        resource_id = f"{self.fake.workspace_id}/onlineEndpoints/{key[0]}/deployments/{key[1]}"
+        body = json.loads(json.dumps(self.deployments[key]))
+        sku = body.setdefault("sku", {"name": "Default"})
+        sku["capacity"] = self.fake.autoscale.capacity(resource_id, sku.get("capacity"))
+        return Reply(200, {"id": resource_id, "name": key[1], **body})
 
     def _delete_deployment(self, request: Request) -> Reply:
         key = (request.groups["name"], request.groups["dep"])

@@ -17,12 +17,16 @@ Every request but the anonymous discovery document must carry ``Authorization: B
 test token>`` (else 401). Faults are
 injected with :meth:`AzureMLFake.inject`: ``"auth"`` (403 AuthorizationFailed), ``"quota"`` (the
 next job or deployment is refused with QuotaExceeded), ``"throttle"`` (429 with ``Retry-After: 0``),
-``"server"`` (500); :meth:`AzureMLFake.preempt` preempts a running low-priority job.
+``"server"`` (500), each optionally only for requests whose ``"METHOD /path"`` matches a regex
+(``path=``) and after letting the first ``skip`` of them through; :meth:`AzureMLFake.preempt`
+preempts a running low-priority job. Azure Monitor autoscale settings of the resource group are
+served too (:mod:`cloudbridge.testing.azureml.autoscale`).
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import tempfile
 import threading
 import time
@@ -69,6 +73,8 @@ class AzureMLFake:
         self.codes: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
         self.faults: Counter[str] = Counter()
+        #: fault -> (regex on "METHOD /path" or None, requests still to let through)
+        self.fault_rules: dict[str, tuple[re.Pattern[str] | None, int]] = {}
         #: New jobs stay Queued and run nothing; a driver moves them (see ``driver.py``).
         self.hold_jobs = False
         self.auth_failures = 0
@@ -77,10 +83,13 @@ class AzureMLFake:
         self.cert, self.key = self_signed_cert(self.root)
         self.router = Router()
         self._routes()
+        from cloudbridge.testing.azureml.autoscale import AutoscaleSettings
         from cloudbridge.testing.azureml.endpoints import Endpoints
 
         self.endpoints = Endpoints(self)
         self.endpoints.routes(self.router)
+        self.autoscale = AutoscaleSettings(self)
+        self.autoscale.routes(self.router)
         self.http = HttpsServer(self._dispatch, (self.cert, self.key))
 
     # ---- public helpers --------------------------------------------------------------------------
@@ -106,12 +115,17 @@ class AzureMLFake:
         """``REQUESTS_CA_BUNDLE`` (trust the self-signed certificate) for clients of this fake."""
         return {"REQUESTS_CA_BUNDLE": self.cert}
 
-    def inject(self, fault: str, times: int = 1) -> None:
-        """Arm ``fault`` (``auth``, ``quota``, ``throttle``, ``server``) for the next ``times`` requests it fits."""
+    def inject(self, fault: str, times: int = 1, *, path: str | None = None, skip: int = 0) -> None:
+        """Arm ``fault`` (``auth``, ``quota``, ``throttle``, ``server``) for the next ``times`` requests it fits.
+
+        ``path``: only requests whose ``"METHOD /path"`` matches this regex (``re.search``);
+        ``skip``: let that many fitting requests through first.
+        """
         if fault not in ("auth", "quota", "throttle", "server"):
             raise ValueError(f"unknown fault {fault!r}")
         with self.lock:
             self.faults[fault] += times
+            self.fault_rules[fault] = (re.compile(path) if path else None, skip)
 
     def preempt(self, name: str) -> None:
         """Preempt the low-priority node(s) of job ``name``: its processes die and it ends Failed."""
@@ -128,12 +142,19 @@ class AzureMLFake:
         shutil.rmtree(self.root, ignore_errors=True)
 
     # ---- dispatch --------------------------------------------------------------------------------
-    def _take(self, fault: str) -> bool:
+    def _take(self, fault: str, where: str = "") -> bool:
+        """Consume one armed ``fault`` if it fits ``where`` (``"METHOD /path"``)."""
         with self.lock:
-            if self.faults[fault] > 0:
-                self.faults[fault] -= 1
-                return True
-            return False
+            if self.faults[fault] <= 0:
+                return False
+            pattern, skip = self.fault_rules.get(fault, (None, 0))
+            if pattern is not None and not pattern.search(where):
+                return False
+            if skip > 0:
+                self.fault_rules[fault] = (pattern, skip - 1)
+                return False
+            self.faults[fault] -= 1
+            return True
 
     def _dispatch(self, method: str, raw_path: str, headers: Any, body: bytes) -> Reply:
         path = raw_path.split("?", 1)[0]
@@ -146,12 +167,13 @@ class AzureMLFake:
                 self.auth_failures += 1
                 raise ApiError(401, "InvalidAuthenticationToken", "The access token is missing or invalid.",
                                {"WWW-Authenticate": 'Bearer authorization_uri="https://login.invalid"'})
-            if self._take("auth"):
+            where = f"{method} {path}"
+            if self._take("auth", where):
                 raise ApiError(403, "AuthorizationFailed", "The client does not have authorization to perform "
                                f"action over scope '{path}'.")
-            if self._take("throttle"):
+            if self._take("throttle", where):
                 raise ApiError(429, "TooManyRequests", "Too many requests.", {"Retry-After": "0"})
-            if self._take("server"):
+            if self._take("server", where):
                 raise ApiError(500, "InternalServerError", "The server had an error.")
             found = self.router.find(method, path)
             if found is None:
@@ -303,7 +325,7 @@ class AzureMLFake:
             if name in self.jobs:
                 return self._update_job(name, props)
         validate_job(self, name, props)
-        if self._take("quota"):
+        if self._take("quota", f"PUT {request.path}"):
             size = (props.get("resources") or {}).get("instanceType") or "the requested VM size"
             raise ApiError(400, "QuotaExceeded", f"Operation could not be completed as it results in exceeding "
                            f"approved quota for {size}: requested cores exceed the subscription's quota.")
