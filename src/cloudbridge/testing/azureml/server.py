@@ -73,8 +73,7 @@ class AzureMLFake:
         self.codes: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
         self.faults: Counter[str] = Counter()
-        #: fault -> (regex on "METHOD /path" or None, requests still to let through)
-        self.fault_rules: dict[str, tuple[re.Pattern[str] | None, int]] = {}
+        self.fault_rules: dict[str, tuple[re.Pattern[str] | None, int]] = {}  # fault -> (path regex, skip)
         #: New jobs stay Queued and run nothing; a driver moves them (see ``driver.py``).
         self.hold_jobs = False
         self.auth_failures = 0
@@ -116,11 +115,8 @@ class AzureMLFake:
         return {"REQUESTS_CA_BUNDLE": self.cert}
 
     def inject(self, fault: str, times: int = 1, *, path: str | None = None, skip: int = 0) -> None:
-        """Arm ``fault`` (``auth``, ``quota``, ``throttle``, ``server``) for the next ``times`` requests it fits.
-
-        ``path``: only requests whose ``"METHOD /path"`` matches this regex (``re.search``);
-        ``skip``: let that many fitting requests through first.
-        """
+        """Arm ``fault`` (``auth``, ``quota``, ``throttle``, ``server``) for the next ``times`` requests it fits
+        (with ``path``: those whose ``"METHOD /path"`` matches that regex), after letting ``skip`` through."""
         if fault not in ("auth", "quota", "throttle", "server"):
             raise ValueError(f"unknown fault {fault!r}")
         with self.lock:
