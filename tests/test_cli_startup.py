@@ -68,6 +68,46 @@ def test_plain_help_lists_every_command_under_its_panel() -> None:
     assert "\x1b[" not in result.stdout and "─" not in result.stdout  # plain text in a pipe, no rich boxes
 
 
+TTY_PROBE = """
+import json, os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    {env}
+    from cloudbridge.cli.main import main
+    code = main({argv!r})
+    os.write(1, ("@@" + json.dumps([code, sorted(m for m in sys.modules if m.startswith(("rich", "typer")))])).encode())
+    os._exit(0)
+out = b""
+while True:
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode())
+"""
+
+
+@pytest.mark.parametrize(("argv", "env"), [(["--help"], {}), ([], {}), (["--help"], {"NO_COLOR": "1"})])
+def test_root_help_on_a_terminal_is_styled_without_rich(argv: list[str], env: dict[str, str]) -> None:
+    """On a terminal ``cloudbridge --help`` (and a bare ``cloudbridge``) is styled with ANSI codes and
+    never imports rich (0.3 s); NO_COLOR gives plain text."""
+    setup = "; ".join(f"os.environ[{k!r}] = {v!r}" for k, v in env.items()) or "pass"
+    result = subprocess.run([sys.executable, "-c", TTY_PROBE.format(argv=argv, env=setup)], capture_output=True,
+                            text=True, timeout=120)
+    text, _, tail = result.stdout.rpartition("@@")
+    code, modules = json.loads(tail)
+    assert code == (0 if argv else 2), result.stdout
+    assert not [m for m in modules if m.startswith("rich")], modules
+    for entry in COMMANDS:
+        assert entry.name in text, entry.name
+    styled = "\x1b[1;36mrun\x1b[0m" in text and "\x1b[1mJobs:\x1b[0m" in text
+    assert styled == (not env), text[:300]
+
+
 @pytest.mark.parametrize("argv", [["jobs", "--debug"], ["--debug", "jobs"]])
 def test_debug_before_or_after_the_command(argv: list[str], tmp_path) -> None:
     result = run_cli(*argv, env={"CLOUDBRIDGE_HOME": str(tmp_path)})
@@ -128,3 +168,15 @@ def test_install_completion(tmp_path) -> None:
     completed = run_cli(env={"_CLOUDBRIDGE_COMPLETE": "complete_bash", "COMP_WORDS": "cloudbridge jo",
                              "COMP_CWORD": "1"})
     assert completed.stdout.split() == ["jobs"]
+
+
+def test_tables_on_a_terminal_are_styled_without_rich() -> None:
+    """``providers`` on a terminal: a bold header and coloured states, and no rich import (it folds
+    only tables wider than the terminal)."""
+    result = subprocess.run([sys.executable, "-c", TTY_PROBE.format(argv=["providers"], env="pass")],
+                            capture_output=True, text=True, timeout=120)
+    text, _, tail = result.stdout.rpartition("@@")
+    code, modules = json.loads(tail)
+    assert code == 0 and not [m for m in modules if m.startswith("rich")], (code, modules)
+    assert "\x1b[1mPROVIDER\x1b[0m" in text and "\x1b[32myes" in text, text[:300]
+    assert "local" in text and "file://" in text

@@ -178,16 +178,19 @@ class LazyGroup(CloudbridgeGroup):
             raise
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
-        """Rich help on a terminal; in a pipe, the plain text of :func:`cloudbridge.cli._help.root_help`."""
-        if self.rich_markup_mode is not None:
-            return super().format_help(ctx, formatter)
-        from cloudbridge.cli._help import root_help
+        """The text of :func:`cloudbridge.cli._help.root_help`, styled on a terminal (no rich import)."""
+        from cloudbridge.cli._help import color_allowed, root_help
 
         self.load_plugins()
         builtin = {entry.name for entry in COMMANDS}
         extra = [(name, command.get_short_help_str(80), getattr(command, "rich_help_panel", None))
                  for name, command in self.commands.items() if name not in builtin and not command.hidden]
-        formatter.write(root_help(extra, width=formatter.width))
+        if self.rich_markup_mode is None:
+            formatter.write(root_help(extra, width=formatter.width))
+            return None
+        # terminal mode prints at once, as typer's rich help does: a bare ``cloudbridge`` raises
+        # NoArgsIsHelpError, whose message typer's rich error handler does not print
+        typer.echo(root_help(extra, styled=color_allowed()), nl=False)
         return None
 
 

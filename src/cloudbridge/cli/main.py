@@ -176,7 +176,7 @@ def _stdout_is_tty() -> bool:
         return False
 
 
-def _plain_help() -> bool:
+def _plain_help(styled: bool, stream: Any = None) -> bool:
     """Print the root help without typer when no plugin adds commands; ``False`` when one does."""
     try:
         from cloudbridge.plugins import load_plugins
@@ -185,10 +185,11 @@ def _plain_help() -> bool:
             return False
     except Exception:  # noqa: BLE001 - the full path reports plugin problems
         return False
-    from cloudbridge.cli._help import root_help
+    from cloudbridge.cli._help import color_allowed, root_help
 
-    sys.stdout.write(root_help())
-    sys.stdout.flush()
+    stream = stream or sys.stdout
+    stream.write(root_help(styled=styled and color_allowed()))
+    stream.flush()
     return True
 
 
@@ -206,8 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(f"cloudbridge-ai {__version__}\n")
         return _exit(0, argv)
-    if args in (["--help"], ["-h"]) and not _stdout_is_tty() and _plain_help():
+    if args in (["--help"], ["-h"]) and _plain_help(styled=_stdout_is_tty()):
         return _exit(0, argv)
+    completing = "_CLOUDBRIDGE_COMPLETE" in os.environ  # shell completion calls us with no arguments
+    if not args and not completing and _plain_help(styled=sys.stderr.isatty(), stream=sys.stderr):
+        return _exit(2, argv)  # as click does: the help on stderr, exit status 2
     try:
         from cloudbridge.cli._app import lazy_root
 
