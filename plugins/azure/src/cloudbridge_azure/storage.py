@@ -30,6 +30,7 @@ from typing import IO, Any, NoReturn
 from cloudbridge.errors import BucketNotFound, InvalidURI, NotFound, StorageError
 from cloudbridge.interfaces import Storage, URILike, as_uri
 from cloudbridge.records import ObjectInfo
+from cloudbridge.transfers.digests import StreamDigests, VerifyingReader, spooled
 from cloudbridge.uri import StorageURI
 from cloudbridge_azure.auth import AzureClients
 from cloudbridge_azure.errors import azure_errors, error_code
@@ -40,28 +41,16 @@ _CHUNK = 1024 * 1024
 SHA256_META = "sha256"
 
 
-class Digests:
-    """MD5 and sha256 of a byte stream, updated chunk by chunk."""
+class Digests(StreamDigests):
+    """MD5 (what Blob storage verifies) and sha256 of a byte stream, updated chunk by chunk."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.md5 = hashlib.md5(usedforsecurity=False)
-        self.sha256 = hashlib.sha256()
-        self.size = 0
 
-    def update(self, chunk: bytes) -> None:
-        """Add ``chunk`` to both digests."""
+    def update_extra(self, chunk: bytes) -> None:
+        """Add ``chunk`` to the MD5."""
         self.md5.update(chunk)
-        self.sha256.update(chunk)
-        self.size += len(chunk)
-
-    @classmethod
-    def of_file(cls, path: str) -> Digests:
-        """Digests of a whole local file."""
-        digests = cls()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                digests.update(chunk)
-        return digests
 
 
 def _problems(digests: Digests, props: Any) -> list[str]:
@@ -76,43 +65,6 @@ def _problems(digests: Digests, props: Any) -> list[str]:
     if sha and sha != digests.sha256.hexdigest():
         problems.append("sha256 differs")
     return problems
-
-
-class _VerifiedStream(io.RawIOBase):
-    """A blob's bytes from a ``StorageStreamDownloader``, checked against its digests at the end."""
-
-    def __init__(self, downloader: Any, uri: str) -> None:
-        self._chunks = downloader.chunks()
-        self._props = downloader.properties
-        self._uri = uri
-        self._buffer = b""
-        self._digests = Digests()
-        self._done = False
-
-    def readable(self) -> bool:
-        """Always ``True``."""
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        """Fill ``buffer``; at the end of the blob, raise :class:`StorageError` on a digest mismatch."""
-        while not self._buffer and not self._done:
-            try:
-                chunk = next(self._chunks)
-            except StopIteration:
-                self._done = True
-                problems = _problems(self._digests, self._props)
-                if problems:
-                    raise StorageError(
-                        f"integrity check failed reading {self._uri}: {', '.join(problems)}", provider="azure"
-                    ) from None
-                break
-            with azure_errors("read blob", resource=self._uri):
-                self._digests.update(chunk)
-            self._buffer = chunk
-        n = min(len(buffer), len(self._buffer))
-        buffer[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
 
 
 class BlobStorage(Storage):
@@ -230,17 +182,20 @@ class BlobStorage(Storage):
             if isinstance(exc.__cause__, ResourceNotFoundError):
                 self._missing(parsed, exc.__cause__)
             raise
-        return io.BufferedReader(_VerifiedStream(downloader, str(parsed)), buffer_size=_CHUNK)
+        chunks = downloader.chunks()
+
+        def next_chunk() -> bytes:
+            with azure_errors("read blob", resource=str(parsed)):
+                return next(chunks, b"")
+
+        reader = VerifyingReader(next_chunk, Digests(), lambda digests: _problems(digests, downloader.properties),
+                                 uri=str(parsed), provider="azure")
+        return io.BufferedReader(reader, buffer_size=_CHUNK)
 
     def write_stream(self, uri: URILike, stream: IO[bytes], size: int | None = None) -> ObjectInfo:
         """Store ``stream`` at ``uri``: spooled and hashed first, so a failing source uploads nothing."""
         parsed = self._object(uri)
-        digests = Digests()
-        with tempfile.SpooledTemporaryFile(max_size=self.settings.single_put_size, prefix="cb-az-") as spool:
-            for chunk in iter(lambda: stream.read(_CHUNK), b""):
-                digests.update(chunk)
-                spool.write(chunk)
-            spool.seek(0)
+        with spooled(stream, Digests(), max_memory=self.settings.single_put_size, prefix="cb-az-") as (spool, digests):
             return self._upload(parsed, spool, digests)
 
     def delete(self, uri: URILike) -> None:

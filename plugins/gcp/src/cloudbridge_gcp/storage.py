@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import os
 import tempfile
@@ -31,6 +30,7 @@ from typing import IO, Any, NoReturn
 from cloudbridge.errors import BucketNotFound, InvalidURI, NotFound, StorageError
 from cloudbridge.interfaces import Storage, URILike, as_uri
 from cloudbridge.records import ObjectInfo
+from cloudbridge.transfers.digests import StreamDigests, VerifyingReader, spooled
 from cloudbridge.uri import StorageURI
 from cloudbridge_gcp.errors import gcp_errors, retry
 from cloudbridge_gcp.session import GcpSession
@@ -41,72 +41,23 @@ _CHUNK = 1024 * 1024
 SHA256_META = "sha256"
 
 
-class Digests:
-    """crc32c and sha256 of a byte stream, updated chunk by chunk."""
+class Digests(StreamDigests):
+    """crc32c (what GCS verifies) and sha256 of a byte stream, updated chunk by chunk."""
 
     def __init__(self) -> None:
         import google_crc32c
 
+        super().__init__()
         self._crc = google_crc32c.Checksum()
-        self.sha256 = hashlib.sha256()
-        self.size = 0
 
-    def update(self, chunk: bytes) -> None:
-        """Add ``chunk`` to both digests."""
+    def update_extra(self, chunk: bytes) -> None:
+        """Add ``chunk`` to the crc32c."""
         self._crc.update(chunk)
-        self.sha256.update(chunk)
-        self.size += len(chunk)
 
     @property
     def crc32c_b64(self) -> str:
         """The crc32c as GCS writes it: base64 of the 4 big-endian bytes."""
         return base64.b64encode(self._crc.digest()).decode()
-
-    @classmethod
-    def of_file(cls, path: str) -> Digests:
-        """Digests of a whole local file."""
-        digests = cls()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                digests.update(chunk)
-        return digests
-
-
-class _CheckedReader(io.RawIOBase):
-    """A blob's byte stream whose crc32c is checked once it has been read to its end."""
-
-    def __init__(self, inner: Any, uri: str, expected: str | None) -> None:
-        self._inner = inner
-        self._uri = uri
-        self._expected = expected
-        self._digests: Digests | None = Digests() if expected else None
-        self._done = False
-
-    def readable(self) -> bool:
-        """Always ``True``."""
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        """Read into ``buffer``; at the end of the object, compare the crc32c."""
-        with gcp_errors("read object", resource=self._uri, service="storage"):
-            data = self._inner.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        if self._digests is not None:
-            if n:
-                self._digests.update(data)
-            elif not self._done:
-                self._done = True
-                if self._digests.crc32c_b64 != self._expected:
-                    raise StorageError(f"integrity check failed reading {self._uri}: crc32c differs", provider="gcp")
-        return n
-
-    def close(self) -> None:
-        """Close the underlying reader."""
-        try:
-            self._inner.close()
-        finally:
-            super().close()
 
 
 class GcsStorage(Storage):
@@ -199,17 +150,23 @@ class GcsStorage(Storage):
         parsed = self._object(uri)
         blob = self._blob(parsed)
         reader = blob.open("rb", chunk_size=self.settings.chunk_size, if_generation_match=blob.generation)
-        return io.BufferedReader(_CheckedReader(reader, str(parsed), blob.crc32c), buffer_size=_CHUNK)
+        expected = blob.crc32c
+
+        def next_chunk() -> bytes:
+            with gcp_errors("read object", resource=str(parsed), service="storage"):
+                return reader.read(_CHUNK)
+
+        def problems(digests: Digests) -> list[str]:
+            return ["crc32c differs"] if expected and digests.crc32c_b64 != expected else []
+
+        checked = VerifyingReader(next_chunk, Digests(), problems, uri=str(parsed), provider="gcp",
+                                  on_close=reader.close)
+        return io.BufferedReader(checked, buffer_size=_CHUNK)
 
     def write_stream(self, uri: URILike, stream: IO[bytes], size: int | None = None) -> ObjectInfo:
         """Store ``stream`` at ``uri``; the object appears whole or not at all."""
         parsed = self._object(uri)
-        digests = Digests()
-        with tempfile.SpooledTemporaryFile(max_size=self.settings.chunk_size, prefix="cb-gcs-") as spool:
-            for chunk in iter(lambda: stream.read(_CHUNK), b""):
-                digests.update(chunk)
-                spool.write(chunk)
-            spool.seek(0)
+        with spooled(stream, Digests(), max_memory=self.settings.chunk_size, prefix="cb-gcs-") as (spool, digests):
             return self._put(parsed, spool, digests)
 
     def delete(self, uri: URILike) -> None:
