@@ -324,3 +324,25 @@ def test_serve_entrypoint_exit_statuses(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=60,
         )
     assert busy.returncode == 3 and "cannot listen" in busy.stderr
+
+
+def test_a_client_that_hangs_up_leaves_no_traceback(custom_server: InferenceServer, capfd: pytest.CaptureFixture[str],
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A client reset mid-body is routine for a server: no traceback on stderr, and it keeps serving."""
+    import socket
+    import struct
+
+    caplog.set_level("DEBUG", logger="cloudbridge.serving.server")
+    for _ in range(3):
+        conn = socket.create_connection(("127.0.0.1", custom_server.port))
+        conn.sendall(b"POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100000\r\n\r\n" + b"x" * 1000)
+        time.sleep(0.1)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        conn.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "went away" not in caplog.text:
+        time.sleep(0.05)
+    assert "went away" in caplog.text
+    assert request(custom_server.port, "GET", "/ping") == (200, {"status": "ok"})
+    assert "Traceback" not in capfd.readouterr().err

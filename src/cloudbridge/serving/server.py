@@ -393,6 +393,16 @@ class InferenceServer(ThreadingHTTPServer):
         except OSError:
             pass
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (reset, broken pipe, time-out) is routine: one debug line, not a
+        traceback on stderr. Anything else is logged with its traceback."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address[0], sys.exc_info()[1])
+            return
+        log.exception("error while serving %s", client_address[0])
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         """Release the connection slot when the thread ends."""
         try:
