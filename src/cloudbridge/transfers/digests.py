@@ -1,4 +1,4 @@
-"""Hash a stream once while spooling it: the upload path every cloud storage shares.
+"""Hash once, verify before anything is visible: the upload and download paths cloud storages share.
 
 A cloud upload must not start until the whole source has been read without error (a failing source
 uploads nothing) and its checksums are known (the store verifies them). Each plugin keeps its own
@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import IO, Any, TypeVar
 
-__all__ = ["CHUNK", "StreamDigests", "VerifyingReader", "spooled"]
+__all__ = ["CHUNK", "StreamDigests", "VerifyingReader", "partial_file", "spooled"]
 
 #: Bytes read per call while hashing or spooling.
 CHUNK = 1024 * 1024
@@ -128,3 +129,22 @@ class VerifyingReader(io.RawIOBase):
                 self._on_close()
         finally:
             super().close()
+
+
+@contextmanager
+def partial_file(target: str | os.PathLike[str]) -> Iterator[str]:
+    """A private temp file beside ``target`` (``.cb-partial-*``) that becomes ``target`` when the block
+    ends without error, and is deleted when it raises: a download is verified before it is visible,
+    and a failed or corrupt one leaves nothing behind. Missing parent folders are created."""
+    final = os.path.abspath(os.fspath(target))
+    directory = os.path.dirname(final)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".cb-partial-", dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -23,14 +23,13 @@ import base64
 import hashlib
 import io
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import IO, Any, NoReturn
 
 from cloudbridge.errors import BucketNotFound, InvalidURI, NotFound, StorageError
 from cloudbridge.interfaces import Storage, URILike, as_uri
 from cloudbridge.records import ObjectInfo
-from cloudbridge.transfers.digests import StreamDigests, VerifyingReader, spooled
+from cloudbridge.transfers.digests import StreamDigests, VerifyingReader, partial_file, spooled
 from cloudbridge.uri import StorageURI
 from cloudbridge_azure.auth import AzureClients
 from cloudbridge_azure.errors import azure_errors, error_code
@@ -264,11 +263,8 @@ class BlobStorage(Storage):
         from azure.core.exceptions import ResourceNotFoundError
 
         parsed = self._object(uri)
-        target = os.path.abspath(os.fspath(local_path))
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".cb-partial-", dir=os.path.dirname(target))
-        try:
-            with os.fdopen(fd, "wb") as out:
+        with partial_file(local_path) as tmp:
+            with open(tmp, "wb") as out:
                 try:
                     with azure_errors("download blob", resource=str(parsed)):
                         downloader = self._blob(parsed).download_blob(max_concurrency=self.settings.max_concurrency)
@@ -282,11 +278,6 @@ class BlobStorage(Storage):
                 raise StorageError(
                     f"integrity check failed downloading {parsed}: {', '.join(problems)}", provider="azure"
                 )
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
 
 
 def md5_b64(data: bytes) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, NoReturn
@@ -30,7 +29,7 @@ from typing import IO, Any, NoReturn
 from cloudbridge.errors import BucketNotFound, InvalidURI, NotFound, StorageError
 from cloudbridge.interfaces import Storage, URILike, as_uri
 from cloudbridge.records import ObjectInfo
-from cloudbridge.transfers.digests import StreamDigests, VerifyingReader, spooled
+from cloudbridge.transfers.digests import StreamDigests, VerifyingReader, partial_file, spooled
 from cloudbridge.uri import StorageURI
 from cloudbridge_gcp.errors import gcp_errors, retry
 from cloudbridge_gcp.session import GcpSession
@@ -231,24 +230,16 @@ class GcsStorage(Storage):
         """Download (ranged GETs in parallel for large objects) into a temp file, verify, rename."""
         parsed = self._object(uri)
         blob = self._blob(parsed)
-        target = os.path.abspath(os.fspath(local_path))
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".cb-partial-", dir=os.path.dirname(target))
-        try:
+        with partial_file(local_path) as tmp:
             size = int(blob.size or 0)
-            os.ftruncate(fd, size)
-            with gcp_errors("download object", resource=str(parsed), service="storage"):
-                self._fetch_ranges(blob, fd, size)
-            os.close(fd)
-            fd = -1
-            self._verify_file(parsed, tmp, blob)
-            os.replace(tmp, target)
-        except BaseException:
-            if fd >= 0:
+            fd = os.open(tmp, os.O_WRONLY)
+            try:
+                os.ftruncate(fd, size)
+                with gcp_errors("download object", resource=str(parsed), service="storage"):
+                    self._fetch_ranges(blob, fd, size)
+            finally:
                 os.close(fd)
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            self._verify_file(parsed, tmp, blob)
 
     def _fetch_ranges(self, blob: Any, fd: int, size: int) -> None:
         step = self.settings.chunk_size
