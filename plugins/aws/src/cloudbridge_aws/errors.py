@@ -9,9 +9,9 @@ before they reach this module as :class:`~cloudbridge.errors.TransientError`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
+from cloudbridge.error_mapping import one_line, translating
 from cloudbridge.errors import (
     AuthenticationError,
     BucketNotFound,
@@ -80,9 +80,7 @@ _CONFLICT_TEXT = re.compile(r"already exist", re.IGNORECASE)
 
 def _clean(message: str) -> str:
     """One short line: HTML tags and whitespace runs collapsed, at most 300 characters."""
-    text = re.sub(r"<[^>]+>", " ", message or "")
-    text = re.sub(r"\s+", " ", text).strip()
-    return text[:297] + "..." if len(text) > 300 else text
+    return one_line(message, strip_tags=True)
 
 
 def translate(exc: BaseException, action: str, *, resource: str | None = None, bucket: str | None = None) -> Exception:
@@ -177,15 +175,6 @@ def _from_client_error(exc: BaseException, action: str, *, what: str, bucket: st
     return ProviderError(f"AWS refused to {action}{what}: {said or f'HTTP {status}'}", provider=PROVIDER)
 
 
-@contextmanager
-def aws_errors(action: str, *, resource: str | None = None, bucket: str | None = None) -> Iterator[None]:
+def aws_errors(action: str, *, resource: str | None = None, bucket: str | None = None) -> AbstractContextManager[None]:
     """Run a block of boto3 calls, re-raising any SDK error as a cloudbridge error ``from`` it."""
-    try:
-        yield
-    except CloudbridgeError:
-        raise
-    except Exception as exc:
-        translated = translate(exc, action, resource=resource, bucket=bucket)
-        if translated is exc:
-            raise
-        raise translated from exc
+    return translating(lambda exc: translate(exc, action, resource=resource, bucket=bucket))

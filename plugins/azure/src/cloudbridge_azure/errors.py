@@ -23,10 +23,10 @@ anything else from Azure                       :class:`ProviderError`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
+from cloudbridge.error_mapping import one_line, translating
 from cloudbridge.errors import (
     AuthenticationError,
     CloudbridgeError,
@@ -53,10 +53,7 @@ AUTH_CODES = frozenset(
 _QUOTA_TEXT = re.compile(r"quota|exceed(s|ed)? the (core|vm|node) limit", re.IGNORECASE)
 
 
-def _clean(message: str) -> str:
-    """One short line: whitespace runs collapsed, at most 300 characters."""
-    text = re.sub(r"\s+", " ", message or "").strip()
-    return text[:297] + "..." if len(text) > 300 else text
+_clean = one_line
 
 
 def error_code(exc: BaseException) -> str:
@@ -141,18 +138,9 @@ def _is_validation(exc: BaseException) -> bool:
                for cls in type(exc).__mro__)
 
 
-@contextmanager
-def azure_errors(action: str, *, resource: str | None = None) -> Iterator[None]:
+def azure_errors(action: str, *, resource: str | None = None) -> AbstractContextManager[None]:
     """Run a block of Azure SDK calls, re-raising any SDK error as a cloudbridge error ``from`` it."""
-    try:
-        yield
-    except CloudbridgeError:
-        raise
-    except Exception as exc:
-        translated = translate(exc, action, resource=resource)
-        if translated is exc:
-            raise
-        raise translated from exc
+    return translating(lambda exc: translate(exc, action, resource=resource))
 
 
 def describe(exc: Any) -> str:

@@ -20,12 +20,11 @@ AlreadyExists / Conflict (409)              :class:`~cloudbridge.errors.Conflict
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from functools import lru_cache
 from typing import Any
 
+from cloudbridge.error_mapping import one_line, translating
 from cloudbridge.errors import (
     AuthenticationError,
     CloudbridgeError,
@@ -49,10 +48,7 @@ ROLES = {
 }
 
 
-def _clean(message: str) -> str:
-    """One short line: whitespace runs collapsed, at most 300 characters."""
-    text = re.sub(r"\s+", " ", message or "").strip()
-    return text[:297] + "..." if len(text) > 300 else text
+_clean = one_line
 
 
 @lru_cache(maxsize=1)
@@ -155,15 +151,6 @@ def _from_call_error(exc: Any, action: str, *, what: str, service: str) -> Excep
     return ProviderError(f"GCP refused to {action}{what}: {message}", provider=PROVIDER)
 
 
-@contextmanager
-def gcp_errors(action: str, *, resource: str | None = None, service: str = "vertex") -> Iterator[None]:
+def gcp_errors(action: str, *, resource: str | None = None, service: str = "vertex") -> AbstractContextManager[None]:
     """Run a block of Google SDK calls, re-raising any SDK error as a cloudbridge error ``from`` it."""
-    try:
-        yield
-    except CloudbridgeError:
-        raise
-    except Exception as exc:
-        translated = translate(exc, action, resource=resource, service=service)
-        if translated is exc:
-            raise
-        raise translated from exc
+    return translating(lambda exc: translate(exc, action, resource=resource, service=service))
