@@ -72,3 +72,32 @@ def test_rendezvous_ports_avoid_the_ephemeral_range_and_concurrent_emulations(mo
     finally:
         first.release()
         second.release()
+
+
+def test_the_port_lease_folder_is_private_to_its_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """In a shared /tmp the lease folder is per user (0700, lock files 0600); another user's is refused."""
+    import os
+    import stat
+    import tempfile
+
+    from cloudbridge.errors import UserError
+    from cloudbridge.runtime import launch
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    uid = os.getuid()
+    (tmp_path / f"cloudbridge-ports-{uid}").mkdir(mode=0o777)  # made earlier with a loose mode: tightened
+    lease = launch.lease_port()
+    try:
+        folder = tmp_path / f"cloudbridge-ports-{uid}"
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert stat.S_IMODE((folder / str(lease.port)).stat().st_mode) == 0o600
+    finally:
+        lease.release()
+    (tmp_path / "cloudbridge-ports-4242").mkdir()  # stands for a folder another user made first
+    monkeypatch.setattr(os, "getuid", lambda: 4242)
+    with pytest.raises(UserError, match="not a folder of this user"):
+        launch.lease_port()
+    monkeypatch.setattr(os, "getuid", lambda: 4343)
+    (tmp_path / "cloudbridge-ports-4343").symlink_to(folder)  # a planted link, even to our own folder
+    with pytest.raises(UserError, match="not a folder of this user"):
+        launch.lease_port()

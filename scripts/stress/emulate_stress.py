@@ -1,5 +1,7 @@
 """Stress ``cloudbridge emulate``: N runs per platform of a 2-node plain accelerate script beside a CPU hog,
-with two emulations at once. Run by hand (not part of the test suite); prints one line per run and a summary.
+with two emulations at once. Run by hand (not part of the test suite); prints one line per run and a summary
+(passed/failed and wall time min/median/max per platform, the 1-minute load average sampled every 5 s).
+Each failing run's whole output is kept in ``<base>/<platform>-<index>.out``.
 
     python scripts/stress/emulate_stress.py --runs 20 --parallel 2 --hogs 1 [--platforms sagemaker,vertex,azureml]
 """
@@ -7,6 +9,9 @@ with two emulations at once. Run by hand (not part of the test suite); prints on
 from __future__ import annotations
 
 import argparse
+import shlex
+import statistics
+import threading
 import multiprocessing
 import os
 import subprocess
@@ -65,8 +70,20 @@ def main() -> int:
     parser.add_argument("--hogs", type=int, default=1)
     parser.add_argument("--platforms", default="sagemaker,vertex,azureml")
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--base", help="folder for the runs (default: a new temporary folder)")
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="cb-stress-"))
+    print("command:", shlex.join([sys.executable, *sys.argv]), flush=True)
+    base = Path(args.base) if args.base else Path(tempfile.mkdtemp(prefix="cb-stress-"))
+    base.mkdir(parents=True, exist_ok=True)
+    loads: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(5):
+            loads.append(os.getloadavg()[0])
+
+    threading.Thread(target=sample, daemon=True).start()
+    began = time.monotonic()
     platforms = [p for p in args.platforms.split(",") if p]
     work = [(p, i) for i in range(args.runs) for p in platforms]
     hogs = [multiprocessing.Process(target=_hog, args=(time.monotonic() + 10 ** 6,), daemon=True)
@@ -74,19 +91,36 @@ def main() -> int:
     for hog in hogs:
         hog.start()
     failures = []
+    took_by: dict[str, list[float]] = {p: [] for p in platforms}
+    failed_by: dict[str, int] = {p: 0 for p in platforms}
     try:
         with ThreadPoolExecutor(args.parallel) as pool:
             for platform, index, code, took, out in pool.map(lambda w: _one(*w, base, args.timeout), work):
-                print(f"{platform:<10} run {index:>2}: exit {code} in {took:5.1f}s", flush=True)
+                print(f"{platform:<10} run {index:>2}: exit {code} in {took:5.1f}s "
+                      f"(load {os.getloadavg()[0]:.1f})", flush=True)
+                took_by[platform].append(took)
                 if code != 0:
+                    failed_by[platform] += 1
                     failures.append((platform, index, code, out))
+                    (base / f"{platform}-{index}.out").write_text(out)
     finally:
+        done.set()
         for hog in hogs:
             hog.terminate()
     for platform, index, code, out in failures:
         print(f"\n===== {platform} run {index} exit {code}: last 40 lines =====")
         print("\n".join(out.splitlines()[-40:]))
-    print(f"\n{len(work) - len(failures)}/{len(work)} passed ({args.parallel} at once, {args.hogs} CPU hog(s)); "
+    print()
+    for platform in platforms:
+        times = took_by[platform]
+        if times:
+            print(f"{platform:<10} {len(times) - failed_by[platform]}/{len(times)} passed; wall time per run "
+                  f"min {min(times):.1f}s median {statistics.median(times):.1f}s max {max(times):.1f}s")
+    if loads:
+        print(f"load average (1 min, every 5 s): min {min(loads):.2f} mean {statistics.fmean(loads):.2f} "
+              f"max {max(loads):.2f} on {os.cpu_count()} CPU(s)")
+    print(f"total wall time {time.monotonic() - began:.0f}s")
+    print(f"{len(work) - len(failures)}/{len(work)} passed ({args.parallel} at once, {args.hogs} CPU hog(s)); "
           f"folders under {base}")
     return 1 if failures else 0
 

@@ -45,7 +45,7 @@ from cloudbridge.runtime._proc import die_with_parent
 from cloudbridge.runtime.context import DISTRIBUTIONS, RuntimeContext
 
 __all__ = ["LaunchPlan", "PortLease", "build_launch", "die_with_parent", "free_port", "launch_prefix", "lease_port",
-           "main", "split_program"]
+           "main", "ports_folder", "split_program"]
 
 STATUS_FILE_ENV = "CB_LAUNCH_STATUS_FILE"
 _PYTHONS = {"python", "python3", os.path.basename(sys.executable)}
@@ -263,12 +263,12 @@ def free_port() -> int:
 class PortLease:
     """A port from :func:`free_port`, reserved across processes until :meth:`release` (a held ``flock``).
 
-    Two emulations started at the same moment each hold a lock file ``<tmp>/cloudbridge-ports/<port>``
+    Two emulations started at the same moment each hold a lock file ``<tmp>/cloudbridge-ports-<uid>/<port>``
     for their whole run, so they never pick the same rendezvous port.
     """
 
-    def __init__(self, port: int, handle: object) -> None:
-        """Hold ``port``; ``handle`` is the open lock file whose ``flock`` reserves it."""
+    def __init__(self, port: int, handle: int | None) -> None:
+        """Hold ``port``; ``handle`` is the open lock file (a descriptor) whose ``flock`` reserves it."""
         self.port = port
         self._handle = handle
 
@@ -276,22 +276,44 @@ class PortLease:
         """Give the port back (the lock file stays, unlocked)."""
         handle, self._handle = self._handle, None
         if handle is not None:
-            handle.close()  # type: ignore[attr-defined]  # closing the file drops the flock
+            os.close(handle)  # closing the file drops the flock
+
+
+def ports_folder() -> str:
+    """This user's private lease folder, ``<tmp>/cloudbridge-ports-<uid>`` (mode 0700), made if missing.
+
+    Raises :class:`UserError` if it exists but is not a real folder owned by this user: in a shared
+    ``/tmp`` another user could have made it first, to watch or block our leases.
+    """
+    import stat
+
+    uid = os.getuid()
+    folder = os.path.join(tempfile.gettempdir(), f"cloudbridge-ports-{uid}")
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid:
+        raise UserError(f"{folder} is not a folder of this user (uid {uid}); remove it or set TMPDIR elsewhere")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(folder, 0o700)
+    return folder
 
 
 def lease_port(attempts: int = 32) -> PortLease:
-    """A :class:`PortLease` on a free port no other cloudbridge process holds."""
+    """A :class:`PortLease` on a free port no other cloudbridge process of this user holds."""
     import fcntl
 
-    folder = os.path.join(tempfile.gettempdir(), "cloudbridge-ports")
-    os.makedirs(folder, exist_ok=True)
+    folder = ports_folder()
     for _ in range(attempts):
         port = free_port()
-        handle = open(os.path.join(folder, str(port)), "a+")  # held open (and locked) for the lease
+        # held open (and locked) for the lease; never through a link planted in the folder
+        handle = os.open(os.path.join(folder, str(port)), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            handle.close()
+            os.close(handle)
             continue
         return PortLease(port, handle)
     return PortLease(free_port(), None)

@@ -11,6 +11,9 @@ A sequence cut in two by the pipe's chunking is held back until its end arrives.
 ``END_OFFSET UNIX_TIME`` in ``job.log.times`` (the byte offset where that write ended). ``logs --since``
 starts at the end of the last write older than the cutoff (:func:`since_offset`): exact to the
 write, and one write of the pump is what the command printed since the previous one.
+
+In a job whose lines carry rank tags, repeated library warnings of ranks above 0 are dropped on the
+way (:mod:`cloudbridge.backends.local.logdedup`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import re
 import threading
 import time
 from pathlib import Path
+
+from cloudbridge.backends.local.logdedup import WarningDedup
 
 __all__ = ["EscapeStripper", "LogPump", "record_arrival", "since_offset", "times_path"]
 
@@ -69,10 +74,12 @@ def _clean(text: bytes) -> bytes:
 class LogPump(threading.Thread):
     """Reads ``fd`` (the read end of the command's output pipe) until EOF, appending to ``log_path``."""
 
-    def __init__(self, fd: int, log_path: str) -> None:
+    def __init__(self, fd: int, log_path: str, *, dedup: bool = False) -> None:
+        """Pump ``fd`` into ``log_path``; ``dedup`` drops repeated warnings of ranks above 0 (see logdedup)."""
         super().__init__(name="cloudbridge-log-pump", daemon=True)
         self._fd = fd
         self._log_path = log_path
+        self._dedup = WarningDedup() if dedup else None
 
     def run(self) -> None:
         """Copy until every writer has closed the pipe; each chunk is written and flushed at once."""
@@ -87,10 +94,14 @@ class LogPump(threading.Thread):
                     if not chunk:
                         break
                     cleaned = stripper.feed(chunk)
+                    if self._dedup is not None:
+                        cleaned = self._dedup.feed(cleaned)
                     if cleaned:
                         out.write(cleaned)
                         record_arrival(self._log_path, out.tell())
                 rest = stripper.flush()
+                if self._dedup is not None:
+                    rest = self._dedup.feed(rest) + self._dedup.flush()
                 if rest:
                     out.write(rest)
                     record_arrival(self._log_path, out.tell())

@@ -34,6 +34,7 @@ from typing import Any
 from cloudbridge.backends.local import compute_queue as queue
 from cloudbridge.backends.local import compute_runs as runs
 from cloudbridge.backends.local.compute_paths import (
+    RANK_TAGS_VAR,
     JobPaths,
     copy_outputs,
     job_environment,
@@ -54,6 +55,7 @@ from cloudbridge.backends.local.compute_reasons import (
     tail_lines,
 )
 from cloudbridge.backends.local.gpus import machine_info
+from cloudbridge.backends.local.logdedup import DEDUP_VAR
 from cloudbridge.backends.local.logpump import LogPump, record_arrival
 from cloudbridge.backends.local.settings import LocalSettings
 from cloudbridge.jobstore.events import emit
@@ -204,7 +206,8 @@ class Supervisor:
             os.close(read_end)
             self._end(JobState.FAILED, "could not start the command", f"{type(exc).__name__}: {exc}")
             return False
-        self.pump = LogPump(read_end, str(self.paths.log))
+        dedup = env.get(RANK_TAGS_VAR) == "1" and env.get(DEDUP_VAR) != "0"  # ranks' repeated warnings
+        self.pump = LogPump(read_end, str(self.paths.log), dedup=dedup)
         self.pump.start()
         self.started = time.monotonic()
         pgid = self.child.pid  # start_new_session: the child leads its own group
