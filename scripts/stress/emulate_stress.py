@@ -9,14 +9,14 @@ Each failing run's whole output is kept in ``<base>/<platform>-<index>.out``.
 from __future__ import annotations
 
 import argparse
-import shlex
-import statistics
-import threading
 import multiprocessing
 import os
+import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
