@@ -38,3 +38,28 @@ def test_intact_object_reads_back(provider: Any, bucket: str) -> None:
     provider.storage.write_bytes(uri, data)
     with provider.storage.open_read(uri) as stream:
         assert stream.read() == data
+
+
+@pytest.mark.parametrize("size", [100_000, 700_000], ids=["one-request", "resumable"])
+def test_an_upload_stored_with_other_bytes_is_refused_and_removed(gcs: Any, provider: Any, bucket: str,
+                                                                  monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    """The emulator stores a flipped byte (and reports that content's crc32c): the upload fails, no object stays."""
+    import base64
+
+    import google_crc32c
+
+    storage_backend = gcs._server._storage
+    original = storage_backend.create_file
+
+    def flip(bucket_name: str, file_name: str, content: bytes, file_obj: dict[str, Any], *rest: Any) -> Any:
+        if file_name.startswith("flipped-"):
+            content = bytes([content[0] ^ 0xFF]) + content[1:]
+            file_obj["crc32c"] = base64.b64encode(google_crc32c.Checksum(content).digest()).decode()
+        return original(bucket_name, file_name, content, file_obj, *rest)
+
+    monkeypatch.setattr(storage_backend, "create_file", flip)
+    uri = f"gs://{bucket}/flipped-{size}.bin"
+    with pytest.raises(StorageError, match="integrity check failed"):
+        provider.storage.write_bytes(uri, os.urandom(size))  # chunk_size is 256 KiB: 700 KB is a resumable session
+    monkeypatch.setattr(storage_backend, "create_file", original)
+    assert not provider.storage.exists(uri), "the corrupt object was left in the bucket"
