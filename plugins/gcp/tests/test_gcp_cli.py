@@ -110,3 +110,48 @@ def test_plan_rows_say_installed(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = [p for p in json.loads(result.stdout)["placements"] if p["provider"] == "gcp"]
     assert rows and all(p["installed"] for p in rows), rows
+
+
+@pytest.fixture
+def read_only_bucket(gcs_env: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A bucket the emulator refuses writes to, as GCS answers a caller without storage.objects.create (403)."""
+    from gcp_storage_emulator.server import RequestHandler
+
+    name = f"cb-read-only-{os.getpid()}"
+    gcs_env.create_bucket(name)
+
+    def guard(method: Any) -> Any:
+        def handle(self: Any) -> None:
+            if f"/b/{name}/o" in self.path:
+                body = json.dumps({"error": {"code": 403, "message": "caller does not have storage.objects.create "
+                                             f"access to the Google Cloud Storage object {name}"}}).encode()
+                self.send_response(403)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            method(self)
+        return handle
+
+    for verb in ("do_POST", "do_PUT"):
+        monkeypatch.setattr(RequestHandler, verb, guard(getattr(RequestHandler, verb)))
+    return name
+
+
+def test_a_staging_bucket_the_credentials_cannot_write(gcs_env: Any, vertex: Any, bucket: str, tmp_path: Path,
+                                                       read_only_bucket: str) -> None:
+    """run: one line naming the missing role, exit 2, no job; check gcp: the bucket is not writable, with the fix."""
+    vertex.hold = True
+    before = len(vertex.jobs)
+    env = _env(gcs_env, vertex, bucket, tmp_path / "home", CLOUDBRIDGE_GCP_STAGING_BUCKET=read_only_bucket)
+    result = _run(env, "run", str(_job(tmp_path)), "--detach")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2, result.stderr
+    assert len(errors) == 1 and "roles/storage.objectAdmin" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(vertex.jobs) == before, "nothing was created"
+    check = _run(env, "check", "gcp")
+    text = check.stdout + check.stderr
+    assert check.returncode != 0
+    assert "roles/storage.objectAdmin is lacking" in text and f"gs://{read_only_bucket}" in text, text
