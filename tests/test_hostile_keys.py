@@ -245,3 +245,33 @@ def test_rm_r_refuses_a_key_that_would_delete_another_object(monkeypatch: pytest
     with pytest.raises(UnsafeKey, match=r"'a//b'"):
         rm("mem://bucket/data", recursive=True)
     assert bucket.objects == {"data/a//b": b"1", "data/a/b": b"2"}, "nothing was deleted"
+
+
+def test_metrics_and_tensorboard_fetch_skip_keys_and_members_that_lead_out(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    """``cloudbridge metrics``/``tensorboard`` download a cloud job's series: hostile object keys and archive
+    members are skipped, the good series still arrives, nothing is written outside the job's folder."""
+    import tarfile
+
+    from cloudbridge.metrics import history_of
+    from cloudbridge.records import Job, JobState
+    from cloudbridge.settings import cloudbridge_home
+
+    monkeypatch.setenv("CLOUDBRIDGE_HOME", str(tmp_path / "a" / "b" / "home"))  # '../../../' stays in tmp_path
+    outside = tmp_path / "T" / "X"
+    good = b'{"step": 1, "epoch": 1, "time": 0, "values": {"loss": 0.5}}\n'
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for name in ("../../../metrics.jsonl", f"{outside}/metrics.jsonl", "run/metrics.jsonl"):
+            member = tarfile.TarInfo(name)
+            member.size = len(good)
+            tar.addfile(member, io.BytesIO(good))
+    bucket = HostileBucket({f"out//{outside}/metrics.jsonl": b"evil\n", "out/../metrics.jsonl": b"evil\n",
+                            "out/output.tar.gz": archive.getvalue()})
+    monkeypatch.setattr("cloudbridge.transfers.storage_for", lambda uri, **_: bucket)
+    job = Job(id="aws-hostile-1", provider="aws", name="h", state=JobState.SUCCEEDED, outputs_uri="mem://bucket/out")
+    assert history_of(job).series("loss") == [(1, 0.5)]
+    home = cloudbridge_home() / "metrics" / job.id
+    written = [p for p in _files(tmp_path) if p.endswith("metrics.jsonl")]
+    assert written and all(p.startswith(str(home) + os.sep) for p in written), written
+    assert [p.relative_to(home).as_posix() for p in home.rglob("metrics.jsonl")] == ["run/metrics.jsonl"]
