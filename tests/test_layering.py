@@ -92,3 +92,13 @@ def test_the_rules_can_fail(tmp_path: Path) -> None:
     sample = tmp_path / "x.py"
     sample.write_text("def f():\n    from cloudbridge.backends.local.gpus import probe_gpus\n")
     assert imports(sample) == {"cloudbridge.backends.local.gpus", "cloudbridge.backends.local.gpus.probe_gpus"}
+
+
+def test_gpu_probing_is_one_module() -> None:
+    """The planner and the local backend both probe GPUs through ``cloudbridge.gpus`` (issue 11.4); the old
+    name ``cloudbridge.backends.local.gpus`` is only an alias of that module for outside code."""
+    old = "cloudbridge.backends.local.gpus"
+    users = {p.relative_to(SRC).as_posix(): imports(p) for p in SRC.rglob("*.py")}
+    assert {k for k, names in users.items() if any(under(n, old) for n in names)} == set()
+    assert {"backends/local/compute.py", "backends/local/supervisor.py", "planner/probe.py"} <= {
+        k for k, names in users.items() if any(under(n, "cloudbridge.gpus") for n in names)}

@@ -39,9 +39,9 @@ from cloudbridge.backends.local.compute_reasons import (
     fmt_duration,
     tail_lines,
 )
-from cloudbridge.backends.local.gpus import MachineInfo, machine_info
 from cloudbridge.backends.local.logpump import since_offset
 from cloudbridge.errors import BudgetExceeded, ConflictError, InvalidSpec, NotFound, ResourceUnavailable, UserError
+from cloudbridge.gpus import MachineInfo, machine_info
 from cloudbridge.interfaces import Compute
 from cloudbridge.jobstore.events import emit
 from cloudbridge.jobstore.store import JobStore

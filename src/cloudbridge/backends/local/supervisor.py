@@ -54,10 +54,10 @@ from cloudbridge.backends.local.compute_reasons import (
     runtime_timeout_reason,
     tail_lines,
 )
-from cloudbridge.backends.local.gpus import machine_info
 from cloudbridge.backends.local.logdedup import DEDUP_VAR
 from cloudbridge.backends.local.logpump import LogPump, record_arrival
 from cloudbridge.backends.local.settings import LocalSettings
+from cloudbridge.gpus import machine_info
 from cloudbridge.jobstore.events import emit
 from cloudbridge.jobstore.store import JobStore
 from cloudbridge.records import JobState
