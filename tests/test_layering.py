@@ -18,9 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "cloudbridge"
 #: What a plugin may import from cloudbridge (a module, or a package and everything under it).
 PLUGIN_MAY_IMPORT = ("cloudbridge", "cloudbridge.interfaces", "cloudbridge.records", "cloudbridge.specs",
-                     "cloudbridge.errors", "cloudbridge.reasons", "cloudbridge.uri", "cloudbridge.settings",
-                     "cloudbridge.hookspecs", "cloudbridge.redaction", "cloudbridge.packaging", "cloudbridge.managed",
-                     "cloudbridge.transfers", "cloudbridge.planner", "cloudbridge.runtime", "cloudbridge.testing")
+                     "cloudbridge.errors", "cloudbridge.error_mapping", "cloudbridge.reasons", "cloudbridge.uri",
+                     "cloudbridge.settings", "cloudbridge.hookspecs", "cloudbridge.redaction", "cloudbridge.packaging",
+                     "cloudbridge.managed", "cloudbridge.transfers", "cloudbridge.planner", "cloudbridge.runtime",
+                     "cloudbridge.testing")
 #: The one core module that reaches the local backend on purpose: file paths are served by its storage.
 LOCAL_BRIDGE = {"transfers/resolve.py"}
 
