@@ -131,3 +131,25 @@ def test_reference_adapter_stays_small() -> None:
     quoted = re.search(r"\*\*(\d+) lines\*\* \((\d+) of them the adapter class\)", docs)
     assert quoted, "docs/plugins.md no longer quotes the reference adapter's size"
     assert (int(quoted[1]), int(quoted[2])) == (lines, adapter), "docs/plugins.md quotes another size"
+
+
+def test_a_failed_jobs_detail_ends_with_its_last_log_lines_redacted(tmp_path: Path) -> None:
+    """The core appends the failure tail (the last 20 log lines, through the adapter) with secrets redacted."""
+    from cloudbridge.managed.compute import TAIL_LINES
+    from cloudbridge.redaction import REDACTED
+
+    service = MemoryService()
+    store = tmp_path / "store"
+    compute = ManagedCompute(MemoryAdapter(service, str(store / "code"), CATALOG), storage_for(str(store)))
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "train.py").write_text("print('training')\n")
+    job = compute.submit(JobSpec(name="tail", provider="memory", run="python train.py", workdir=str(tmp_path / "work")))
+    token = "hf_" + "aBcD1234" * 5
+    remote = service.jobs[job.native_id]
+    remote.logs = [f"step {i}" for i in range(40)] + [f"pushing with HF_TOKEN={token}"]
+    remote.status, remote.message, remote.ended = "FAILED", "exit code 1", time.time()
+    detail = compute.get(job.id).detail or ""
+    head, _, tail = detail.partition(f"\nlast {TAIL_LINES} job log lines:\n")
+    assert head.startswith("exit code 1") and TAIL_LINES == 20
+    assert tail.splitlines()[:-1] == [f"step {i}" for i in range(21, 40)]
+    assert token not in detail and REDACTED in tail.splitlines()[-1]
