@@ -131,6 +131,11 @@ def test_local_endpoint_with_a_generated_token_and_no_model_copy_left(tmp_path: 
         for path in cb_home.rglob("*"):
             if path.is_file():
                 assert token.encode() not in path.read_bytes(), path
+        # endpoint records, the endpoint's folder and its server.log are this user's only (issue 12.4)
+        state = [cb_home, *cb_home.rglob("*")]
+        assert any(p.name == "server.log" for p in state) and any("endpoint" in p.name for p in state), state
+        loose = [f"{p} {oct(p.lstat().st_mode & 0o777)}" for p in state if p.lstat().st_mode & 0o077]
+        assert not loose, loose
     finally:
         run_cli("undeploy", "tok", env=env)
     deadline = time.monotonic() + 10

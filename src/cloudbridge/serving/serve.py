@@ -112,7 +112,9 @@ def _token_sha256() -> str | None:
 def _write_port_file(path: str, port: int) -> None:
     target = Path(path)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(str(port), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # beside the endpoint's private records
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(str(port))
     os.replace(tmp, target)
 
 

@@ -163,6 +163,7 @@ class LocalDeploy(Deploy):
 
     def _start(self, spec: EndpointSpec, record: EndpointRecord, folder: Path) -> Endpoint:
         shutil.rmtree(folder, ignore_errors=True)
+        private_dir(folder.parent)  # mkdir(parents=True) would leave a new 'endpoints' folder 0755
         private_dir(folder)  # the server's log may quote requests: for this user only
         port_file = folder / "port"
         command = [sys.executable, "-m", _SERVER_MARK, "--model-dir", str(record.model),
