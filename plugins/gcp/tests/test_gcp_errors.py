@@ -107,3 +107,34 @@ def test_a_preempted_spot_worker_is_spot_reclaimed_and_restarted(vertex_provider
     assert record.attempts[0]["reason"] == "spot reclaimed", record.attempts
     assert "workerpool1-0 was preempted" in (compute.adapter.describe(job.native_id).message or "")
     compute.cancel(job.id)
+
+
+def test_the_fake_moves_through_vertex_states_and_fails_with_vertex_error_shape(
+        vertex_provider: Any, vertex: Any, tmp_path: Any, bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QUEUED -> PENDING -> RUNNING -> SUCCEEDED for a job that works; FAILED with ``error {code, message}``
+    (code 3, Vertex's "non-zero status" wording) for one that exits 3 (issue 15.4)."""
+    from cloudbridge.records import JobState
+    from cloudbridge.specs import JobSpec
+    from cloudbridge.testing.vertex_runner import JobRun
+
+    seen: dict[str, list[str]] = {}
+    original = JobRun._set
+
+    def record(self: Any, state: str, error: Any = None) -> None:
+        seen.setdefault(self.job["displayName"], [self.job["state"]]).append(state)
+        original(self, state, error)
+
+    monkeypatch.setattr(JobRun, "_set", record)
+    compute = vertex_provider.compute
+    ends = {}
+    for name, run in (("works", "true"), ("exits-3", "exit 3")):
+        spec = JobSpec(name=name, run=run, provider="gcp", workdir=str(tmp_path), distribution="none",
+                       outputs={"model": f"gs://{bucket}/out/{name}"})
+        ends[name] = compute.wait(compute.submit(spec).id, 90)
+    works, fails = ends["works"], ends["exits-3"]
+    assert works.state is JobState.SUCCEEDED and fails.state is JobState.FAILED
+    assert seen[works.native_id] == ["JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_RUNNING",
+                                     "JOB_STATE_SUCCEEDED"]
+    error = next(j for j in vertex.jobs.values() if j["displayName"] == fails.native_id)["error"]
+    assert error["code"] == 3 and "non-zero status of 3" in error["message"], error
+    assert fails.reason == "non-zero exit (code 3)", fails.reason
