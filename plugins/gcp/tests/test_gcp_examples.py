@@ -66,3 +66,9 @@ def test_finetune_sentiment_trains_on_vertex_with_two_nodes(gcs_env: Any, vertex
     config = json.loads(store.read_bytes(f"{model}/config.json"))
     assert config["id2label"] == {"0": "negative", "1": "positive"}
     assert store.exists(f"{model}/tokenizer.json") and store.exists(f"{model}/model.safetensors")
+    # the series the fine-tune logged went to the job's gs:// outputs and comes back (issue 14.1 "every provider")
+    metrics = subprocess.run([*CLI, "metrics", record["id"], "--json"], capture_output=True, text=True, timeout=180,
+                             env=env)
+    assert metrics.returncode == 0, metrics.stderr[-2000:]
+    series = json.loads(metrics.stdout)[0]
+    assert series["points"] and "accuracy" in series["latest"], series
