@@ -45,6 +45,8 @@ TREES = {
     "mix": (1000, 4 * 1024, 2, 32 * 1024 * 1024),
 }
 TOOLS = ("cloudbridge", "rclone", "aws s3 sync")
+#: ``--botocore``: cloudbridge again with the CRT fast path off (``CLOUDBRIDGE_AWS_CRT=0``), same run.
+BOTOCORE = "cloudbridge (botocore)"
 
 
 def make_tree(root: Path, small: int, small_size: int, large: int, large_size: int) -> int:
@@ -60,7 +62,7 @@ def make_tree(root: Path, small: int, small_size: int, large: int, large_size: i
 
 
 def bench_tree(
-    name: str, spec: tuple[int, int, int, int], env: dict[str, str], work: Path, repeat: int
+    name: str, spec: tuple[int, int, int, int], env: dict[str, str], work: Path, repeat: int, tools: tuple[str, ...]
 ) -> dict[str, dict[str, list[Measured]]]:
     """Time every tool on one tree: {"up-first"|"up-noop"|"down-first"|"down-noop": {tool: [runs]}}."""
     data = work / f"data-{name}"
@@ -68,14 +70,15 @@ def bench_tree(
     aws, rclone = console_script("aws"), rclone_binary()
     cells: dict[str, dict[str, list[Measured]]] = {}
     for rep in range(repeat):
-        for tool in TOOLS:
+        for tool in tools:
             tag = f"{name}-{tool.split()[0]}-{rep}-{uuid.uuid4().hex[:6]}"
             remote = f"s3://bench/{tag}"
             local = work / f"down-{tag}"
             for direction, src, dst in (("up", str(data), remote), ("down", remote, str(local))):
                 for phase in ("first", "noop"):
-                    cmd = commands(aws, rclone, src, dst)[tool]
-                    cells.setdefault(f"{direction}-{phase}", {}).setdefault(tool, []).append(run_measured(cmd, env))
+                    cmd = commands(aws, rclone, src, dst)[tool.split(" (")[0]]
+                    run_env = {**env, "CLOUDBRIDGE_AWS_CRT": "0"} if tool == BOTOCORE else env
+                    cells.setdefault(f"{direction}-{phase}", {}).setdefault(tool, []).append(run_measured(cmd, run_env))
             shutil.rmtree(local, ignore_errors=True)
     shutil.rmtree(data, ignore_errors=True)
     return cells
@@ -165,27 +168,37 @@ def summarise(results: dict[str, dict[str, dict[str, list[Measured]]]], sizes: d
             cb = row["cloudbridge"]["seconds"]
             row["rclone_over_cloudbridge"] = round(row["rclone"]["seconds"] / cb, 2)
             row["aws_over_cloudbridge"] = round(row["aws s3 sync"]["seconds"] / cb, 2)
+            if BOTOCORE in row:
+                row["botocore_over_cloudbridge"] = round(row[BOTOCORE]["seconds"] / cb, 2)
             report.setdefault(tree, {})[cell] = row
     return report
 
 
 def markdown(report: dict, rtt: float) -> str:
     """The results as a markdown table (for docs/benchmarks.md)."""
+    first = next(iter(next(iter(report["trees"].values())).values()))
+    boto = BOTOCORE in first
     lines = [
         "| tree | direction | phase | cloudbridge s | rclone s | aws s | rclone / cb | aws / cb"
-        " | cb CPU s/GB | cb peak MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        + (" | cb without CRT s" if boto else "")
+        + " | cb CPU s/GB | cb peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if boto else ""),
     ]
     for tree, cells in report["trees"].items():
         for cell, row in cells.items():
             direction, phase = cell.split("-")
             cb = row["cloudbridge"]
+            extra = f" {row[BOTOCORE]['seconds']:.2f} |" if boto else ""
             lines.append(
                 f"| {tree} | {direction} | {phase} | {cb['seconds']:.2f} | {row['rclone']['seconds']:.2f} |"
                 f" {row['aws s3 sync']['seconds']:.2f} | **{row['rclone_over_cloudbridge']:.2f}x** |"
-                f" {row['aws_over_cloudbridge']:.2f}x | {cb['cpu_s_per_gb'] or '-'} | {cb['peak_rss_mib']:.0f} |"
+                f" {row['aws_over_cloudbridge']:.2f}x |{extra} {cb['cpu_s_per_gb'] or '-'} | {cb['peak_rss_mib']:.0f} |"
             )
-    lines.append(f"\nRTT {rtt * 1000:.0f} ms through the latency proxy; rclone serve s3 behind it.")
+    load = report.get("load_average_start")
+    lines.append(
+        f"\nRTT {rtt * 1000:.0f} ms through the latency proxy; rclone serve s3 behind it."
+        + (f" Load average {load[0]:.1f} at the start, {report['load_average'][0]:.1f} at the end." if load else "")
+    )
     return "\n".join(lines)
 
 
@@ -196,16 +209,18 @@ def chart(report: dict, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels, values = [], {tool: [] for tool in TOOLS}
+    tools = [t for t in (*TOOLS, BOTOCORE) if t in next(iter(next(iter(report["trees"].values())).values()))]
+    labels, values = [], {tool: [] for tool in tools}
     for tree, cells in report["trees"].items():
         for cell, row in cells.items():
             labels.append(f"{tree}\n{cell}")
-            for tool in TOOLS:
+            for tool in tools:
                 values[tool].append(row[tool]["seconds"])
     fig, ax = plt.subplots(figsize=(max(7, len(labels) * 1.2), 4.5))
-    width = 0.27
-    colors = {"cloudbridge": "#2b7bba", "rclone": "#59a14f", "aws s3 sync": "#f28e2b"}
-    for offset, tool in zip((-width, 0.0, width), TOOLS, strict=True):
+    width = 0.8 / len(tools)
+    colors = {"cloudbridge": "#2b7bba", "rclone": "#59a14f", "aws s3 sync": "#f28e2b", BOTOCORE: "#9ecae9"}
+    offsets = [(i - (len(tools) - 1) / 2) * width for i in range(len(tools))]
+    for offset, tool in zip(offsets, tools, strict=True):
         bars = ax.bar([i + offset for i in range(len(labels))], values[tool], width, label=tool, color=colors[tool])
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(range(len(labels)), labels, fontsize=8)
@@ -224,17 +239,22 @@ def main() -> None:
     parser.add_argument("--trees", default="small,large,mix")
     parser.add_argument("--memory", action="store_true", help="also compare peak RSS for 1,000 vs 10,000 files")
     parser.add_argument("--clouds", action="store_true", help="also time cloudbridge on gs:// and az:// emulators")
+    parser.add_argument(
+        "--botocore", action="store_true", help="also time cloudbridge with its CRT fast path off (same run)"
+    )
     parser.add_argument("--chart", default=None, help="write a bar chart PNG here")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = parser.parse_args()
     trees = [t for t in args.trees.split(",") if t]
 
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as tmp, rclone_s3_server() as (port, root):
         (root / "bench").mkdir()
         with LatencyProxy("127.0.0.1", port, rtt=args.rtt) as proxy:
             env = tool_env(dict(os.environ), proxy.url, str(Path(tmp) / "home"))
-            results = {tree: bench_tree(tree, TREES[tree], env, Path(tmp), args.repeat) for tree in trees}
+            tools = (*TOOLS, BOTOCORE) if args.botocore else TOOLS
+            results = {tree: bench_tree(tree, TREES[tree], env, Path(tmp), args.repeat, tools) for tree in trees}
             memory = bench_memory(env, Path(tmp)) if args.memory else None
         clouds = bench_clouds(args.rtt, Path(tmp), args.repeat) if args.clouds else None
     sizes = {tree: spec[0] * spec[1] + spec[2] * spec[3] for tree, spec in TREES.items()}
@@ -244,6 +264,7 @@ def main() -> None:
         "trees": summarise(results, sizes),
         "memory_peak_rss_mib": memory,
         "cloudbridge_other_clouds_small_tree_s": clouds,
+        "load_average_start": load_start,
         "load_average": os.getloadavg(),
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],

@@ -41,6 +41,17 @@ def download_verified(storage: S3Storage, parsed: StorageURI, target: str) -> No
     directory = os.path.dirname(target)
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".cb-partial-", dir=directory)
+    crt = storage.crt(parsed.bucket)
+    if crt is not None:
+        os.close(fd)
+        try:
+            _crt_download(storage, parsed, crt, tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return
     try:
         try:
             with aws_errors("download object", resource=str(parsed), bucket=parsed.bucket):
@@ -71,6 +82,19 @@ def download_verified(storage: S3Storage, parsed: StorageURI, target: str) -> No
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _crt_download(storage: S3Storage, parsed: StorageURI, crt: Any, tmp: str) -> None:
+    """One CRT GetObject into ``tmp`` (ranged parts in parallel when large), then the same checks."""
+    from cloudbridge_aws.s3_crt import reply_from_headers
+    from cloudbridge_aws.storage import Digests
+
+    try:
+        reply = reply_from_headers(crt.get(parsed.bucket, parsed.key, tmp))
+    except NotFound as exc:
+        storage._raise_missing(parsed, exc)
+    etag = (reply.get("ETag") or "").strip('"')
+    check_digests(parsed, Digests.of_file(tmp, md5="-" not in etag), reply)
 
 
 def _ranged_download(storage: S3Storage, parsed: StorageURI, path: str, size: int, etag: str) -> None:

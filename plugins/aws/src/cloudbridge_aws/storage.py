@@ -91,6 +91,19 @@ class S3Storage(Storage):
         self.session = session
         self.settings = session.settings
         self._buckets_seen: set[str] = set()
+        self._crt_client: Any = None
+
+    def crt(self, bucket: str) -> Any:
+        """The CRT transfer client (:mod:`cloudbridge_aws.s3_crt`) when installed, enabled and able
+        to address ``bucket``; else ``None`` (botocore and s3transfer do the transfer)."""
+        from cloudbridge_aws.s3_crt import CrtS3, crt_enabled
+
+        if not crt_enabled():
+            return None
+        if self._crt_client is None:
+            s = self.settings
+            self._crt_client = CrtS3(self.session, s.multipart_chunksize, s.multipart_threshold)
+        return self._crt_client if self._crt_client.serves(bucket) else None
 
     # ---- helpers ---------------------------------------------------------------------------------
     @property
@@ -267,8 +280,11 @@ class S3Storage(Storage):
                 ChecksumAlgorithm="SHA256",
                 ChecksumSHA256=digests.sha256_b64,
             )
-        etag = (response.get("ETag") or "").strip('"')
-        stored = response.get("ChecksumSHA256")
+        return self._verified_small(parsed, digests, response.get("ETag"), response.get("ChecksumSHA256"))
+
+    def _verified_small(self, parsed: StorageURI, digests: Digests, etag: str | None, stored: str | None) -> ObjectInfo:
+        """Compare a single-part PUT's reply (ETag, stored SHA256) with the digests of what was sent."""
+        etag = (etag or "").strip('"')
         md5 = digests.md5.hexdigest() if digests.md5 is not None else None
         if (stored and stored != digests.sha256_b64) or (md5 and etag and "-" not in etag and etag != md5):
             self._discard(parsed, f"S3 stored different bytes than were sent (ETag {etag})")
@@ -295,6 +311,10 @@ class S3Storage(Storage):
                 self.client.upload_fileobj(
                     source, parsed.bucket, parsed.key, ExtraArgs=extra, Config=self._transfer_config()
                 )
+        return self._verified_multipart(parsed, digests)
+
+    def _verified_multipart(self, parsed: StorageURI, digests: Digests) -> ObjectInfo:
+        """``HeadObject`` after a multipart upload: the stored full-object CRC32 and size must be ours."""
         head = self._head(parsed.bucket, parsed.key)
         stored = head.get("ChecksumCRC32")
         if (
@@ -320,6 +340,13 @@ class S3Storage(Storage):
             raise NotFound(f"no such local file: {path}")
         parsed = self._object(uri)
         small = os.path.getsize(path) < self.settings.multipart_threshold
+        crt = self.crt(parsed.bucket) if small else None
+        if crt is not None:
+            from cloudbridge_aws.s3_crt import crt_put_small
+
+            done = crt_put_small(self, crt, parsed, path)
+            if done is not None:
+                return done
         digests = Digests.of_file(path, md5=small)
         if digests.size < self.settings.multipart_threshold:
             with open(path, "rb") as handle:
