@@ -2,7 +2,7 @@
 
 :func:`survey` runs the checks of :func:`cloudbridge.transfers.sync.sync` in the order a user reads
 their errors (source, then nesting, then destination) and returns both listings. The remote
-requests -- a ``HEAD`` that tells an object from a prefix, one listing per end -- go out in
+requests -- a ``HEAD`` that tells an object from a prefix, one listing per end -- all go out in
 parallel, so a sync against a cloud waits for one round trip where it used to wait for three.
 Everything here only reads; :func:`abort_stale` is the one write, run after the checks passed.
 """
@@ -99,24 +99,24 @@ def survey(
     if dst_uri.is_local:
         check_destination(dst_storage, dst_uri, policy)
 
-    def source() -> list[ObjectInfo]:
-        if not src_uri.is_local:
-            check_source(src_storage, src_uri, policy)
-        objects = list_objects(src_storage, src_uri, "source", policy)
-        if not objects and not src_uri.is_local:
-            raise NotFound(f"source {src_shown} has no objects (is the prefix right?)")
-        return objects
-
-    def destination() -> list[ObjectInfo]:
-        if not dst_uri.is_local:
-            check_destination(dst_storage, dst_uri, policy)
-        return list_objects(dst_storage, dst_uri, "destination", policy)
-
     if src_uri.is_local and dst_uri.is_local:
-        return source(), destination()
-    with ThreadPoolExecutor(2, thread_name_prefix="cb-survey") as pool:
-        src_future, dst_future = pool.submit(source), pool.submit(destination)
-        return src_future.result(), dst_future.result()  # source errors first, as a user reads them
+        src_objects = list_objects(src_storage, src_uri, "source", policy)
+        return src_objects, list_objects(dst_storage, dst_uri, "destination", policy)
+    # Remote ends: the HEAD that tells an object from a prefix and the listing go out together
+    # (one round trip, not two); the results are read in the order a user reads the errors.
+    with ThreadPoolExecutor(4, thread_name_prefix="cb-survey") as pool:
+        src_check = None if src_uri.is_local else pool.submit(check_source, src_storage, src_uri, policy)
+        dst_check = None if dst_uri.is_local else pool.submit(check_destination, dst_storage, dst_uri, policy)
+        src_list = pool.submit(list_objects, src_storage, src_uri, "source", policy)
+        dst_list = pool.submit(list_objects, dst_storage, dst_uri, "destination", policy)
+        if src_check is not None:
+            src_check.result()
+        src_objects = src_list.result()
+        if not src_objects and not src_uri.is_local:
+            raise NotFound(f"source {src_shown} has no objects (is the prefix right?)")
+        if dst_check is not None:
+            dst_check.result()
+        return src_objects, dst_list.result()
 
 
 def abort_stale(storage: Storage, uri: StorageURI, older_than_s: float, policy: RetryPolicy) -> int:

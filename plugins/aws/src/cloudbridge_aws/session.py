@@ -10,6 +10,7 @@ clients from the already parsed models; and each session caches one client per s
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,15 +21,36 @@ from cloudbridge_aws.settings import AwsSettings
 if TYPE_CHECKING:
     import boto3
 
-__all__ = ["AwsSession", "fast_timestamp", "shared_loader"]
+__all__ = ["AwsSession", "fast_timestamp", "import_botocore", "shared_loader"]
 
 _USER_AGENT = "cloudbridge-aws/0.1.0"
 _loaders: dict[str, Any] = {}
 _loaders_lock = threading.Lock()
 
 
+def import_botocore() -> None:
+    """Import botocore as if ``awscrt`` were not installed, when nothing has imported either yet.
+
+    With ``awscrt`` importable, ``botocore.compat`` loads it (its native library: 30-80 ms of every
+    command's start-up, profiled with ``-X importtime``), switches botocore's S3 signer to the CRT's,
+    and lets boto3's ``upload_file`` hand itself to s3transfer's CRT manager on some EC2 instance
+    types. cloudbridge uses the CRT only through :mod:`cloudbridge_aws.s3_crt`, loaded at the first
+    transfer, so botocore is kept on the behaviour every test pins down. A process that imported
+    botocore or awscrt itself first is left as it is.
+    """
+    if "botocore.compat" in sys.modules or "awscrt" in sys.modules:
+        return
+    sys.modules["awscrt"] = None  # type: ignore[assignment]  # `import awscrt.auth` -> ImportError
+    try:
+        import botocore.compat  # noqa: F401
+    finally:
+        if "awscrt" in sys.modules and sys.modules["awscrt"] is None:
+            del sys.modules["awscrt"]
+
+
 def shared_loader() -> Any:
     """The process-wide ``botocore.loaders.Loader`` (one per ``AWS_DATA_PATH``; it caches what it parsed)."""
+    import_botocore()
     key = os.environ.get("AWS_DATA_PATH", "")
     with _loaders_lock:
         if key not in _loaders:
@@ -79,6 +101,7 @@ class AwsSession:
     def boto_session(self) -> boto3.session.Session:
         """The underlying ``boto3.session.Session`` (created on first use)."""
         if self._session is None:
+            import_botocore()
             import boto3
             import botocore.session
 
@@ -118,6 +141,7 @@ class AwsSession:
         """A cached boto3 client for ``service`` in :attr:`region`."""
         with self._lock:
             if service not in self._clients:
+                import_botocore()
                 from botocore.config import Config
 
                 config = Config(

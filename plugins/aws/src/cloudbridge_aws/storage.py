@@ -123,6 +123,9 @@ class S3Storage(Storage):
             # s3transfer's default 100 (25 MiB): keeps a sync's memory bounded on a slow disk.
             max_io_queue=32,
             use_threads=True,
+            # never s3transfer's CRT manager (boto3 may pick it on some EC2 types when awscrt is
+            # installed): this path's checks are written for the classic one; see s3_crt instead
+            preferred_transfer_client="classic",
         )
 
     @staticmethod
