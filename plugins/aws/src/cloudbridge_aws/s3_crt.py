@@ -1,22 +1,29 @@
 """Optional fast path for S3 object transfers: the AWS Common Runtime's S3 client (``awscrt``).
 
 Installed with ``pip install 'cloudbridge-aws[crt]'`` and then used automatically by
-:class:`~cloudbridge_aws.storage.S3Storage` for ``upload`` and ``download`` (``CLOUDBRIDGE_AWS_CRT=0``
-turns it off). Why: profiled, a sync of many small objects spent 3.5-7 ms of CPU per object inside
-botocore (serialising, signing, parsing), all under the GIL. The CRT builds, signs, sends, retries
-and splits requests in C threads; Python only hands it a request line, a few headers and a body, and
-reads the reply's headers.
+:class:`~cloudbridge_aws.storage.S3Storage` for uploads below ``multipart_threshold`` and for every
+download (``CLOUDBRIDGE_AWS_CRT=0`` turns it off). Why: profiled with py-spy, a sync of many small
+objects spent 3.5-7 ms of CPU per object inside botocore (serialising, signing, parsing the reply),
+all under the GIL. The CRT builds, signs, sends and retries requests, and splits a large GET into
+ranged parts, in C threads; Python hands it a request line, a few headers and a body, and reads the
+reply's headers.
 
-What stays the same (see :mod:`cloudbridge_aws.storage`): a small upload carries the sha256 the
-caller computed from the very bytes sent (``x-amz-checksum-sha256``, which S3 verifies) and the
-reply's ETag / checksum are compared with it; a multipart upload carries the full-object CRC32 and
-the sha256 metadata and is invisible until complete; downloads go to a temp file that is checked
-against the stored digests before the caller renames it. The CRT retries a failed request or part
-(5 attempts); what still fails becomes a :mod:`cloudbridge.errors` exception through
-:func:`~cloudbridge_aws.errors.translate`, so the sync engine retries it like any other.
+The checks are those of the botocore path: a small upload sends the bytes it hashed, with their
+``x-amz-checksum-sha256`` (which S3 verifies), and the reply's ETag (MD5) and checksum are compared
+with the local digests (a mismatch deletes the object); a download lands in a temp file that is
+checked against the stored sha256 / CRC32 / MD5 before the caller renames it (the CRT also checks any
+full-object checksum S3 reports, and pins every ranged part to the first reply's ETag). The CRT
+retries a failed request or part itself; what still fails becomes a :mod:`cloudbridge.errors`
+exception through :func:`~cloudbridge_aws.errors.translate`, so the sync engine retries it as usual.
 
-Only plain buckets go this way: a bucket name with a dot, an ARN or an S3 Express bucket stays on
-botocore (its addressing rules are botocore's to get right).
+Large objects stay on s3transfer, whose checks and memory bound are known: multipart uploads, and
+downloads of the objects a listing of this storage showed at ``multipart_threshold`` or more
+(measured: the CRT's ranged download was no faster and peaked at twice the memory). Multipart
+uploads are also few and bandwidth-bound (botocore's cost is per 8 MiB part), and the CRT's
+multipart code refuses S3-compatible servers whose CreateMultipartUpload reply is not rooted at
+``InitiateMultipartUploadResult`` (``rclone serve s3`` answers ``<InitiateMultipartUpload>``:
+AWS_ERROR_S3_MISSING_UPLOAD_ID). Bucket names with dots, ARNs and S3 Express buckets also stay on
+botocore, whose addressing rules cover them.
 """
 
 from __future__ import annotations
@@ -135,9 +142,9 @@ class CrtS3:
         return self._run(S3RequestType.PUT_OBJECT, request, bucket, key, "upload object")
 
     def get(self, bucket: str, key: str, path: str) -> dict[str, str]:
-        """GetObject into the file ``path`` (ranged parts in parallel for a large object, each pinned
-        to the first reply's ETag); the CRT checks any full-object checksum S3 reports. Returns the
-        first reply's headers, lower-cased."""
+        """GetObject into the file ``path`` (split into ranged parts, each pinned to the first reply's
+        ETag, when the object is large); the CRT checks any full-object checksum S3 reports.
+        Returns the first reply's headers, lower-cased."""
         from awscrt.http import HttpHeaders, HttpRequest
         from awscrt.s3 import S3ChecksumConfig, S3RequestType
 

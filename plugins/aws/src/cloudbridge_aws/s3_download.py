@@ -41,7 +41,7 @@ def download_verified(storage: S3Storage, parsed: StorageURI, target: str) -> No
     directory = os.path.dirname(target)
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".cb-partial-", dir=directory)
-    crt = storage.crt(parsed.bucket)
+    crt = None if storage.listed_large(parsed) else storage.crt(parsed.bucket)
     if crt is not None:
         os.close(fd)
         try:
@@ -85,7 +85,7 @@ def download_verified(storage: S3Storage, parsed: StorageURI, target: str) -> No
 
 
 def _crt_download(storage: S3Storage, parsed: StorageURI, crt: Any, tmp: str) -> None:
-    """One CRT GetObject into ``tmp`` (ranged parts in parallel when large), then the same checks."""
+    """One CRT GetObject into ``tmp``, then the same checks as the botocore path."""
     from cloudbridge_aws.s3_crt import reply_from_headers
     from cloudbridge_aws.storage import Digests
 

@@ -14,6 +14,10 @@ Integrity (measured against moto 5.2, which stores but does not verify checksums
 * Downloads are checked against the stored sha256 / CRC32 / MD5, whichever the object has, before
   the file is renamed into place; ``open_read`` asks S3 for the checksum so botocore verifies it.
 
+With ``awscrt`` installed (``cloudbridge-aws[crt]``), single-part uploads and all downloads go
+through the AWS Common Runtime's S3 client instead of botocore, with the same checks
+(:mod:`cloudbridge_aws.s3_crt`; ``CLOUDBRIDGE_AWS_CRT=0`` turns it off).
+
 ``ObjectInfo.etag`` is the S3 ETag (without quotes); ``ObjectInfo.checksum`` is the hex sha256 when
 it is known (``stat`` of objects written by cloudbridge), else ``None``.
 """
@@ -92,6 +96,11 @@ class S3Storage(Storage):
         self.settings = session.settings
         self._buckets_seen: set[str] = set()
         self._crt_client: Any = None
+        self._large: set[tuple[str, str]] = set()  # objects listed at multipart_threshold or more
+
+    def listed_large(self, parsed: StorageURI) -> bool:
+        """Whether a listing of this storage showed ``parsed`` at ``multipart_threshold`` bytes or more."""
+        return (parsed.bucket, parsed.key) in self._large
 
     def crt(self, bucket: str) -> Any:
         """The CRT transfer client (:mod:`cloudbridge_aws.s3_crt`) when installed, enabled and able
@@ -186,12 +195,15 @@ class S3Storage(Storage):
         if delimiter:
             kwargs["Delimiter"] = delimiter
         paginator = self.client.get_paginator("list_objects_v2")
+        large = self.settings.multipart_threshold
         with aws_errors("list objects", resource=self._uri(bucket, prefix), bucket=bucket):
             for page in paginator.paginate(**kwargs):
                 for item in page.get("Contents", []):
                     key = item["Key"]
                     if key.endswith("/") and item.get("Size", 0) == 0:
                         continue  # a "folder" marker made by a console, not an object
+                    if item.get("Size", 0) >= large:
+                        self._large.add((bucket, key))
                     yield ObjectInfo(
                         uri=self._uri(bucket, key),
                         key=key[len(prefix) :],
