@@ -224,7 +224,7 @@ def crt_put_small(storage: Any, crt: CrtS3, parsed: Any, path: str) -> Any:
         return None
     digests = Digests()
     digests.update(data)
-    headers = {"x-amz-checksum-sha256": digests.sha256_b64}
+    headers = {"x-amz-sdk-checksum-algorithm": "SHA256", "x-amz-checksum-sha256": digests.sha256_b64}
     reply = crt.put(parsed.bucket, parsed.key, headers, body=data, size=len(data))
     return storage._verified_small(parsed, digests, reply.get("etag"), reply.get("x-amz-checksum-sha256"))
 
