@@ -3,9 +3,10 @@
 typer >= 0.20 converts every parameter value, even an absent ``--json``, through a pydantic
 ``TypeAdapter``; importing pydantic and building the adapters is a third of ``cloudbridge providers``'
 start-up. For the parameters that need no conversion (``str``, ``bool``, ``list[str]``, and an
-``int``/``float`` written as plain digits, with no bounds, parser or choices) :func:`speed_up` gives
-typer a converter that returns the value as it is; anything else (bytes, ``"1e3"``, a bound,
-an enum...) goes to typer's own converter, so messages and results are typer's. If typer's
+``int``/``float`` written as plain digits, with no parser or choices, inside its ``min``/``max`` if it
+has them) :func:`speed_up` gives typer a converter that returns the value as it is; anything else
+(bytes, ``"1e3"``, a value out of bounds, an enum...) goes to typer's own converter, so messages and
+results are typer's. If typer's
 private coercion API is not what this module expects, it changes nothing.
 """
 
@@ -30,10 +31,12 @@ try:  # typer's private coercion layer (typer >= 0.20)
         """Returns plain values as they are; hands anything else to typer's converter."""
 
         kind: str = "str"
+        low: float | None = None
+        high: float | None = None
 
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
             plain = _plain(self.kind, value)
-            if plain is not _MISS:
+            if plain is not _MISS and _within(plain, self.low, self.high):
                 return plain
             real = build_runtime_param(param.type_descriptor)
             param._runtime_param = real
@@ -61,6 +64,10 @@ def _plain(kind: str, value: Any) -> Any:
     return _MISS
 
 
+def _within(value: Any, low: float | None, high: float | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
 def _kind(param: Any) -> str | None:
     desc = getattr(param, "type_descriptor", None)
     info = getattr(desc, "parameter_info", None)
@@ -68,7 +75,8 @@ def _kind(param: Any) -> str | None:
         return None
     if getattr(info, "parser", None) is not None or getattr(info, "click_type", None) is not None:
         return None
-    if getattr(info, "min", None) is not None or getattr(info, "max", None) is not None:
+    bounded = getattr(info, "min", None) is not None or getattr(info, "max", None) is not None
+    if bounded and desc.annotation not in (int, float):
         return None
     if getattr(desc, "file_annotation", None) is not None:
         return None
@@ -82,8 +90,13 @@ def _kind(param: Any) -> str | None:
 def _speed_up_param(param: Any) -> None:
     kind = _kind(param)
     if kind is not None and getattr(param, "_runtime_param", _MISS) is None:
+        info = param.type_descriptor.parameter_info
         param._runtime_param = _PlainParam(
-            parameter_info=param.type_descriptor.parameter_info, annotation=param.type_descriptor.annotation, kind=kind
+            parameter_info=info,
+            annotation=param.type_descriptor.annotation,
+            kind=kind,
+            low=getattr(info, "min", None),
+            high=getattr(info, "max", None),
         )
 
 
