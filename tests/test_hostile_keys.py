@@ -275,3 +275,5 @@ def test_metrics_and_tensorboard_fetch_skip_keys_and_members_that_lead_out(monke
     written = [p for p in _files(tmp_path) if p.endswith("metrics.jsonl")]
     assert written and all(p.startswith(str(home) + os.sep) for p in written), written
     assert [p.relative_to(home).as_posix() for p in home.rglob("metrics.jsonl")] == ["run/metrics.jsonl"]
+    for path in [home.parent, home, *home.rglob("*")]:  # state is private (issue 12.4's class)
+        assert path.stat().st_mode & 0o077 == 0, f"{path} is {oct(path.stat().st_mode & 0o777)}"

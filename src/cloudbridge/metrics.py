@@ -188,6 +188,11 @@ def fetch_remote_files(job: Job, wanted: Any, folder: str) -> Path | None:
     if not job.outputs_uri or not is_remote(job.outputs_uri):
         return None
     target = cloudbridge_home() / folder / job.id
+    if not target.exists():  # state is private: the folder, its sub-folders and files (0700/0600)
+        from cloudbridge.settings import private_dir
+
+        private_dir(cloudbridge_home() / folder)
+        private_dir(target)
     if job.state.is_terminal and (target / ".complete").exists():
         return target
     found = False
@@ -200,7 +205,7 @@ def fetch_remote_files(job: Job, wanted: Any, folder: str) -> Path | None:
                     local = checked_join(target, info.key)  # a hostile key must not land outside target
                 except UnsafeKey:
                     continue
-                local.parent.mkdir(parents=True, exist_ok=True)
+                local.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 storage.download(info.uri, local)
                 found = True
             elif name.endswith(".tar.gz") and name != "model.tar.gz":
@@ -214,15 +219,17 @@ def fetch_remote_files(job: Job, wanted: Any, folder: str) -> Path | None:
                                     Path(member.name).is_absolute():
                                 continue
                             local = target.joinpath(*parts)
-                            local.parent.mkdir(parents=True, exist_ok=True)
+                            local.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                             source = tar.extractfile(member)
                             if source is not None:
-                                local.write_bytes(source.read())
+                                fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                                with os.fdopen(fd, "wb") as out:
+                                    out.write(source.read())
                                 found = True
     except (CloudbridgeError, OSError, tarfile.TarError):
         return target if target.exists() else None
     if found and job.state.is_terminal:
-        (target / ".complete").touch()
+        (target / ".complete").touch(mode=0o600)
     return target if found else None
 
 
