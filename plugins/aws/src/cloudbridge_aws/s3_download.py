@@ -18,11 +18,10 @@ the temp file and raises :class:`~cloudbridge.errors.StorageError`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from cloudbridge.errors import NotFound, StorageError
+from cloudbridge.transfers.digests import partial_file
 from cloudbridge.uri import StorageURI
 from cloudbridge_aws.errors import aws_errors
 
@@ -38,21 +37,11 @@ def download_verified(storage: S3Storage, parsed: StorageURI, target: str) -> No
     """Download ``parsed`` to ``target`` (an absolute path) through a verified temp file."""
     from cloudbridge_aws.storage import Digests
 
-    directory = os.path.dirname(target)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".cb-partial-", dir=directory)
     crt = None if storage.listed_large(parsed) else storage.crt(parsed.bucket)
-    if crt is not None:
-        os.close(fd)
-        try:
+    with partial_file(target) as tmp:
+        if crt is not None:
             _crt_download(storage, parsed, crt, tmp)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return
-    try:
+            return
         try:
             with aws_errors("download object", resource=str(parsed), bucket=parsed.bucket):
                 reply = storage.client.get_object(Bucket=parsed.bucket, Key=parsed.key, ChecksumMode="ENABLED")
@@ -63,25 +52,15 @@ def download_verified(storage: S3Storage, parsed: StorageURI, target: str) -> No
         body = reply["Body"]
         if size < storage.settings.multipart_threshold:
             digests = Digests(md5="-" not in etag)
-            with os.fdopen(fd, "wb") as out, aws_errors("download object", resource=str(parsed), bucket=parsed.bucket):
-                fd = -1
+            with open(tmp, "wb") as out, aws_errors("download object", resource=str(parsed), bucket=parsed.bucket):
                 for chunk in iter(lambda: body.read(_CHUNK), b""):
                     digests.update(chunk)
                     out.write(chunk)
         else:
             body.close()  # the ranged GETs below fetch the bytes in parallel
-            os.close(fd)
-            fd = -1
             _ranged_download(storage, parsed, tmp, size, reply.get("ETag") or "")
             digests = Digests.of_file(tmp, md5="-" not in etag)
         check_digests(parsed, digests, reply)
-        os.replace(tmp, target)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _crt_download(storage: S3Storage, parsed: StorageURI, crt: Any, tmp: str) -> None:

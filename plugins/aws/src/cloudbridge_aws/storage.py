@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import tempfile
 import zlib
 from collections.abc import Iterator
 from typing import IO, Any, NoReturn
@@ -35,6 +34,7 @@ from typing import IO, Any, NoReturn
 from cloudbridge.errors import BucketNotFound, InvalidURI, NotFound, StorageError
 from cloudbridge.interfaces import Storage, URILike, as_uri
 from cloudbridge.records import ObjectInfo
+from cloudbridge.transfers.digests import StreamDigests, spooled
 from cloudbridge.uri import StorageURI
 from cloudbridge_aws.errors import aws_errors
 from cloudbridge_aws.session import AwsSession
@@ -45,22 +45,19 @@ _CHUNK = 1024 * 1024
 SHA256_META = "sha256"
 
 
-class Digests:
-    """sha256, MD5 and CRC32 of a byte stream, updated chunk by chunk."""
+class Digests(StreamDigests):
+    """sha256, MD5 (unless ``md5=False``: multipart ETags are not MD5s) and CRC32 of a byte stream."""
 
     def __init__(self, *, md5: bool = True) -> None:
-        self.sha256 = hashlib.sha256()
+        super().__init__()
         self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self.crc32 = 0
-        self.size = 0
 
-    def update(self, chunk: bytes) -> None:
-        """Add ``chunk`` to every digest."""
-        self.sha256.update(chunk)
+    def update_extra(self, chunk: bytes) -> None:
+        """Add ``chunk`` to the MD5 and the CRC32."""
         if self.md5 is not None:
             self.md5.update(chunk)
         self.crc32 = zlib.crc32(chunk, self.crc32)
-        self.size += len(chunk)
 
     @property
     def crc32_b64(self) -> str:
@@ -71,15 +68,6 @@ class Digests:
     def sha256_b64(self) -> str:
         """The sha256 as S3 writes it (base64)."""
         return base64.b64encode(self.sha256.digest()).decode()
-
-    @classmethod
-    def of_file(cls, path: str, *, md5: bool = True) -> Digests:
-        """Digests of a whole local file (MD5 only when asked: multipart ETags are not MD5s)."""
-        digests = cls(md5=md5)
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                digests.update(chunk)
-        return digests
 
 
 def _b64_to_hex(value: str | None) -> str | None:
@@ -233,12 +221,7 @@ class S3Storage(Storage):
         """
         parsed = self._object(uri)
         threshold = self.settings.multipart_threshold
-        digests = Digests()
-        with tempfile.SpooledTemporaryFile(max_size=threshold, prefix="cb-s3-") as spool:
-            for chunk in iter(lambda: stream.read(_CHUNK), b""):
-                digests.update(chunk)
-                spool.write(chunk)
-            spool.seek(0)
+        with spooled(stream, Digests(), max_memory=threshold, prefix="cb-s3-") as (spool, digests):
             if digests.size < threshold:
                 return self._put_small(parsed, spool.read(), digests)
             return self._put_multipart(parsed, spool, digests)
