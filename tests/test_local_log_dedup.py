@@ -70,3 +70,21 @@ def test_the_filter_gives_the_same_lines_wherever_the_pipe_cuts_them() -> None:
         dedup = WarningDedup()
         assert dedup.feed(data[:cut]) + dedup.feed(data[cut:]) + dedup.flush() == expected, cut
     assert warning_key(b"epoch 1 WARNINGS none") is None and warning_key(b"loss 0.5") is None
+
+
+def test_transformers_own_warning_lines_are_recognised() -> None:
+    """transformers' default handler prints a warning as ``[transformers] message`` (no level name):
+    the line the real library prints is a warning for the filter, its other output is not."""
+    import subprocess
+    import sys
+
+    code = ("from transformers.utils import logging\n"
+            "logging.get_logger('transformers.modeling_utils').warning('Some weights were not initialized')\n"
+            "logging.get_logger('transformers.modeling_utils').info('not shown at the default level')\n")
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, check=True).stderr
+    lines = [line for line in printed.splitlines() if line.strip()]
+    assert lines == [b"[transformers] Some weights were not initialized"], printed
+    assert warning_key(lines[0]) is not None
+    dedup = WarningDedup()
+    out = dedup.feed(b"[rank0] " + lines[0] + b"\n[rank1] " + lines[0] + b"\n[rank1] [transformers]x\n")
+    assert out == b"[rank0] " + lines[0] + b"\n[rank1] [transformers]x\n"

@@ -12,9 +12,11 @@ rank. :class:`WarningDedup` filters the pump's cleaned output line by line:
 
 A warning is recognised by its shape: Python's ``path:line: SomethingWarning: message``, a
 ``logging`` line with a ``WARNING``/``WARN`` level name near its start (``WARNING:name:message``,
-``... - WARNING - ...``, ``[WARNING]``), and torch's C++ ``[W... file.cpp:N] message`` (its time and
-pid are left out of the comparison). A library that prints a warning without any level name cannot
-be told from ordinary output and is kept.
+``... - WARNING - ...``, ``[WARNING]``), torch's C++ ``[W... file.cpp:N] message`` (its time and
+pid are left out of the comparison), and the Hugging Face libraries' own handler, which prints
+``[transformers] message`` (and ``[datasets]``, ``[accelerate]``, ...) only for warnings and worse
+unless their verbosity is raised. A library that prints a warning without any level name cannot be
+told from ordinary output and is kept.
 
 Memory is bounded: at most :data:`MAX_KEYS` digests of seen warnings (the oldest are forgotten),
 and a partial line is held back only while it may still become a warning of a rank above 0, up to
@@ -39,6 +41,7 @@ _TAG_START = re.compile(rb"\[(?:r(?:a(?:n(?:k\d*\]?)?)?)?)?")
 _PY_WARNING = re.compile(rb"\S[^\n]*?:\d+: [A-Za-z_][\w.]*Warning: ")
 _LOG_WARNING = re.compile(rb"(?:^|[\s\[|:(-])WARN(?:ING)?(?:[\s\]|:)-]|$)")
 _TORCH_CPP = re.compile(rb"\[W[\d :.]*(?: +\d+)? *([^\]\s]+:\d+)\] ")
+_HF_LIBRARY = re.compile(rb"\[(?:transformers|datasets|accelerate|huggingface_hub|diffusers|peft|evaluate)\] ")
 _LOG_PREFIX = 120  # a logging level name counts only within this many bytes of the line's start
 
 
@@ -47,7 +50,7 @@ def warning_key(text: bytes) -> bytes | None:
     torch = _TORCH_CPP.match(text)
     if torch is not None:
         text = torch.group(1) + b" " + text[torch.end():]
-    elif not (_PY_WARNING.match(text) or _LOG_WARNING.search(text[:_LOG_PREFIX])):
+    elif not (_PY_WARNING.match(text) or _HF_LIBRARY.match(text) or _LOG_WARNING.search(text[:_LOG_PREFIX])):
         return None
     return hashlib.blake2b(text.rstrip(), digest_size=16).digest()
 
