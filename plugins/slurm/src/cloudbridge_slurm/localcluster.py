@@ -18,6 +18,7 @@ preempts running ``low`` jobs, which end ``PREEMPTED``), each with ``cpus`` CPUs
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -29,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REQUIRED_PROGRAMS", "LocalCluster", "missing_programs"]
+__all__ = ["REQUIRED_PROGRAMS", "LocalCluster", "memory_cgroups_usable", "missing_programs"]
 
 REQUIRED_PROGRAMS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scontrol", "scancel",
                      "srun")
@@ -47,6 +48,23 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: Where Slurm's cgroup/v1 plugin finds the hierarchies (``memory`` below it).
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def memory_cgroups_usable() -> bool:
+    """True when a writable cgroup v1 ``memory`` hierarchy is mounted (Slurm 22.05's cgroup/v1 plugin
+    can then enforce ``--mem`` with the kernel's OOM killer). Its ``slurm_<node>`` folders are shared by
+    every cluster on the machine: give concurrent clusters distinct ``node_prefix`` values."""
+    memory = Path(CGROUP_ROOT) / "memory"
+    return (memory / "memory.oom_control").exists() and os.access(memory, os.W_OK)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _program(name: str) -> str:
     path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin"])
     found = shutil.which(name, path=path)
@@ -59,20 +77,25 @@ class LocalCluster:
     """A Slurm controller and ``nodes`` compute daemons on this machine, all under ``root``."""
 
     def __init__(self, root: str | os.PathLike[str], *, nodes: int = 2, cpus: int = 2, memory_mb: int = 2000,
-                 gpus: int = 0, gpu_type: str = "t4", short_limit_minutes: int = 1) -> None:
+                 gpus: int = 0, gpu_type: str = "t4", short_limit_minutes: int = 1, slurmd_timeout: int = 60,
+                 memory_cgroups: bool = False, accounting: bool = False, node_prefix: str = "n") -> None:
         self.root = Path(root).resolve()
-        self.nodes = [f"n{i}" for i in range(1, nodes + 1)]
+        self.nodes = [f"{node_prefix}{i}" for i in range(1, nodes + 1)]
         self.cpus = cpus
         self.memory_mb = memory_mb
         self.gpus = gpus
         self.gpu_type = gpu_type
         self.short_limit_minutes = short_limit_minutes
+        self.slurmd_timeout = slurmd_timeout
+        self.memory_cgroups = memory_cgroups
+        self.accounting = accounting
         self.conf = self.root / "etc" / "slurm.conf"
         #: munged refuses a socket below a folder others cannot search, and pytest's temp folders are
         #: private: the socket lives in its own world-searchable folder under the system temp dir.
         self.munge_dir = Path(tempfile.mkdtemp(prefix="cb-munge-"))
         os.chmod(self.munge_dir, 0o755)
         self.munge_socket = self.munge_dir / "munge.socket"
+        self._dbd_port = _free_port() if accounting else 0
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[Any] = []
 
@@ -99,7 +122,6 @@ class LocalCluster:
             "CredType=cred/munge",
             f"AuthInfo=socket={self.munge_socket}",
             "ProctrackType=proctrack/linuxproc",
-            "TaskPlugin=task/none",
             "SwitchType=switch/none",
             "MpiDefault=none",
             "ReturnToService=2",
@@ -109,8 +131,8 @@ class LocalCluster:
             "PreemptType=preempt/partition_prio",
             "PreemptMode=CANCEL",
             "SlurmdParameters=config_overrides",
-            "AccountingStorageType=accounting_storage/none",
-            "JobAcctGatherType=jobacct_gather/none",
+            *self._accounting_lines(),
+            *self._memory_lines(),
             f"JobCompType=jobcomp/filetxt\nJobCompLoc={r / 'log' / 'jobcomp.txt'}",
             "MinJobAge=3600",
             "KillWait=2",
@@ -118,7 +140,7 @@ class LocalCluster:
             "InactiveLimit=0",
             "MessageTimeout=10",
             "SlurmctldTimeout=30",
-            "SlurmdTimeout=60",
+            f"SlurmdTimeout={self.slurmd_timeout}",
             "MailProg=/bin/true",
             f"StateSaveLocation={r / 'state'}",
             f"SlurmdSpoolDir={r / 'spool' / '%n'}",
@@ -152,9 +174,62 @@ class LocalCluster:
             gres_conf = [f"NodeName={name} Name=gpu Type={self.gpu_type} File={files}" for name in self.nodes]
             (r / "etc" / "gres.conf").write_text("\n".join(gres_conf) + "\n", encoding="utf-8")
 
+    def _memory_lines(self) -> list[str]:
+        """How ``--mem`` is enforced: not at all (``task/none``), or with ``memory_cgroups`` (cgroup v1, see
+        :func:`memory_cgroups_usable`) by the kernel, which OOM-kills a step over its memory; Slurm then
+        records it (the step ``OUT_OF_MEMORY``, the job's derived exit code ``0:125``, or the job
+        ``OUT_OF_MEMORY`` when the batch script itself was killed). ``JobAcctGatherParams=OverMemoryKill``
+        without cgroups is no substitute: it cancels the step ("Exceeded job memory limit") and Slurm
+        records no OOM at all (measured with 22.05: the job ends ``FAILED`` or ``COMPLETED``)."""
+        if not self.memory_cgroups:
+            return ["TaskPlugin=task/none", "JobAcctGatherType=jobacct_gather/none"]
+        (self.conf.parent / "cgroup.conf").write_text("\n".join([
+            "CgroupPlugin=cgroup/v1", f"CgroupMountpoint={CGROUP_ROOT}", "ConstrainRAMSpace=yes",
+            "ConstrainSwapSpace=yes", "AllowedSwapSpace=0", "ConstrainCores=no", "ConstrainDevices=no", "",
+        ]), encoding="utf-8")
+        return ["TaskPlugin=task/cgroup", "JobAcctGatherType=jobacct_gather/linux", "JobAcctGatherFrequency=task=1"]
+
+    def _accounting_lines(self) -> list[str]:
+        if not self.accounting:
+            return ["AccountingStorageType=accounting_storage/none"]
+        return ["AccountingStorageType=accounting_storage/slurmdbd", "AccountingStorageHost=localhost",
+                f"AccountingStoragePort={self._dbd_port}", f"AccountingStoragePass={self.munge_socket}"]
+
+    # ---- accounting: a private MariaDB and slurmdbd -----------------------------------------------
+    def _start_accounting(self) -> None:
+        """A MariaDB in ``root/db`` (TCP on 127.0.0.1, one user for slurmdbd), then ``slurmdbd``."""
+        r, db, sock = self.root, self.root / "db", self.munge_dir / "mysql.sock"
+        small = ["--innodb-log-file-size=4M", "--innodb-buffer-pool-size=16M", "--performance-schema=OFF",
+                 "--skip-name-resolve"]
+        if not (db / "mysql").exists():
+            subprocess.run([_program("mariadb-install-db"), "--no-defaults", f"--datadir={db}", "--user=root",
+                            "--skip-test-db", "--auth-root-authentication-method=normal", *small],
+                           check=True, capture_output=True)
+        port, password = _free_port(), os.urandom(12).hex()
+        self._spawn("mariadbd", [_program("mariadbd"), "--no-defaults", f"--datadir={db}", "--user=root",
+                                 f"--socket={sock}", f"--port={port}", "--bind-address=127.0.0.1",
+                                 f"--pid-file={r / 'run' / 'mariadbd.pid'}",
+                                 f"--log-error={r / 'log' / 'mariadbd.log'}", *small])
+        self._wait_for(sock.exists, "MariaDB socket", 30)
+        grant = (f"CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '{password}'; "
+                 "GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';")
+        subprocess.run([_program("mariadb"), "--no-defaults", f"--socket={sock}", "-uroot", "-e", grant], check=True,
+                       capture_output=True)
+        dbd_conf = self.conf.parent / "slurmdbd.conf"  # slurmdbd reads it beside SLURM_CONF; 0600 (a password)
+        dbd_conf.touch(mode=0o600)
+        dbd_conf.write_text("\n".join([
+            "AuthType=auth/munge", f"AuthInfo=socket={self.munge_socket}", "DbdHost=localhost",
+            f"DbdPort={self._dbd_port}", "SlurmUser=root", "StorageType=accounting_storage/mysql",
+            "StorageHost=127.0.0.1", f"StoragePort={port}", "StorageUser=slurm", f"StoragePass={password}",
+            "StorageLoc=slurm_acct_db", f"PidFile={r / 'run' / 'slurmdbd.pid'}",
+            f"LogFile={r / 'log' / 'slurmdbd.log'}", "DebugLevel=info", "",
+        ]), encoding="utf-8")
+        self._spawn("slurmdbd", [_program("slurmdbd"), "-D"])
+        self._wait_for(lambda: _listening(self._dbd_port), "slurmdbd", 30)
+
     # ---- processes ------------------------------------------------------------------------------
     def _spawn(self, key: str, argv: list[str]) -> None:
-        log = open(self.root / "log" / f"{key}.stdout", "wb")
+        log = open(self.root / "log" / f"{key}.stdout", "ab")
         self._logs.append(log)
         self._procs[key] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.environ(),
                                             start_new_session=True)
@@ -180,6 +255,8 @@ class LocalCluster:
         self._write_config()
         try:
             self._start_munge()
+            if self.accounting:
+                self._start_accounting()
             self._spawn("slurmctld", [_program("slurmctld"), "-D", "-i", "-f", str(self.conf)])
             for name in self.nodes:
                 (self.root / "spool" / name).mkdir(parents=True, exist_ok=True)
@@ -206,26 +283,58 @@ class LocalCluster:
             time.sleep(0.2)
         raise TimeoutError(f"no {what} after {timeout:g}s; see {self.root / 'log'}")
 
+    def _terminate(self, key: str) -> None:
+        proc = self._procs.pop(key, None)
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+    def kill_node(self, name: str) -> None:
+        """Kill node ``name``'s ``slurmd`` at once (SIGKILL): to the controller the node stops answering."""
+        proc = self._procs.pop(f"slurmd-{name}")
+        proc.kill()
+        proc.wait(timeout=10)
+
+    def start_node(self, name: str, timeout: float = 30.0) -> None:
+        """Start node ``name``'s ``slurmd`` (again) and wait until the node is idle."""
+        self._spawn(f"slurmd-{name}", [_program("slurmd"), "-D", "-N", name, "-f", str(self.conf)])
+        self._wait_for(lambda: self.node_state(name) == "idle", f"node {name} idle", timeout)
+
+    def node_state(self, name: str) -> str:
+        """The node's state as ``sinfo`` prints it (``idle``, ``alloc``, ``down*``...)."""
+        return subprocess.run(["sinfo", "-h", "-n", name, "-o", "%t"], capture_output=True, text=True,
+                              env=self.environ(), check=False).stdout.strip().split("\n")[0]
+
+    def restart_controller(self, *, forget_jobs: bool = False, timeout: float = 30.0) -> None:
+        """Stop ``slurmctld`` and start it again; ``forget_jobs`` starts it clean (``-c``: no job is
+        kept, as after ``MinJobAge``; only accounting still knows finished jobs)."""
+        self._terminate("slurmctld")
+        self._spawn("slurmctld", [_program("slurmctld"), "-D", "-i", *(["-c"] if forget_jobs else []),
+                                  "-f", str(self.conf)])
+        self._wait_for(self._all_idle, f"{len(self.nodes)} idle Slurm nodes", timeout)
+
     def stop(self) -> None:
-        """Stop every daemon by its PID: slurmd first, then slurmctld, then munged."""
-        order = [k for k in self._procs if k.startswith("slurmd-")] + ["slurmctld", "munged"]
-        for key in order:
-            proc = self._procs.pop(key, None)
-            if proc is None or proc.poll() is not None:
-                continue
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        """Stop every daemon by its PID: slurmd first, then slurmctld (slurmdbd, MariaDB), then munged."""
+        for key in [k for k in self._procs if k.startswith("slurmd-")] + ["slurmctld", "slurmdbd", "mariadbd",
+                                                                          "munged"]:
+            self._terminate(key)
         for log in self._logs:
             log.close()
         self._logs.clear()
         shutil.rmtree(self.munge_dir, ignore_errors=True)
+        if self.memory_cgroups:  # the nodes' (empty) cgroup folders Slurm leaves behind
+            for name in self.nodes:
+                for folder in sorted((Path(CGROUP_ROOT) / "memory" / f"slurm_{name}").glob("**/"), reverse=True):
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
 
     def __enter__(self) -> LocalCluster:
         return self.start()
