@@ -41,6 +41,7 @@ def _meta(adapter: SlurmAdapter, **spec: object) -> dict[str, object]:
     ("FAILED", {"exit_code": 3}, JobState.FAILED, "non-zero exit (code 3)"),
     ("FAILED", {"exit_code": 0, "signal": 9}, JobState.FAILED, "failed"),
     ("OUT_OF_MEMORY", {"exit_code": 0}, JobState.FAILED, "out of memory"),
+    ("FAILED", {"exit_code": 1, "derived_signal": 125}, JobState.FAILED, "out of memory"),  # an srun step's OOM
     ("NODE_FAIL", {"nodes": "gpu07"}, JobState.FAILED, "node failure"),
     ("TIMEOUT", {}, JobState.FAILED, "timed out: running stage exceeded max_runtime 1h"),
     ("PREEMPTED", {}, JobState.FAILED, "spot reclaimed"),

@@ -133,3 +133,16 @@ def test_scontrol_and_sacct_records() -> None:
 def test_every_slurm_state_maps() -> None:
     assert {s.value for s in STATES.values()} == {"PENDING", "STARTING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"}
     assert STATES["TIMEOUT"].value == "FAILED" and STATES["CANCELLED"].value == "CANCELLED"
+
+
+def test_derived_exit_code_marks_an_srun_step_killed_for_memory() -> None:
+    """As Slurm 22.05 reported a job whose srun step the kernel OOM-killed (test_slurm_failures.py)."""
+    squeue = '{"jobs": [{"job_id": 1, "job_state": "FAILED", "exit_code": 256, "derived_exit_code": %d}]}'
+    (rec,) = parse_squeue(squeue % 253)
+    assert (rec.exit_code, rec.derived_signal, rec.step_out_of_memory) == (1, 125, True)
+    assert not parse_squeue(squeue % 256)[0].step_out_of_memory  # a step that exited 1
+    line = "JobId=1 JobState=FAILED Reason=NonZeroExitCode ExitCode=1:0 DerivedExitCode=0:125 NodeList=n1"
+    assert parse_scontrol(line).step_out_of_memory  # type: ignore[union-attr]
+    sacct = parse_sacct("1|FAILED|1:0|2026-01-01T00:00:00|2026-01-01T00:00:01|2026-01-01T00:00:09|UNLIMITED|n1|"
+                        "debug|0:125")
+    assert sacct is not None and sacct.step_out_of_memory

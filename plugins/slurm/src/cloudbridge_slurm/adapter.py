@@ -30,7 +30,7 @@ from cloudbridge.specs import JobSpec
 from cloudbridge_slurm.cluster import ClusterInfo, format_time, read_cluster
 from cloudbridge_slurm.runner import CommandFailed, Runner, SshFailed
 from cloudbridge_slurm.script import JobLayout, build_script, input_paths, output_paths
-from cloudbridge_slurm.states import STATES, SlurmRecord, parse_sacct, parse_scontrol, parse_squeue
+from cloudbridge_slurm.states import SACCT_FIELDS, STATES, SlurmRecord, parse_sacct, parse_scontrol, parse_squeue
 from cloudbridge_slurm.storage import SlurmStorage
 
 __all__ = ["NODE_FAILURE", "SlurmAdapter"]
@@ -59,6 +59,7 @@ class SlurmAdapter(ManagedAdapter):
         self._staging_ok = False
         self._meta: dict[str, dict[str, Any]] = {}
         self._accounting: bool | None = None
+        self._sacct_error: str | None = None
 
     # ---- the cluster -------------------------------------------------------------------------------
     def cluster(self, refresh: bool = False) -> ClusterInfo:
@@ -218,17 +219,19 @@ class SlurmAdapter(ManagedAdapter):
             found = [r for r in parse_squeue(proc.stdout.decode()) if r.job_id == slurm_id]
             if found:
                 return found[0]
-        proc = self.runner.run(["scontrol", "show", "job", "-o", slurm_id], what="read the job (scontrol)",
+        proc = self.runner.run(["scontrol", "show", "job", "-d", "-o", slurm_id], what="read the job (scontrol)",
                                check=False)
         if proc.returncode == 0:
             rec = parse_scontrol(proc.stdout.decode())
             if rec is not None:
                 return rec
         if self._accounting_on():
-            text = self.runner.text(["sacct", "-j", slurm_id, "-X", "-n", "-P", "-o",
-                                     "JobID,State,ExitCode,Submit,Start,End,Timelimit,NodeList,Partition"],
-                                    what="read the job (sacct)")
-            return parse_sacct(text)
+            proc = self.runner.run(["sacct", "-j", slurm_id, "-X", "-n", "-P", "-o", SACCT_FIELDS],
+                                   what="read the job (sacct)", check=False)
+            if proc.returncode == 0:
+                return parse_sacct(proc.stdout.decode("utf-8", "replace"))
+            # accounting is configured but does not answer (slurmdbd down): read the job's own files
+            self._sacct_error = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["no answer"])[-1]
         return None
 
     def describe(self, native_id: str) -> Snapshot:
@@ -244,12 +247,20 @@ class SlurmAdapter(ManagedAdapter):
         """``job.json`` plus a :class:`SlurmRecord` as a neutral :class:`Snapshot`."""
         name, request = meta["name"], meta["request"]
         tags = dict(meta.get("tags") or {})
+        forgotten = None
         if rec is None:
-            status = "PENDING" if not meta.get("slurm_id") else self._status_from_file(name)
-            rec = SlurmRecord(str(meta.get("slurm_id")), status, source="staging")
-        state = rec.state
+            rec = (SlurmRecord("None", "PENDING", source="staging") if not meta.get("slurm_id")
+                   else self._record_from_files(meta))
+            if rec.state == "UNKNOWN":
+                forgotten = self._forgotten(meta)
+        state = "OUT_OF_MEMORY" if rec.state == "FAILED" and rec.step_out_of_memory else rec.state
         message = None
-        if state == "FAILED":
+        if forgotten:
+            state, message = "FAILED", forgotten
+        elif state == "OUT_OF_MEMORY" and rec.state == "FAILED":
+            message = ("OUT_OF_MEMORY: a step of the job was killed for using more memory than --mem allows "
+                       "(Slurm's derived exit code 0:125)")
+        elif state == "FAILED":
             message = (f"exit code {rec.exit_code}" if rec.exit_code else
                        f"killed by signal {rec.signal}" if rec.signal else "failed") + \
                       (f" ({rec.reason})" if rec.reason and rec.reason not in ("None", "NonZeroExitCode") else "")
@@ -279,19 +290,30 @@ class SlurmAdapter(ManagedAdapter):
             runtime_cap=request.get("run_cap"), used_seconds=max(0.0, used),
             interruptions=(1 if state == "PREEMPTED" else 0) + rec.restarts,
             name=(request.get("spec") or {}).get("name"),
-            extra={"slurm_job_id": rec.job_id, "slurm_state": state, "partition": rec.partition,
+            extra={"slurm_job_id": rec.job_id, "slurm_state": rec.state, "partition": rec.partition,
                    "nodes": rec.nodes, "exit_code": rec.exit_code, "job_dir": request.get("job_dir"),
                    "state_source": rec.source},
             ref=meta,
         )
 
-    def _status_from_file(self, name: str) -> str:
-        """A job Slurm forgot (past ``MinJobAge``, no accounting): its ``exit-status`` file, else ``UNKNOWN``."""
+    def _record_from_files(self, meta: dict[str, Any]) -> SlurmRecord:
+        """A job Slurm no longer knows (past ``MinJobAge``, no accounting): its ``exit-status`` file, written
+        when the script ran to its end; ``UNKNOWN`` without one (cancelled, timed out, its node failed...)."""
         try:
-            text = self.storage.read_bytes(SlurmStorage.uri(f"jobs/{name}/exit-status")).decode().strip()
+            text = self.storage.read_bytes(SlurmStorage.uri(f"jobs/{meta['name']}/exit-status")).decode().strip()
         except NotFound:
-            return "UNKNOWN"
-        return "COMPLETED" if text == "0" else "FAILED"
+            return SlurmRecord(str(meta["slurm_id"]), "UNKNOWN", source="staging")
+        code = int(text) if text.isdigit() else None
+        return SlurmRecord(str(meta["slurm_id"]), "COMPLETED" if code == 0 else "FAILED", exit_code=code,
+                           source="exit-status file")
+
+    def _forgotten(self, meta: dict[str, Any]) -> str:
+        """The one line for a job nobody can tell the end of."""
+        why = (f"sacct failed: {self._sacct_error}" if self._sacct_error else
+               "the cluster keeps no accounting (sacct)" if self._accounting is False else "sacct does not know it")
+        return (f"Slurm no longer knows job {meta['slurm_id']} (it ended more than MinJobAge ago) and {why}; "
+                "its script did not run to its end (cancelled, timed out or its node failed); "
+                f"its log: {meta['request']['job_dir']}/slurm-{meta['slurm_id']}.out")
 
     def stop(self, native_id: str) -> None:
         """``scancel`` the job."""

@@ -304,9 +304,11 @@ class LocalCluster:
         proc.wait(timeout=10)
 
     def start_node(self, name: str, timeout: float = 30.0) -> None:
-        """Start node ``name``'s ``slurmd`` (again) and wait until the node is idle."""
+        """Start node ``name``'s ``slurmd`` (again) and wait until the controller hears it (not ``down``, no
+        ``*``: ``ReturnToService=2`` puts a node that failed back into service when it registers)."""
         self._spawn(f"slurmd-{name}", [_program("slurmd"), "-D", "-N", name, "-f", str(self.conf)])
-        self._wait_for(lambda: self.node_state(name) == "idle", f"node {name} idle", timeout)
+        self._wait_for(lambda: self.node_state(name).rstrip("*") not in ("down", "unk", "")
+                       and not self.node_state(name).endswith("*"), f"node {name} back in service", timeout)
 
     def node_state(self, name: str) -> str:
         """The node's state as ``sinfo`` prints it (``idle``, ``alloc``, ``down*``...)."""

@@ -14,7 +14,15 @@ from typing import Any
 
 from cloudbridge.records import JobState
 
-__all__ = ["STATES", "SlurmRecord", "parse_sacct", "parse_scontrol", "parse_squeue"]
+__all__ = ["OOM_SIGNAL", "SACCT_FIELDS", "STATES", "SlurmRecord", "parse_sacct", "parse_scontrol", "parse_squeue"]
+
+#: How Slurm reports an out-of-memory kill in an exit code: its ``SIG_OOM`` (253) as ``0:125``. A job whose
+#: batch script was OOM-killed ends ``OUT_OF_MEMORY``; one whose ``srun`` step was ends ``FAILED`` with
+#: this signal in its *derived* exit code (the worst of its steps).
+OOM_SIGNAL = 125
+
+#: The ``sacct -o`` fields :func:`parse_sacct` reads, in order.
+SACCT_FIELDS = "JobID,State,ExitCode,Submit,Start,End,Timelimit,NodeList,Partition,DerivedExitCode"
 
 #: Slurm's job states (``JOB_STATE_CODES`` in squeue(1)) -> cloudbridge's.
 STATES: dict[str, JobState] = {
@@ -46,6 +54,13 @@ class SlurmRecord:
     nodes: str | None = None
     partition: str | None = None
     source: str = "squeue"
+    derived_exit_code: int | None = None
+    derived_signal: int | None = None
+
+    @property
+    def step_out_of_memory(self) -> bool:
+        """True when Slurm says a step of the job was OOM-killed (derived exit code ``0:125``)."""
+        return self.derived_signal == OOM_SIGNAL or (self.signal == OOM_SIGNAL and not self.exit_code)
 
 
 def _epoch(value: Any) -> float | None:
@@ -78,21 +93,25 @@ def parse_squeue(text: str) -> list[SlurmRecord]:
         state = job.get("job_state")
         if isinstance(state, list):
             state = state[0] if state else "PENDING"
-        raw = job.get("exit_code")
-        code = signal = None
-        if isinstance(raw, dict):  # 23.02+: {"status": [...], "return_code": N, "signal": {...}}
-            code = _number(raw.get("return_code"))
-            signal = _number((raw.get("signal") or {}).get("id"))
-        elif raw is not None:
-            status = int(raw)
-            code, signal = (status >> 8) & 0xFF, (status & 0x7F) or None
+        code, signal = _exit(job.get("exit_code"))
+        derived_code, derived_signal = _exit(job.get("derived_exit_code"))
         limit = _number(job.get("time_limit"))
         records.append(SlurmRecord(
             str(job.get("job_id")), str(state).upper(), job.get("state_reason") or None, code, signal,
             _epoch(job.get("submit_time")), _epoch(job.get("start_time")), _epoch(job.get("end_time")),
             None if limit is None else limit * 60, int(_number(job.get("restart_cnt")) or 0), job.get("nodes"),
-            job.get("partition"), "squeue"))
+            job.get("partition"), "squeue", derived_code, derived_signal))
     return records
+
+
+def _exit(raw: Any) -> tuple[int | None, int | None]:
+    """An exit code of ``squeue --json``: 22.05's raw wait status, or 23.02+'s ``{"return_code", "signal"}``."""
+    if isinstance(raw, dict):
+        return _number(raw.get("return_code")), _number((raw.get("signal") or {}).get("id")) or None
+    if raw is None:
+        return None, None
+    status = int(raw)
+    return (status >> 8) & 0xFF, (status & 0x7F) or None
 
 
 def _split_exit(value: str | None) -> tuple[int | None, int | None]:
@@ -104,12 +123,13 @@ def _split_exit(value: str | None) -> tuple[int | None, int | None]:
 
 
 def parse_scontrol(text: str) -> SlurmRecord | None:
-    """The job in ``scontrol show job -o ID`` output (``None`` when it names none)."""
+    """The job in ``scontrol show job -d -o ID`` output (``None`` when it names none)."""
     line = next((ln for ln in text.splitlines() if "JobId=" in ln), "")
     if not line:
         return None
     fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
     code, signal = _split_exit(fields.get("ExitCode"))
+    derived_code, derived_signal = _split_exit(fields.get("DerivedExitCode"))
     from cloudbridge_slurm.cluster import parse_time
 
     try:
@@ -121,12 +141,13 @@ def parse_scontrol(text: str) -> SlurmRecord | None:
                        None if reason in (None, "None") else reason, code, signal,
                        _epoch(fields.get("SubmitTime")), _epoch(fields.get("StartTime")), _epoch(fields.get("EndTime")),
                        limit, int(fields.get("Restarts", "0") or 0), fields.get("NodeList"), fields.get("Partition"),
-                       "scontrol")
+                       "scontrol", derived_code, derived_signal)
 
 
 def parse_sacct(text: str) -> SlurmRecord | None:
-    """The allocation line of ``sacct -X -n -P -o JobID,State,ExitCode,Submit,Start,End,Timelimit,NodeList,
-    Partition``."""
+    """The allocation line of ``sacct -X -n -P -o`` :data:`SACCT_FIELDS` (the last line when Slurm reused
+    the job id: the newest job)."""
+    found = None
     for line in text.splitlines():
         parts = line.split("|")
         if len(parts) < 9 or "." in parts[0]:
@@ -139,6 +160,7 @@ def parse_sacct(text: str) -> SlurmRecord | None:
             limit = parse_time(parts[6])
         except ValueError:
             limit = None
-        return SlurmRecord(parts[0], state, None, code, signal, _epoch(parts[3]), _epoch(parts[4]), _epoch(parts[5]),
-                           limit, 0, parts[7] or None, parts[8] or None, "sacct")
-    return None
+        derived_code, derived_signal = _split_exit(parts[9] if len(parts) > 9 else None)
+        found = SlurmRecord(parts[0], state, None, code, signal, _epoch(parts[3]), _epoch(parts[4]), _epoch(parts[5]),
+                            limit, 0, parts[7] or None, parts[8] or None, "sacct", derived_code, derived_signal)
+    return found
