@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -118,6 +119,19 @@ def test_a_forgotten_job_without_accounting_reads_in_one_line(failing_cluster: L
         "the cluster keeps no accounting (sacct)" in first and "Traceback" not in (lost.detail or ""), lost.detail
 
 
+def _until_accounted(cluster: LocalCluster, ids: list[str], timeout: float = 60) -> None:
+    """Wait until slurmdbd has the jobs' end states: slurmctld sends them on its own schedule, and a clean
+    restart drops what it has not sent yet (as Slurm does long before MinJobAge forgets a job)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "State", "-j", ",".join(ids)], capture_output=True,
+                             text=True, env=cluster.environ(), check=False).stdout.split()
+        if len(out) == len(ids) and all(state in ("COMPLETED", "FAILED") for state in out):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"slurmdbd did not record the end of jobs {ids} within {timeout:g}s: {out}")
+
+
 def test_states_of_forgotten_jobs_come_from_sacct(make_settings: Callable[..., SlurmSettings],
                                                   monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """With slurmdbd + MariaDB: after a clean controller restart squeue and scontrol know nothing, sacct does."""
@@ -132,6 +146,7 @@ def test_states_of_forgotten_jobs_come_from_sacct(make_settings: Callable[..., S
         submitted = [compute.submit(JobSpec(name=name, provider="slurm", workdir=str(work), run=run))
                      for name, run in (("exit-3", "exit 3"), ("fine", "echo fine"))]
         done, ok = (compute.wait(job.id, timeout=60) for job in submitted)
+        _until_accounted(cluster, [str(job.extra["slurm_job_id"]) for job in (done, ok)])
         cluster.restart_controller(forget_jobs=True)
         for job, state, reason in ((done, JobState.FAILED, "non-zero exit (code 3)"),
                                    (ok, JobState.SUCCEEDED, None)):

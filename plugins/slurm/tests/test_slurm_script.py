@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cloudbridge_slurm.cluster import build_cluster, format_time, parse_gres, parse_nodes, parse_partitions, parse_time
-from cloudbridge_slurm.script import JobLayout, build_script, input_paths, output_paths
+from cloudbridge_slurm.script import JobLayout, build_script, input_paths, output_paths, secret_env_warning
 from cloudbridge_slurm.settings import SlurmSettings
 from cloudbridge_slurm.states import STATES, parse_sacct, parse_scontrol, parse_squeue
 
@@ -146,3 +146,11 @@ def test_derived_exit_code_marks_an_srun_step_killed_for_memory() -> None:
     sacct = parse_sacct("1|FAILED|1:0|2026-01-01T00:00:00|2026-01-01T00:00:01|2026-01-01T00:00:09|UNLIMITED|n1|"
                         "debug|0:125")
     assert sacct is not None and sacct.step_out_of_memory
+
+
+def test_secret_looking_env_values_are_named_not_shown() -> None:
+    token = "hf_" + "a1B2c3D4" * 4
+    spec = JobSpec(name="x", run="true", env={"HF_TOKEN": token, "DB": "postgres://u:pw@h/db", "OMP_NUM_THREADS": "1"})
+    warning = secret_env_warning(spec)
+    assert warning is not None and warning.startswith("env DB, HF_TOKEN look secret: ") and token not in warning
+    assert "pw@" not in warning and secret_env_warning(JobSpec(name="x", run="true")) is None

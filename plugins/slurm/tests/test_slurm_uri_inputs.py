@@ -95,3 +95,4 @@ def test_migrated_job_reads_a_staged_input_and_an_s3_input_downloaded_on_the_clu
     leaks = [str(p) for p in written if secret.encode() in p.read_bytes()]
     assert not leaks, f"the secret key was written to {leaks}"
     assert "AWS_SECRET_ACCESS_KEY" not in (job_dir / "job.sbatch").read_text()
+    assert job_dir.stat().st_mode & 0o777 == 0o700, "the job's folder is private"

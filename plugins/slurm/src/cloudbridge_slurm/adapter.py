@@ -27,9 +27,10 @@ from cloudbridge.managed.adapter import CHECK_CODE_URI, ManagedAdapter, Placemen
 from cloudbridge.managed.limits import ATTEMPT_TAG, LIMITS_TAG, RESTART_OF_TAG, Limits
 from cloudbridge.reasons import NON_ZERO_EXIT, OUT_OF_MEMORY
 from cloudbridge.specs import JobSpec
+from cloudbridge_slurm import states as slurm_states
 from cloudbridge_slurm.cluster import ClusterInfo, format_time, read_cluster
 from cloudbridge_slurm.runner import CommandFailed, Runner, SshFailed
-from cloudbridge_slurm.script import JobLayout, build_script, input_paths, output_paths
+from cloudbridge_slurm.script import JobLayout, build_script, input_paths, output_paths, secret_env_warning
 from cloudbridge_slurm.states import SACCT_FIELDS, STATES, SlurmRecord, parse_sacct, parse_scontrol, parse_squeue
 from cloudbridge_slurm.storage import SlurmStorage
 
@@ -152,6 +153,11 @@ class SlurmAdapter(ManagedAdapter):
         request["stage"] = copy.deepcopy(base["stage"])
         return request
 
+    def warnings(self, spec: JobSpec) -> list[str]:
+        """One line when ``spec.env`` holds values that look secret (see :func:`secret_env_warning`)."""
+        warning = secret_env_warning(spec)
+        return [warning] if warning else []
+
     # ---- job.json ------------------------------------------------------------------------------------
     def _meta_uri(self, name: str) -> Any:
         return SlurmStorage.uri(f"jobs/{name}/job.json")
@@ -178,7 +184,8 @@ class SlurmAdapter(ManagedAdapter):
         """Stage inputs, write the script and ``job.json``, ``sbatch`` it; returns the job's name."""
         name = request["name"]
         jobs = posixpath.join(self.storage.root, "jobs")
-        claim = self.runner.shell(f"mkdir -p {shlex.quote(jobs)} && mkdir {shlex.quote(request['job_dir'])}",
+        # 0700: the script holds the spec's env: values, the folder the job's inputs and outputs
+        claim = self.runner.shell(f"mkdir -p {shlex.quote(jobs)} && mkdir -m 700 {shlex.quote(request['job_dir'])}",
                                   what=f"create the folder of {name}", check=False)
         if claim.returncode != 0:  # mkdir is atomic: two processes restarting one job submit it once
             deadline = time.monotonic() + 10
@@ -297,23 +304,18 @@ class SlurmAdapter(ManagedAdapter):
         )
 
     def _record_from_files(self, meta: dict[str, Any]) -> SlurmRecord:
-        """A job Slurm no longer knows (past ``MinJobAge``, no accounting): its ``exit-status`` file, written
-        when the script ran to its end; ``UNKNOWN`` without one (cancelled, timed out, its node failed...)."""
+        """A job Slurm no longer knows (past ``MinJobAge``, no accounting): see :func:`record_from_exit_status`."""
         try:
-            text = self.storage.read_bytes(SlurmStorage.uri(f"jobs/{meta['name']}/exit-status")).decode().strip()
+            text = self.storage.read_bytes(SlurmStorage.uri(f"jobs/{meta['name']}/exit-status")).decode()
         except NotFound:
-            return SlurmRecord(str(meta["slurm_id"]), "UNKNOWN", source="staging")
-        code = int(text) if text.isdigit() else None
-        return SlurmRecord(str(meta["slurm_id"]), "COMPLETED" if code == 0 else "FAILED", exit_code=code,
-                           source="exit-status file")
+            text = None
+        return slurm_states.record_from_exit_status(str(meta["slurm_id"]), text)
 
     def _forgotten(self, meta: dict[str, Any]) -> str:
-        """The one line for a job nobody can tell the end of."""
         why = (f"sacct failed: {self._sacct_error}" if self._sacct_error else
                "the cluster keeps no accounting (sacct)" if self._accounting is False else "sacct does not know it")
-        return (f"Slurm no longer knows job {meta['slurm_id']} (it ended more than MinJobAge ago) and {why}; "
-                "its script did not run to its end (cancelled, timed out or its node failed); "
-                f"its log: {meta['request']['job_dir']}/slurm-{meta['slurm_id']}.out")
+        log = f"{meta['request']['job_dir']}/slurm-{meta['slurm_id']}.out"
+        return slurm_states.forgotten_message(str(meta["slurm_id"]), why, log)
 
     def stop(self, native_id: str) -> None:
         """``scancel`` the job."""

@@ -33,7 +33,7 @@ from cloudbridge.uri import is_remote, parse_uri
 from cloudbridge_slurm.cluster import format_time
 from cloudbridge_slurm.settings import STAGING_BUCKET, SlurmSettings
 
-__all__ = ["JobLayout", "build_script", "channel_env", "input_paths", "output_paths"]
+__all__ = ["JobLayout", "build_script", "channel_env", "input_paths", "output_paths", "secret_env_warning"]
 
 
 #: Downloads one URI input into its folder on the cluster with cloudbridge's checked helper (an object
@@ -116,6 +116,24 @@ def output_paths(spec: JobSpec, layout: JobLayout) -> dict[str, tuple[str, str]]
         else:
             found[name] = ("fetch", folder)
     return found
+
+
+def secret_env_warning(spec: JobSpec) -> str | None:
+    """One line when ``spec.env`` holds values that look secret (names only, never values), else ``None``.
+
+    ``env:`` values are exported in the script, so they are stored in the job's folder. Credentials the
+    job needs (an object store's, for URI inputs) travel best in the submitting environment, which
+    sbatch passes on, and are then written nowhere by cloudbridge.
+    """
+    from cloudbridge.redaction import is_secret
+
+    names = sorted(k for k, v in spec.env.items() if is_secret(k, v))
+    if not names:
+        return None
+    return (f"env {', '.join(names)} look{'s' if len(names) == 1 else ''} secret: the Slurm plugin writes env: "
+            "values into job.sbatch and job.json in the job's folder under staging_dir (mode 0700: yours and "
+            "root's to read); leave them out of the spec (the job inherits the environment you submit from) or "
+            "read them in settings.slurm.setup (e.g. 'source ~/.secrets')")
 
 
 def _directives(spec: JobSpec, settings: SlurmSettings, layout: JobLayout, run_cap: int, tags: dict[str, str],

@@ -14,7 +14,8 @@ from typing import Any
 
 from cloudbridge.records import JobState
 
-__all__ = ["OOM_SIGNAL", "SACCT_FIELDS", "STATES", "SlurmRecord", "parse_sacct", "parse_scontrol", "parse_squeue"]
+__all__ = ["OOM_SIGNAL", "SACCT_FIELDS", "STATES", "SlurmRecord", "forgotten_message", "parse_sacct", "parse_scontrol",
+           "parse_squeue", "record_from_exit_status"]
 
 #: How Slurm reports an out-of-memory kill in an exit code: its ``SIG_OOM`` (253) as ``0:125``. A job whose
 #: batch script was OOM-killed ends ``OUT_OF_MEMORY``; one whose ``srun`` step was ends ``FAILED`` with
@@ -164,3 +165,18 @@ def parse_sacct(text: str) -> SlurmRecord | None:
         found = SlurmRecord(parts[0], state, None, code, signal, _epoch(parts[3]), _epoch(parts[4]), _epoch(parts[5]),
                             limit, 0, parts[7] or None, parts[8] or None, "sacct", derived_code, derived_signal)
     return found
+
+
+def record_from_exit_status(job_id: str, text: str | None) -> SlurmRecord:
+    """A job Slurm no longer knows, from its ``exit-status`` file (written when its script ran to its end):
+    ``COMPLETED`` or ``FAILED`` with the code; ``UNKNOWN`` without the file (``text`` ``None``)."""
+    if text is None:
+        return SlurmRecord(job_id, "UNKNOWN", source="staging")
+    code = int(text.strip()) if text.strip().isdigit() else None
+    return SlurmRecord(job_id, "COMPLETED" if code == 0 else "FAILED", exit_code=code, source="exit-status file")
+
+
+def forgotten_message(job_id: str, why: str, log: str) -> str:
+    """The one line for a job whose end nobody can tell: Slurm forgot it, accounting cannot say (``why``)."""
+    return (f"Slurm no longer knows job {job_id} (it ended more than MinJobAge ago) and {why}; its script did not "
+            f"run to its end (cancelled, timed out or its node failed); its log: {log}")
