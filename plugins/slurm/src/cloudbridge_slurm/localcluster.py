@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -96,6 +97,7 @@ class LocalCluster:
         os.chmod(self.munge_dir, 0o755)
         self.munge_socket = self.munge_dir / "munge.socket"
         self._dbd_port = _free_port() if accounting else 0
+        self._ctld_starts = 1
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[Any] = []
 
@@ -270,7 +272,20 @@ class LocalCluster:
     def _all_idle(self) -> bool:
         out = subprocess.run(["sinfo", "-h", "-p", "debug", "-t", "idle", "-o", "%D"], capture_output=True,
                              text=True, env=self.environ(), check=False).stdout.split()
-        return bool(out) and sum(int(x) for x in out if x.isdigit()) == len(self.nodes)
+        return bool(out) and sum(int(x) for x in out if x.isdigit()) == len(self.nodes) and self._accounting_settled()
+
+    def _accounting_settled(self) -> bool:
+        """With accounting: the controller has sent slurmdbd what it sends on a clean start ("ending any jobs
+        ... running when controller went down") and its queue to slurmdbd is empty. A job submitted
+        before then can be ended CANCELLED in accounting by that late message (seen under load)."""
+        if not self.accounting:
+            return True
+        log = self.root / "log" / "slurmctld.log"
+        if log.read_text(errors="replace").count("flush_jobs_on_cluster") < self._ctld_starts:
+            return False
+        out = subprocess.run(["sdiag"], capture_output=True, text=True, env=self.environ(), check=False).stdout
+        match = re.search(r"DBD Agent queue size:\s*(\d+)", out)
+        return match is not None and match.group(1) == "0"
 
     def _wait_for(self, ready: Any, what: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -319,6 +334,7 @@ class LocalCluster:
         """Stop ``slurmctld`` and start it again; ``forget_jobs`` starts it clean (``-c``: no job is
         kept, as after ``MinJobAge``; only accounting still knows finished jobs)."""
         self._terminate("slurmctld")
+        self._ctld_starts += forget_jobs  # a clean start flushes accounting again
         self._spawn("slurmctld", [_program("slurmctld"), "-D", "-i", *(["-c"] if forget_jobs else []),
                                   "-f", str(self.conf)])
         self._wait_for(self._all_idle, f"{len(self.nodes)} idle Slurm nodes", timeout)
