@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from cloudbridge.errors import ConflictError, InvalidSpec, NotFound, StageTimeout
+from cloudbridge.errors import ConflictError, InvalidSpec, NotFound, StageTimeout, TransientError
 from cloudbridge.managed.adapter import CHECK_CODE_URI, ManagedAdapter, Placement, Snapshot
 from cloudbridge.managed.limits import ATTEMPT_TAG, LIMITS_TAG, RESTART_OF_TAG, Limits
 from cloudbridge.reasons import NON_ZERO_EXIT, OUT_OF_MEMORY
@@ -218,20 +218,32 @@ class SlurmAdapter(ManagedAdapter):
             self._accounting = "accounting_storage/none" not in text and "AccountingStorageType" in text
         return self._accounting
 
-    def record(self, slurm_id: str) -> SlurmRecord | None:
-        """The Slurm job's state: squeue, then scontrol, then sacct (when the cluster keeps accounting)."""
-        proc = self.runner.run(["squeue", "--json", "-t", "all", "-j", slurm_id], what="read the job (squeue)",
-                               check=False)
-        if proc.returncode == 0:
-            found = [r for r in parse_squeue(proc.stdout.decode()) if r.job_id == slurm_id]
-            if found:
-                return found[0]
-        proc = self.runner.run(["scontrol", "show", "job", "-d", "-o", slurm_id], what="read the job (scontrol)",
-                               check=False)
-        if proc.returncode == 0:
-            rec = parse_scontrol(proc.stdout.decode())
-            if rec is not None:
-                return rec
+    def record(self, slurm_id: str, tries: int = 3) -> SlurmRecord | None:
+        """The Slurm job's state: squeue, then scontrol, then sacct (when the cluster keeps accounting).
+
+        Accounting is asked only when the controller answered that it does not know the job: a controller
+        that does not answer (busy, restarting) is asked again, then :class:`TransientError`.
+        """
+        for attempt in range(tries):
+            proc = self.runner.run(["squeue", "--json", "-t", "all", "-j", slurm_id],
+                                   what="read the job (squeue)", check=False)
+            if proc.returncode == 0:
+                found = [r for r in parse_squeue(proc.stdout.decode()) if r.job_id == slurm_id]
+                if found:
+                    return found[0]
+            proc = self.runner.run(["scontrol", "show", "job", "-d", "-o", slurm_id],
+                                   what="read the job (scontrol)", check=False)
+            if proc.returncode == 0:
+                rec = parse_scontrol(proc.stdout.decode())
+                if rec is not None:
+                    return rec
+            said = proc.stderr.decode("utf-8", "replace").strip()
+            if "Invalid job id" in said:
+                break
+            if attempt + 1 == tries:
+                raise TransientError(f"cannot read Slurm job {slurm_id}: the controller did not answer "
+                                     f"({(said.splitlines() or ['no message'])[-1]})", provider="slurm")
+            time.sleep(min(2.0, self.poll_interval))
         if self._accounting_on():
             proc = self.runner.run(["sacct", "-j", slurm_id, "-X", "-n", "-P", "-o", SACCT_FIELDS],
                                    what="read the job (sacct)", check=False)

@@ -98,6 +98,7 @@ class LocalCluster:
         self.munge_socket = self.munge_dir / "munge.socket"
         self._dbd_port = _free_port() if accounting else 0
         self._ctld_starts = 1
+        self._canary: str | None = None
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[Any] = []
 
@@ -276,8 +277,9 @@ class LocalCluster:
 
     def _accounting_settled(self) -> bool:
         """With accounting: the controller has sent slurmdbd what it sends on a clean start ("ending any jobs
-        ... running when controller went down") and its queue to slurmdbd is empty. A job submitted
-        before then can be ended CANCELLED in accounting by that late message (seen under load)."""
+        ... running when controller went down": every job without an end becomes CANCELLED), its queue to
+        slurmdbd is empty and, after the first start, a canary job has ended COMPLETED in accounting. Jobs
+        submitted before that could end ``CANCELLED by 0`` in accounting (seen under load)."""
         if not self.accounting:
             return True
         log = self.root / "log" / "slurmctld.log"
@@ -285,7 +287,18 @@ class LocalCluster:
             return False
         out = subprocess.run(["sdiag"], capture_output=True, text=True, env=self.environ(), check=False).stdout
         match = re.search(r"DBD Agent queue size:\s*(\d+)", out)
-        return match is not None and match.group(1) == "0"
+        if match is None or match.group(1) != "0" or self._ctld_starts > 1:
+            return match is not None and match.group(1) == "0"
+        if self._canary is None:
+            self._canary = subprocess.run(["sbatch", "--parsable", "-o", "/dev/null", "-J", "cb-canary", "--wrap",
+                                           "true"], capture_output=True, text=True, env=self.environ(),
+                                          check=True).stdout.strip().split(";")[0]
+            return False
+        state = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "State", "-j", self._canary], capture_output=True,
+                               text=True, env=self.environ(), check=False).stdout.strip()
+        if state.startswith("CANCELLED"):
+            self._canary = None  # ended by a late flush: try another
+        return state == "COMPLETED"
 
     def _wait_for(self, ready: Any, what: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
