@@ -218,11 +218,11 @@ class SlurmAdapter(ManagedAdapter):
             self._accounting = "accounting_storage/none" not in text and "AccountingStorageType" in text
         return self._accounting
 
-    def record(self, slurm_id: str, tries: int = 3) -> SlurmRecord | None:
+    def record(self, slurm_id: str, tries: int = 2) -> SlurmRecord | None:
         """The Slurm job's state: squeue, then scontrol, then sacct (when the cluster keeps accounting).
 
         Accounting is asked only when the controller answered that it does not know the job: a controller
-        that does not answer (busy, restarting) is asked again, then :class:`TransientError`.
+        that does not answer (busy, restarting) is asked once more, then :class:`TransientError`.
         """
         for attempt in range(tries):
             proc = self.runner.run(["squeue", "--json", "-t", "all", "-j", slurm_id],
