@@ -104,8 +104,11 @@ def test_a_forgotten_job_without_accounting_reads_in_one_line(failing_cluster: L
     compute = _provider(failing_cluster, make_settings, monkeypatch).compute
     done = compute.wait(compute.submit(JobSpec(name="exit-3", provider="slurm", workdir=str(tmp_path),
                                                run="exit 3")).id, timeout=60)
-    running = wait_for_state(compute, compute.submit(JobSpec(name="cancel-me", provider="slurm", workdir=str(tmp_path),
-                                                             run="sleep 300")).id, {JobState.RUNNING}, timeout=60)
+    spec = JobSpec(name="cancel-me", provider="slurm", workdir=str(tmp_path), run="echo started; sleep 300")
+    running = wait_for_state(compute, compute.submit(spec).id, {JobState.RUNNING}, timeout=60)
+    deadline = time.monotonic() + 60
+    while "started" not in list(compute.logs(running.id)) and time.monotonic() < deadline:
+        time.sleep(0.3)  # in srun: cancelled before srun, the script can still end on its own (srun: job expired)
     compute.cancel(running.id)
     assert compute.wait(running.id, timeout=60).state is JobState.CANCELLED
     failing_cluster.restart_controller(forget_jobs=True)
