@@ -204,10 +204,17 @@ class LocalCluster:
         r, db, sock = self.root, self.root / "db", self.munge_dir / "mysql.sock"
         small = ["--innodb-log-file-size=4M", "--innodb-buffer-pool-size=16M", "--performance-schema=OFF",
                  "--skip-name-resolve"]
-        if not (db / "mysql").exists():
-            subprocess.run([_program("mariadb-install-db"), "--no-defaults", f"--datadir={db}", "--user=root",
-                            "--skip-test-db", "--auth-root-authentication-method=normal", *small],
-                           check=True, capture_output=True)
+        # mariadb-install-db exited 1 once in ~10 concurrent starts here; a fresh folder then works
+        for attempt in range(3 if not (db / "mysql").exists() else 0):
+            shutil.rmtree(db, ignore_errors=True)
+            proc = subprocess.run([_program("mariadb-install-db"), "--no-defaults", f"--datadir={db}", "--user=root",
+                                   "--skip-test-db", "--auth-root-authentication-method=normal", *small],
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode == 0:
+                break
+            (r / "log" / f"mariadb-install-db-{attempt}.log").write_text(proc.stdout + proc.stderr)
+            if attempt == 2:
+                raise RuntimeError(f"mariadb-install-db failed: {(proc.stdout + proc.stderr).strip()[-1500:]}")
         port, password = _free_port(), os.urandom(12).hex()
         self._spawn("mariadbd", [_program("mariadbd"), "--no-defaults", f"--datadir={db}", "--user=root",
                                  f"--socket={sock}", f"--port={port}", "--bind-address=127.0.0.1",
