@@ -26,8 +26,8 @@ from typing import Any
 from cloudbridge.specs import JobSpec, check_workdir, spec_error
 from cloudbridge.uri import is_remote, parse_uri
 
-__all__ = ["JobPaths", "channel_env", "check_workdir", "copy_outputs", "job_environment", "read_metrics",
-           "resolve_spec", "stage_inputs", "sync_checkpoints"]
+__all__ = ["InputDownloadError", "JobPaths", "channel_env", "check_workdir", "copy_outputs", "job_environment",
+           "read_metrics", "resolve_spec", "stage_inputs", "sync_checkpoints"]
 
 Log = Callable[[str], None]
 
@@ -125,6 +125,10 @@ def resolve_spec(spec: JobSpec) -> JobSpec:
     return resolved
 
 
+class InputDownloadError(Exception):
+    """An input channel could not be downloaded; the message names the channel, its URI and the cause."""
+
+
 def stage_inputs(spec: JobSpec, paths: JobPaths, log: Log) -> dict[str, str]:
     """Make every input channel a folder; return ``channel -> folder``.
 
@@ -145,7 +149,10 @@ def stage_inputs(spec: JobSpec, paths: JobPaths, log: Log) -> dict[str, str]:
             dirs[name] = str(target)
             continue
         log(f"downloading input {name} from {value}")
-        count = _download(value, target)
+        try:
+            count = _download(value, target)
+        except Exception as exc:  # the job's failure detail names the channel and its URI
+            raise InputDownloadError(f"input {name} ({value}): {type(exc).__name__}: {exc}") from exc
         log(f"input {name}: {count} file(s) in {target}")
         dirs[name] = str(target)
     return dirs

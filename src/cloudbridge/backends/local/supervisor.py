@@ -35,6 +35,7 @@ from cloudbridge.backends.local import compute_queue as queue
 from cloudbridge.backends.local import compute_runs as runs
 from cloudbridge.backends.local.compute_paths import (
     RANK_TAGS_VAR,
+    InputDownloadError,
     JobPaths,
     copy_outputs,
     job_environment,
@@ -179,7 +180,8 @@ class Supervisor:
             inputs = stage_inputs(self.spec, self.paths, self.say)
             sync_checkpoints(self.spec, self.paths, download=True)
         except Exception as exc:  # noqa: BLE001 - any storage failure fails the job with its cause
-            self._end(JobState.FAILED, "input download failed", f"{type(exc).__name__}: {exc}")
+            detail = str(exc) if isinstance(exc, InputDownloadError) else f"{type(exc).__name__}: {exc}"
+            self._end(JobState.FAILED, "input download failed", detail)
             return False
         if self._cancel_flag() or self.stop_signal is not None:
             self._end(JobState.CANCELLED, self._cancel_reason(), "cancelled before the command started")
