@@ -250,6 +250,11 @@ def chart(report: dict, path: str) -> None:
 
 
 def main() -> None:
+    """Parse the options, run every cell, print the tables (and the chart)."""
+    import signal
+
+    # a SIGTERM (``timeout``, a killed CI step) unwinds like Ctrl-C, so the servers' ``finally`` stops them
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rtt", type=float, default=0.030, help="round trip added by the proxy, seconds")
     parser.add_argument("--repeat", type=int, default=3)
