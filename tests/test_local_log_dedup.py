@@ -88,3 +88,17 @@ def test_transformers_own_warning_lines_are_recognised() -> None:
     dedup = WarningDedup()
     out = dedup.feed(b"[rank0] " + lines[0] + b"\n[rank1] " + lines[0] + b"\n[rank1] [transformers]x\n")
     assert out == b"[rank0] " + lines[0] + b"\n[rank1] [transformers]x\n"
+
+
+def test_a_multi_line_warning_of_rank_1_is_dropped_whole() -> None:
+    """transformers' load report is one record over several lines: rank 1's copy goes as a block, up to
+    the first line that differs from what followed rank 0's copy (seen in the quickstart's job.log)."""
+    report = [b"[transformers] BertForSequenceClassification LOAD REPORT from: /m", b"Key               | Status  |",
+              b"classifier.bias   | MISSING |", b"Notes:"]
+    data = b"".join(b"[rank0] " + line + b"\n" for line in [*report, b"step 15/75 loss 0.6"])
+    data += b"".join(b"[rank1] " + line + b"\n" for line in [*report, b"Notes:", b"rank 1 is ready"])
+    expected = b"".join(b"[rank0] " + line + b"\n" for line in [*report, b"step 15/75 loss 0.6"])
+    expected += b"[rank1] Notes:\n[rank1] rank 1 is ready\n"  # a repeated line past the block is kept
+    for cut in range(0, len(data) + 1, 7):
+        dedup = WarningDedup()
+        assert dedup.feed(data[:cut]) + dedup.feed(data[cut:]) + dedup.flush() == expected, cut

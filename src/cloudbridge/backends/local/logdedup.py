@@ -8,7 +8,10 @@ rank. :class:`WarningDedup` filters the pump's cleaned output line by line:
 - a warning line of a rank above 0 whose text (without the tag) was already written, by any rank,
   is dropped, and so is its indented continuation line (the source line Python's ``warnings``
   prints under ``path:line: XWarning: message``);
-- the first occurrence is kept, so a warning that only rank 1 prints still reaches the log.
+- the first occurrence is kept, so a warning that only rank 1 prints still reaches the log;
+- a multi-line warning (transformers' load report) is one block: after a dropped warning, the rank's
+  next lines are dropped while they repeat, line for line, what followed the warning's first copy
+  (at most :data:`MAX_BLOCK` lines); the first line that differs ends the block.
 
 A warning is recognised by its shape: Python's ``path:line: SomethingWarning: message``, a
 ``logging`` line with a ``WARNING``/``WARN`` level name near its start (``WARNING:name:message``,
@@ -35,6 +38,7 @@ __all__ = ["DEDUP_VAR", "MAX_HELD", "MAX_KEYS", "WarningDedup", "warning_key"]
 DEDUP_VAR = "CB_LOG_DEDUP_WARNINGS"
 MAX_KEYS = 4096
 MAX_HELD = 16384
+MAX_BLOCK = 64  # continuation lines remembered per warning
 
 _TAG = re.compile(rb"\[rank(\d+)\] ")
 _TAG_START = re.compile(rb"\[(?:r(?:a(?:n(?:k\d*\]?)?)?)?)?")
@@ -64,6 +68,11 @@ class WarningDedup:
         self._mid_line = False  # the last output ended inside a line that was passed on
         self._passed = b""  # that line's start (bounded), noted as seen once it ends
         self._skip_source: set[bytes] = set()  # ranks whose next indented line belongs to a dropped warning
+        # a warning's continuation lines (transformers prints multi-line records): the lines the first
+        # printer of a warning wrote right after it, and, per rank, a dropped warning's place in them
+        self._blocks: OrderedDict[bytes, list[bytes]] = OrderedDict()
+        self._capturing: dict[bytes, bytes] = {}  # rank -> key of the warning whose lines it is writing
+        self._dropping: dict[bytes, tuple[bytes, int]] = {}  # rank -> (key, index of its next line)
 
     def feed(self, data: bytes) -> bytes:
         """Filter the complete lines of ``held + data``; hold a partial line only if it may be dropped."""
@@ -105,23 +114,49 @@ class WarningDedup:
         if tag is None:
             return True
         rank, body = tag.group(1), line[tag.end():]
+        key = warning_key(body)
+        if key is None and self._continues_dropped(rank, body):
+            return False  # a line of a dropped warning's multi-line text, as its first printer wrote it
+        self._dropping.pop(rank, None)
         if rank in self._skip_source:
             self._skip_source.discard(rank)
             if body[:1] in (b" ", b"\t"):
                 return False  # the source line under a dropped warning
-        key = warning_key(body)
         if key is None:
+            capturing = self._capturing.get(rank)
+            if capturing is not None:
+                block = self._blocks.get(capturing)
+                if block is not None and len(block) < MAX_BLOCK:
+                    block.append(body)
             return True
+        self._capturing.pop(rank, None)
         if key in self._seen:
             self._seen.move_to_end(key)
             if rank != b"0":
                 self._skip_source.add(rank)
+                self._dropping[rank] = (key, 0)
                 return False
             return True
         self._seen[key] = None
+        self._blocks[key] = []
+        self._capturing[rank] = key
         if len(self._seen) > MAX_KEYS:
-            self._seen.popitem(last=False)
+            forgotten, _ = self._seen.popitem(last=False)
+            self._blocks.pop(forgotten, None)
         return True
+
+    def _continues_dropped(self, rank: bytes, body: bytes) -> bool:
+        """Whether ``body`` is the next line of the block of the warning this rank just had dropped."""
+        place = self._dropping.get(rank)
+        if place is None:
+            return False
+        key, index = place
+        block = self._blocks.get(key, [])
+        if index < len(block) and block[index] == body:
+            self._dropping[rank] = (key, index + 1)
+            self._skip_source.discard(rank)
+            return True
+        return False
 
 
 def _may_be_dropped(partial: bytes) -> bool:
