@@ -96,6 +96,10 @@ class LocalCluster:
         self.munge_dir = Path(tempfile.mkdtemp(prefix="cb-munge-"))
         os.chmod(self.munge_dir, 0o755)
         self.munge_socket = self.munge_dir / "munge.socket"
+        #: slurmstepd makes unix sockets in the spool folder, whose paths must stay under 108 bytes: a deep
+        #: pytest temp folder (…/pytest-107/popen-gw0/test_…/cluster/spool/<node>/) is too long, so the
+        #: spool lives in the same short folder
+        self.spool = self.munge_dir / "spool"
         self._dbd_port = _free_port() if accounting else 0
         self._ctld_starts = 1
         self._canary: str | None = None
@@ -146,7 +150,7 @@ class LocalCluster:
             f"SlurmdTimeout={self.slurmd_timeout}",
             "MailProg=/bin/true",
             f"StateSaveLocation={r / 'state'}",
-            f"SlurmdSpoolDir={r / 'spool' / '%n'}",
+            f"SlurmdSpoolDir={self.spool / '%n'}",
             f"SlurmctldPidFile={r / 'run' / 'slurmctld.pid'}",
             f"SlurmdPidFile={r / 'run' / 'slurmd-%n.pid'}",
             f"SlurmctldLogFile={r / 'log' / 'slurmctld.log'}",
@@ -269,7 +273,7 @@ class LocalCluster:
                 self._start_accounting()
             self._spawn("slurmctld", [_program("slurmctld"), "-D", "-i", "-f", str(self.conf)])
             for name in self.nodes:
-                (self.root / "spool" / name).mkdir(parents=True, exist_ok=True)
+                (self.spool / name).mkdir(parents=True, exist_ok=True)
                 self._spawn(f"slurmd-{name}", [_program("slurmd"), "-D", "-N", name, "-f", str(self.conf)])
             self._wait_for(self._all_idle, f"{len(self.nodes)} idle Slurm nodes", timeout)
         except BaseException:
