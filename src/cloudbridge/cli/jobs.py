@@ -9,16 +9,6 @@ import typer
 
 __all__ = ["register"]
 
-STATE_STYLES = {
-    "PENDING": "yellow",
-    "STARTING": "yellow",
-    "RUNNING": "cyan",
-    "SUCCEEDED": "green",
-    "FAILED": "red",
-    "CANCELLED": "magenta",
-}
-
-
 def _sdk() -> Any:
     from cloudbridge import sdk
 

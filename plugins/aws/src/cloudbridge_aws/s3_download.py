@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cloudbridge.errors import NotFound, StorageError
-from cloudbridge.transfers.digests import partial_file
+from cloudbridge.transfers.digests import CHUNK, partial_file
 from cloudbridge.uri import StorageURI
 from cloudbridge_aws.errors import aws_errors
 
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["check_digests", "download_verified"]
 
-_CHUNK = 1024 * 1024
 
 
 def download_verified(storage: S3Storage, parsed: StorageURI, target: str) -> None:
@@ -53,7 +52,7 @@ def download_verified(storage: S3Storage, parsed: StorageURI, target: str) -> No
         if size < storage.settings.multipart_threshold:
             digests = Digests(md5="-" not in etag)
             with open(tmp, "wb") as out, aws_errors("download object", resource=str(parsed), bucket=parsed.bucket):
-                for chunk in iter(lambda: body.read(_CHUNK), b""):
+                for chunk in iter(lambda: body.read(CHUNK), b""):
                     digests.update(chunk)
                     out.write(chunk)
         else:

@@ -41,7 +41,6 @@ from cloudbridge_aws.session import AwsSession
 
 __all__ = ["Digests", "S3Storage"]
 
-_CHUNK = 1024 * 1024
 SHA256_META = "sha256"
 
 

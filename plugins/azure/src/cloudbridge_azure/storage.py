@@ -29,14 +29,13 @@ from typing import IO, Any, NoReturn
 from cloudbridge.errors import BucketNotFound, InvalidURI, NotFound, StorageError
 from cloudbridge.interfaces import Storage, URILike, as_uri
 from cloudbridge.records import ObjectInfo
-from cloudbridge.transfers.digests import StreamDigests, VerifyingReader, partial_file, spooled
+from cloudbridge.transfers.digests import CHUNK, StreamDigests, VerifyingReader, partial_file, spooled
 from cloudbridge.uri import StorageURI
 from cloudbridge_azure.auth import AzureClients
 from cloudbridge_azure.errors import azure_errors, error_code
 
 __all__ = ["BlobStorage", "Digests"]
 
-_CHUNK = 1024 * 1024
 SHA256_META = "sha256"
 
 
@@ -189,7 +188,7 @@ class BlobStorage(Storage):
 
         reader = VerifyingReader(next_chunk, Digests(), lambda digests: _problems(digests, downloader.properties),
                                  uri=str(parsed), provider="azure")
-        return io.BufferedReader(reader, buffer_size=_CHUNK)
+        return io.BufferedReader(reader, buffer_size=CHUNK)
 
     def write_stream(self, uri: URILike, stream: IO[bytes], size: int | None = None) -> ObjectInfo:
         """Store ``stream`` at ``uri``: spooled and hashed first, so a failing source uploads nothing."""

@@ -29,14 +29,13 @@ from typing import IO, Any, NoReturn
 from cloudbridge.errors import BucketNotFound, InvalidURI, NotFound, StorageError
 from cloudbridge.interfaces import Storage, URILike, as_uri
 from cloudbridge.records import ObjectInfo
-from cloudbridge.transfers.digests import StreamDigests, VerifyingReader, partial_file, spooled
+from cloudbridge.transfers.digests import CHUNK, StreamDigests, VerifyingReader, partial_file, spooled
 from cloudbridge.uri import StorageURI
 from cloudbridge_gcp.errors import gcp_errors, retry
 from cloudbridge_gcp.session import GcpSession
 
 __all__ = ["Digests", "GcsStorage"]
 
-_CHUNK = 1024 * 1024
 SHA256_META = "sha256"
 
 
@@ -153,14 +152,14 @@ class GcsStorage(Storage):
 
         def next_chunk() -> bytes:
             with gcp_errors("read object", resource=str(parsed), service="storage"):
-                return reader.read(_CHUNK)
+                return reader.read(CHUNK)
 
         def problems(digests: Digests) -> list[str]:
             return ["crc32c differs"] if expected and digests.crc32c_b64 != expected else []
 
         checked = VerifyingReader(next_chunk, Digests(), problems, uri=str(parsed), provider="gcp",
                                   on_close=reader.close)
-        return io.BufferedReader(checked, buffer_size=_CHUNK)
+        return io.BufferedReader(checked, buffer_size=CHUNK)
 
     def write_stream(self, uri: URILike, stream: IO[bytes], size: int | None = None) -> ObjectInfo:
         """Store ``stream`` at ``uri``; the object appears whole or not at all."""
