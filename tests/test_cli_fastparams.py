@@ -31,6 +31,6 @@ def test_bounded_int_in_bounds_skips_pydantic(tmp_path: Path) -> None:
 
 
 def test_bounded_int_out_of_bounds_gets_typers_message(tmp_path: Path) -> None:
-    done = _sync(tmp_path, "0")
+    done = _sync(tmp_path, "-1")
     assert done.returncode == 2
-    assert "invalid value for '--workers'" in done.stderr and "greater than or equal to 1" in done.stderr
+    assert "invalid value for '--workers'" in done.stderr and "greater than or equal to 0" in done.stderr

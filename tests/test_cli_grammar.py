@@ -45,7 +45,7 @@ def test_help_shows_no_python_type_placeholders(name: str, capsys: pytest.Captur
 def test_defaults_agree_with_the_help_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["storage", "sync", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "--workers INTEGER Parallel transfers. [default: 32;" in text
+    assert "--workers INTEGER Parallel transfers. 0 (default): 32 threads" in text and "[default: 0;" in text
 
 
 @pytest.mark.parametrize(

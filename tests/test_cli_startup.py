@@ -155,7 +155,7 @@ def test_option_values_still_convert(tmp_path) -> None:
     # the pydantic-free shortcut hands anything unusual to typer: same values, same messages
     result = run_cli("plan", "--limit", "x", "job.yaml")
     assert result.returncode == 2 and "--limit" in result.stderr and "integer" in result.stderr
-    result = run_cli("storage", "sync", str(tmp_path), str(tmp_path / "copy"), "--workers", "300")
+    result = run_cli("storage", "sync", str(tmp_path), str(tmp_path / "copy"), "--workers", "2000")
     assert result.returncode == 2 and "--workers" in result.stderr
 
 

@@ -121,7 +121,14 @@ def sync_command(
     exclude: list[str] = typer.Option([], "--exclude", help="Skip keys matching this glob (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; change nothing."),
     checksum: bool = typer.Option(False, "--checksum", help="Compare content sha256 instead of size+mtime/ETag."),
-    workers: int = typer.Option(32, "--workers", help="Parallel transfers.", min=1, max=256),
+    workers: int = typer.Option(
+        0,
+        "--workers",
+        help="Parallel transfers. 0 (default): 32 threads, or up to 128 requests in flight where the storage"
+        " needs no thread per transfer (S3 through the AWS CRT).",
+        min=0,
+        max=1024,
+    ),
     json_output: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Make DST match SRC: copy what is new or changed (and, with --delete, remove the rest)."""
@@ -135,7 +142,7 @@ def sync_command(
         exclude=exclude,
         dry_run=dry_run,
         checksum=checksum,
-        workers=workers,
+        workers=workers or None,
         progress=False if json_output else None,
     )
     if dry_run and not json_output:

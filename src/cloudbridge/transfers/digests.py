@@ -86,9 +86,16 @@ class VerifyingReader(io.RawIOBase):
     consumes it whole never takes corrupted bytes for good ones. ``close`` calls ``on_close``.
     """
 
-    def __init__(self, next_chunk: Callable[[], bytes], digests: StreamDigests,
-                 problems: Callable[[Any], list[str]], *, uri: str, provider: str,
-                 on_close: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        next_chunk: Callable[[], bytes],
+        digests: StreamDigests,
+        problems: Callable[[Any], list[str]],
+        *,
+        uri: str,
+        provider: str,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self._next_chunk = next_chunk
         self._digests = digests
         self._problems = problems
@@ -112,8 +119,9 @@ class VerifyingReader(io.RawIOBase):
                 if found:
                     from cloudbridge.errors import StorageError
 
-                    raise StorageError(f"integrity check failed reading {self._uri}: {', '.join(found)}",
-                                       provider=self._provider)
+                    raise StorageError(
+                        f"integrity check failed reading {self._uri}: {', '.join(found)}", provider=self._provider
+                    )
                 break
             self._digests.update(chunk)
             self._buffer = chunk

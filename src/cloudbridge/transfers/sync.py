@@ -32,6 +32,7 @@ from cloudbridge.errors import CloudbridgeError, UnsafeKey
 from cloudbridge.interfaces import Storage, URILike
 from cloudbridge.records import ObjectInfo
 from cloudbridge.transfers.filters import KeyFilter
+from cloudbridge.transfers.inflight import InflightItem, async_lane, run_inflight
 from cloudbridge.transfers.plan import CopyItem, SyncPlan, build_plan
 from cloudbridge.transfers.progress import Reporter, human_bytes, make_progress
 from cloudbridge.transfers.resolve import resolve
@@ -200,6 +201,7 @@ def transfer_tree(
     src_shown, dst_shown = str(src_uri), str(dst_uri)
     policy = retry or RetryPolicy()
     src_objects, dst_objects = survey(src_storage, src_uri, dst_storage, dst_uri, delete=delete, policy=policy)
+    inflight = max(1, workers) if workers else None  # an explicit count caps the async lane too
     workers = max(1, workers or DEFAULT_WORKERS)
     plan = build_plan(
         src_storage,
@@ -227,7 +229,9 @@ def transfer_tree(
                     os.utime(dst_uri.child("/".join(check_key(info.key))).path, (mtime, mtime))
                 except (OSError, UnsafeKey):
                     pass  # only an optimisation for the next size+mtime comparison
-        _execute(result, src_storage, dst_storage, dst_uri, plan.to_copy, plan.to_delete, workers, policy, progress)
+        _execute(
+            result, src_storage, dst_storage, dst_uri, plan.to_copy, plan.to_delete, workers, inflight, policy, progress
+        )
     result.elapsed = time.monotonic() - started
     return result
 
@@ -240,10 +244,16 @@ def _execute(
     to_copy: list[CopyItem],
     to_delete: list[ObjectInfo],
     workers: int,
+    inflight: int | None,
     policy: RetryPolicy,
     progress: Any,
 ) -> None:
-    """Run the copies, then the deletes, collecting outcomes into ``result``."""
+    """Run the copies, then the deletes, collecting outcomes into ``result``.
+
+    Copies that a storage can run without a thread each go through the async lane
+    (:mod:`cloudbridge.transfers.inflight`, up to ``inflight`` requests in flight, else the storage's
+    own default); the others through ``workers`` threads, largest first.
+    """
     reporter = make_progress(progress)
     lock = threading.Lock()
     reporter.start(len(to_copy) + len(to_delete), sum(i.source.size for i in to_copy), label="sync")
@@ -288,16 +298,60 @@ def _execute(
             result.deleted.append(info.key)
         reporter.done(info.key, 0)
 
+    lane, rest = async_lane(src_storage, dst_storage, dst_uri, to_copy)
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="cb-sync") as pool:
-            ordered = sorted(to_copy, key=lambda i: -i.source.size)
-            _run_all(pool, copy_one, ordered, lambda i: i.key, "copy", fail)
+            futures = {pool.submit(copy_one, item): item for item in sorted(rest, key=lambda i: -i.source.size)}
+            if lane:
+
+                def lane_done(item: InflightItem) -> None:
+                    reporter.bytes(item.size)
+                    with lock:
+                        result.copied.append(item.key)
+                        result.bytes_copied += item.size
+                    reporter.done(item.key, item.size)
+
+                def lane_declined(item: InflightItem) -> None:
+                    copy = copies[item.key]
+                    futures[pool.submit(copy_one, copy)] = copy
+
+                copies = {item.key: item for item in to_copy}
+                lane_storage = src_storage if dst_uri.is_local else dst_storage
+                limit = inflight or max(workers, getattr(lane_storage, "inflight_default", workers))
+                run_inflight(
+                    lane,
+                    limit=limit,
+                    policy=policy,
+                    succeeded=lane_done,
+                    failed=lambda item, exc: fail(item.key, "copy", exc),
+                    declined=lane_declined,
+                    on_retry=on_retry,
+                )
+            _collect(futures, lambda i: i.key, "copy", fail)
             _run_all(pool, delete_one, to_delete, lambda i: i.key, "delete", fail)
     finally:
         reporter.close()
     result.copied.sort()
     result.deleted.sort()
     result.failures.sort(key=lambda f: f.key)
+
+
+def _collect(
+    futures: dict[Any, Any],
+    key_of: Callable[[Any], str],
+    op: str,
+    fail: Callable[[str, str, BaseException], None],
+) -> None:
+    """Wait for every future (the dict may grow while this runs no more), recording failures."""
+    try:
+        for future in as_completed(list(futures)):
+            exc = future.exception()
+            if exc is not None:
+                fail(key_of(futures[future]), op, exc)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
 
 
 def _run_all(
@@ -308,13 +362,4 @@ def _run_all(
     op: str,
     fail: Callable[[str, str, BaseException], None],
 ) -> None:
-    futures = {pool.submit(fn, item): item for item in items}
-    try:
-        for future in as_completed(futures):
-            exc = future.exception()
-            if exc is not None:
-                fail(key_of(futures[future]), op, exc)
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        raise
+    _collect({pool.submit(fn, item): item for item in items}, key_of, op, fail)

@@ -108,6 +108,11 @@ class CrtS3:
                     part_size=self._part_size,
                     multipart_upload_threshold=self._threshold,
                     connect_timeout_ms=int(self._session.settings.connect_timeout * 1000),
+                    # the CRT sizes its connection pool from the throughput target (10 Gbps: about 30
+                    # connections); many small objects want one connection per request in flight,
+                    # so the target is set high and the pool capped at ``max_inflight``
+                    throughput_target_gbps=100.0,
+                    max_active_connections_override=self._session.settings.max_inflight,
                 )
             return self._client
 
@@ -119,49 +124,37 @@ class CrtS3:
             return f"{bucket}.{self._endpoint.netloc}", f"{base}/{quoted}"
         return self._endpoint.netloc, f"{base}/{bucket}/{quoted}"
 
-    def put(
-        self,
-        bucket: str,
-        key: str,
-        headers: dict[str, str],
-        *,
-        body: bytes,
-        size: int,
-    ) -> dict[str, str]:
-        """One PutObject of ``body``; returns the reply's headers, lower-cased."""
-        from awscrt.http import HttpHeaders, HttpRequest
-        from awscrt.s3 import S3RequestType
-
-        host, target = self._target(bucket, key)
-        request = HttpRequest(
-            "PUT",
-            target,
-            HttpHeaders([("Host", host), ("Content-Length", str(size)), *headers.items()]),
-            body_stream=io.BytesIO(body),
-        )
-        return self._run(S3RequestType.PUT_OBJECT, request, bucket, key, "upload object")
+    def put(self, bucket: str, key: str, headers: dict[str, str], *, body: bytes, size: int) -> dict[str, str]:
+        """One PutObject of ``body`` (``size`` bytes); returns the reply's headers, lower-cased."""
+        assert size == len(body)
+        return self._wait(lambda done: self.start_put(bucket, key, headers, body=body, done=done))
 
     def get(self, bucket: str, key: str, path: str) -> dict[str, str]:
         """GetObject into the file ``path`` (split into ranged parts, each pinned to the first reply's
         ETag, when the object is large); the CRT checks any full-object checksum S3 reports.
         Returns the first reply's headers, lower-cased."""
-        from awscrt.http import HttpHeaders, HttpRequest
-        from awscrt.s3 import S3ChecksumConfig, S3RequestType
+        return self._wait(lambda done: self.start_get(bucket, key, path, done=done))
 
-        host, target = self._target(bucket, key)
-        request = HttpRequest("GET", target, HttpHeaders([("Host", host), ("Content-Length", "0")]))
-        return self._run(
-            S3RequestType.GET_OBJECT,
-            request,
-            bucket,
-            key,
-            "download object",
-            recv_filepath=path,
-            checksum_config=S3ChecksumConfig(validate_response=True),
-        )
-
-    def _run(self, kind: Any, request: Any, bucket: str, key: str, action: str, **kwargs: Any) -> dict[str, str]:
+    @staticmethod
+    def _wait(begin: Any) -> dict[str, str]:
+        """Start a request with ``begin(done)`` and block until it ended; its headers or its error."""
         done: Future[dict[str, str]] = Future()
+
+        def settle(finish: Any) -> None:
+            try:
+                done.set_result(finish())
+            except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
+                done.set_exception(exc)
+
+        handle = begin(settle)
+        try:
+            return done.result()
+        finally:
+            del handle
+
+    def start(self, kind: Any, request: Any, bucket: str, key: str, action: str, done: Any, **kwargs: Any) -> Any:
+        """Start one request; ``done(finish)`` is called once, on a CRT thread, when it ended, and
+        ``finish()`` returns the reply's headers (lower-cased) or raises the translated error."""
         replied: dict[str, str] = {}
 
         def on_headers(status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
@@ -170,17 +163,47 @@ class CrtS3:
 
         def on_done(error: BaseException | None = None, **info: Any) -> None:
             if error is None:
-                done.set_result(replied)
-            else:
-                done.set_exception(_translate(error, info, action, f"s3://{bucket}/{key}", bucket))
+                done(lambda: replied)
+                return
 
-        crt_request = self._crt().make_request(
-            type=kind, request=request, on_headers=on_headers, on_done=on_done, **kwargs
+            def fail() -> dict[str, str]:  # translated on the caller's thread, not the CRT's
+                raise _translate(error, info, action, f"s3://{bucket}/{key}", bucket)
+
+            done(fail)
+
+        return self._crt().make_request(type=kind, request=request, on_headers=on_headers, on_done=on_done, **kwargs)
+
+    def start_put(self, bucket: str, key: str, headers: dict[str, str], *, body: bytes, done: Any) -> Any:
+        """:meth:`put`, without waiting: ``done(finish)`` as in :meth:`start`."""
+        from awscrt.http import HttpHeaders, HttpRequest
+        from awscrt.s3 import S3RequestType
+
+        host, target = self._target(bucket, key)
+        request = HttpRequest(
+            "PUT",
+            target,
+            HttpHeaders([("Host", host), ("Content-Length", str(len(body))), *headers.items()]),
+            body_stream=io.BytesIO(body),
         )
-        try:
-            return done.result()
-        finally:
-            del crt_request
+        return self.start(S3RequestType.PUT_OBJECT, request, bucket, key, "upload object", done)
+
+    def start_get(self, bucket: str, key: str, path: str, *, done: Any) -> Any:
+        """:meth:`get`, without waiting: ``done(finish)`` as in :meth:`start`."""
+        from awscrt.http import HttpHeaders, HttpRequest
+        from awscrt.s3 import S3ChecksumConfig, S3RequestType
+
+        host, target = self._target(bucket, key)
+        request = HttpRequest("GET", target, HttpHeaders([("Host", host), ("Content-Length", "0")]))
+        return self.start(
+            S3RequestType.GET_OBJECT,
+            request,
+            bucket,
+            key,
+            "download object",
+            done,
+            recv_filepath=path,
+            checksum_config=S3ChecksumConfig(validate_response=True),
+        )
 
 
 def _translate(error: BaseException, info: dict[str, Any], action: str, resource: str, bucket: str) -> Exception:
@@ -209,6 +232,20 @@ def _translate(error: BaseException, info: dict[str, Any], action: str, resource
     return translated
 
 
+def _small_put(storage: Any, parsed: Any, path: str) -> tuple[bytes, Any, dict[str, str]] | None:
+    """The bytes of a file below ``multipart_threshold``, their digests and the checksum headers;
+    ``None`` when the file has grown past the threshold."""
+    from cloudbridge_aws.storage import Digests
+
+    with open(path, "rb") as handle:
+        data = handle.read(storage.settings.multipart_threshold)
+    if len(data) >= storage.settings.multipart_threshold:
+        return None
+    digests = Digests()
+    digests.update(data)
+    return data, digests, {"x-amz-sdk-checksum-algorithm": "SHA256", "x-amz-checksum-sha256": digests.sha256_b64}
+
+
 def crt_put_small(storage: Any, crt: CrtS3, parsed: Any, path: str) -> Any:
     """:meth:`S3Storage.upload` of a file below ``multipart_threshold`` through the CRT, with the same
     checks as the botocore path; ``None`` when the file has grown past the threshold meanwhile.
@@ -216,17 +253,52 @@ def crt_put_small(storage: Any, crt: CrtS3, parsed: Any, path: str) -> Any:
     The file is read once: its digests and the bytes sent are the same bytes. S3 verifies the
     ``x-amz-checksum-sha256`` sent with them, and the reply's ETag (MD5) and checksum are compared.
     """
-    from cloudbridge_aws.storage import Digests
-
-    with open(path, "rb") as handle:
-        data = handle.read()
-    if len(data) >= storage.settings.multipart_threshold:
+    small = _small_put(storage, parsed, path)
+    if small is None:
         return None
-    digests = Digests()
-    digests.update(data)
-    headers = {"x-amz-sdk-checksum-algorithm": "SHA256", "x-amz-checksum-sha256": digests.sha256_b64}
+    data, digests, headers = small
     reply = crt.put(parsed.bucket, parsed.key, headers, body=data, size=len(data))
     return storage._verified_small(parsed, digests, reply.get("etag"), reply.get("x-amz-checksum-sha256"))
+
+
+def crt_start_upload(storage: Any, crt: CrtS3, parsed: Any, path: str, done: Any) -> Any:
+    """:func:`crt_put_small` without waiting (the sync engine's async lane): ``done(finish)`` is called
+    when the PUT ended, and ``finish()`` makes the same checks and returns the ``ObjectInfo``.
+    ``None`` (declined) for a file at ``multipart_threshold`` or more."""
+    small = _small_put(storage, parsed, path)
+    if small is None:
+        return None
+    data, digests, headers = small
+
+    def ended(finish: Any) -> None:
+        def verify() -> Any:
+            reply = finish()
+            return storage._verified_small(parsed, digests, reply.get("etag"), reply.get("x-amz-checksum-sha256"))
+
+        done(verify)
+
+    return crt.start_put(parsed.bucket, parsed.key, headers, body=data, done=ended)
+
+
+def crt_start_download(storage: Any, crt: CrtS3, parsed: Any, path: str, done: Any) -> Any:
+    """One GetObject into the existing file ``path`` without waiting; ``finish()`` checks the file
+    against the reply's digests (as :func:`cloudbridge_aws.s3_download.download_verified` does)."""
+    from cloudbridge.errors import NotFound
+    from cloudbridge_aws.s3_download import check_digests
+    from cloudbridge_aws.storage import Digests
+
+    def ended(finish: Any) -> None:
+        def verify() -> None:
+            try:
+                reply = reply_from_headers(finish())
+            except NotFound as exc:
+                storage._raise_missing(parsed, exc)
+            etag = (reply.get("ETag") or "").strip('"')
+            check_digests(parsed, Digests.of_file(path, md5="-" not in etag), reply)
+
+        done(verify)
+
+    return crt.start_get(parsed.bucket, parsed.key, path, done=ended)
 
 
 def reply_from_headers(headers: dict[str, str]) -> dict[str, Any]:

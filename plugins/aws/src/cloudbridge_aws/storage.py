@@ -350,6 +350,32 @@ class S3Storage(Storage):
                 return self._put_small(parsed, handle.read(), digests)
         return self._put_multipart(parsed, path, digests)
 
+    # ---- the sync engine's async lane (cloudbridge.transfers.inflight), through the CRT -----------
+    @property
+    def inflight_default(self) -> int:
+        """Requests in flight for many small objects (``max_inflight``; the CRT needs no thread each)."""
+        return self.settings.max_inflight
+
+    def start_upload(self, local_path: str, uri: StorageURI, done: Any) -> Any:
+        """Start a small file's verified PUT through the CRT; ``None`` (declined) without it or when large."""
+        crt = self.crt(uri.bucket)
+        if crt is None or os.path.getsize(local_path) >= self.settings.multipart_threshold:
+            return None
+        from cloudbridge_aws.s3_crt import crt_start_upload
+
+        return crt_start_upload(self, crt, self._object(uri), local_path, done)
+
+    def start_download(self, info: ObjectInfo, local_path: str, done: Any) -> Any:
+        """Start a small object's verified GET into ``local_path``; ``None`` (declined) without the CRT
+        or for an object a listing showed at ``multipart_threshold`` or more."""
+        parsed = self._object(info.uri)
+        crt = None if info.size >= self.settings.multipart_threshold else self.crt(parsed.bucket)
+        if crt is None:
+            return None
+        from cloudbridge_aws.s3_crt import crt_start_download
+
+        return crt_start_download(self, crt, parsed, local_path, done)
+
     def download(self, uri: URILike, local_path: str | os.PathLike[str]) -> None:
         """Download into a temp file, verify it against the stored digests, then rename into place.
 
