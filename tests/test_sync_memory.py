@@ -1,8 +1,8 @@
 """Memory stays bounded: syncing a file several times the multipart threshold, local -> S3 and
 S3 -> local (moto server), grows the peak RSS of the process running the sync far less than the file.
 
-Each direction runs in a fresh child process: it first syncs a tiny tree the same way (imports,
-clients and thread pools are not what is measured), resets its peak RSS, syncs the big file and
+Each direction runs in a fresh child process: it first syncs a small tree the same way, one file
+of it past the multipart threshold (imports, clients and thread pools are not what is measured), resets its peak RSS, syncs the big file and
 reports how far the peak (``VmHWM``) rose above the RSS before. (``getrusage``'s ``ru_maxrss``
 cannot be used: Linux carries it over ``exec`` from the forking parent -- here pytest plus the
 moto server holding the uploaded object, hundreds of MiB -- which hides the child's own peak.)
@@ -76,6 +76,9 @@ def test_big_file_sync_memory_is_bounded(aws_env, s3_bucket, tmp_path: Path) -> 
             handle.write(block)
     (tmp_path / "warm").mkdir()
     (tmp_path / "warm" / "w.txt").write_bytes(b"w" * 1024)
+    # one file past the multipart threshold too: small objects go through the CRT (no botocore client),
+    # and the big one through s3transfer, whose client and imports the warm-up must load first
+    (tmp_path / "warm" / "w.bin").write_bytes(os.urandom(9 * MiB))
     bucket = f"s3://{s3_bucket}"
     runs = {
         # glibc as users run it: freed transfer buffers stay in per-thread arenas, so the peak
@@ -86,8 +89,10 @@ def test_big_file_sync_memory_is_bounded(aws_env, s3_bucket, tmp_path: Path) -> 
     }
     measured = {}
     for name, env in runs.items():
-        up = _measure(str(src), f"{bucket}/{name}", str(tmp_path / "warm"), f"{bucket}/warm", **env)
-        down = _measure(f"{bucket}/{name}", str(tmp_path / name), f"{bucket}/warm", str(tmp_path / "warm-dst"), **env)
+        # a fresh warm-up target per run: a warm-up that copies nothing would load no transfer client
+        warm = f"{bucket}/warm-{name}"
+        up = _measure(str(src), f"{bucket}/{name}", str(tmp_path / "warm"), warm, **env)
+        down = _measure(f"{bucket}/{name}", str(tmp_path / name), warm, str(tmp_path / f"warm-dst-{name}"), **env)
         assert up["ok"] and up["bytes"] == BIG and down["ok"] and down["bytes"] == BIG
         assert (tmp_path / name / "big.bin").stat().st_size == BIG
         measured[name] = {"local->s3": up["growth"], "s3->local": down["growth"]}

@@ -63,9 +63,11 @@ def crt_enabled() -> bool:
 class CrtS3:
     """One ``awscrt.s3.S3Client`` for a session: PUT and GET of whole objects, replies as headers.
 
-    Built lazily from the session's credentials (refreshed through botocore, so SSO and assumed
-    roles keep working), region and endpoint (``client.meta.endpoint_url``: a custom endpoint is
-    addressed path-style, ``*.amazonaws.com`` virtual-hosted).
+    Built lazily. Explicit or environment keys, the region and a plain endpoint are read without
+    botocore (:mod:`cloudbridge_aws.s3_wire`: importing boto3 and building its S3 client would be
+    most of a short command's run); otherwise the credentials come from botocore's chain, refreshed
+    through it (SSO and assumed roles keep working), and the endpoint from its S3 client. A custom
+    endpoint is addressed path-style, ``*.amazonaws.com`` virtual-hosted.
     """
 
     def __init__(self, session: AwsSession, part_size: int, threshold: int) -> None:
@@ -74,36 +76,44 @@ class CrtS3:
         self._threshold = threshold
         self._client: Any = None
         self._lock = threading.Lock()
-        self._endpoint = urlsplit(session.client("s3").meta.endpoint_url)
+        from cloudbridge_aws.s3_wire import endpoint_without_botocore
+
+        endpoint = endpoint_without_botocore(session.settings) or session.client("s3").meta.endpoint_url
+        self._endpoint = urlsplit(endpoint)
         self._virtual = self._endpoint.hostname is not None and self._endpoint.hostname.endswith(".amazonaws.com")
 
     def serves(self, bucket: str) -> bool:
         """Whether ``bucket`` can go through the CRT (a plain DNS-style name)."""
         return bool(_PLAIN_BUCKET.match(bucket)) and not bucket.endswith("--x-s3")
 
-    def _crt(self) -> Any:
+    def _crt(self, action: str = "transfer objects") -> Any:
         with self._lock:
             if self._client is None:
                 from awscrt.auth import AwsCredentials, AwsCredentialsProvider
                 from awscrt.s3 import S3Client, S3RequestTlsMode, create_default_s3_signing_config
 
-                credentials = self._session.boto_session.get_credentials()
-                if credentials is None:
-                    from botocore.exceptions import NoCredentialsError
+                from cloudbridge_aws.s3_wire import static_credentials
 
-                    raise translate(NoCredentialsError(), "transfer objects")
+                fixed = static_credentials(self._session.settings)
+                if fixed is not None:
+                    provider = AwsCredentialsProvider.new_static(*fixed)
+                else:
+                    credentials = self._session.boto_session.get_credentials()
+                    if credentials is None:
+                        from botocore.exceptions import NoCredentialsError
 
-                def current() -> Any:
-                    frozen = credentials.get_frozen_credentials()
-                    return AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token)
+                        raise translate(NoCredentialsError(), action)
 
-                provider = AwsCredentialsProvider.new_delegate(current)
+                    def current() -> Any:
+                        frozen = credentials.get_frozen_credentials()
+                        return AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+                    provider = AwsCredentialsProvider.new_delegate(current)
                 tls = S3RequestTlsMode.ENABLED if self._endpoint.scheme == "https" else S3RequestTlsMode.DISABLED
+                region = self._session.settings.region or self._session.region
                 self._client = S3Client(
-                    region=self._session.region,
-                    signing_config=create_default_s3_signing_config(
-                        region=self._session.region, credential_provider=provider
-                    ),
+                    region=region,
+                    signing_config=create_default_s3_signing_config(region=region, credential_provider=provider),
                     tls_mode=tls,
                     part_size=self._part_size,
                     multipart_upload_threshold=self._threshold,
@@ -117,12 +127,50 @@ class CrtS3:
             return self._client
 
     def _target(self, bucket: str, key: str) -> tuple[str, str]:
-        """(Host header, request path) of an object."""
+        """(Host header, request path) of an object, or of the bucket itself when ``key`` is empty."""
         quoted = quote(key, safe="/~")
         base = self._endpoint.path.rstrip("/")
         if self._virtual:
             return f"{bucket}.{self._endpoint.netloc}", f"{base}/{quoted}"
-        return self._endpoint.netloc, f"{base}/{bucket}/{quoted}"
+        return self._endpoint.netloc, f"{base}/{bucket}/{quoted}" if key else f"{base}/{bucket}"
+
+    def call(
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        query: dict[str, str],
+        operation: str,
+        action: str,
+        *,
+        headers: list[tuple[str, str]] | tuple[()] = (),
+    ) -> tuple[dict[str, str], bytes]:
+        """One S3 REST call without a body (a listing, a HEAD, a DELETE): the reply's headers
+        (lower-cased) and body.
+
+        ``operation`` is the S3 API name (the CRT checks a 200 reply's body for an error, as S3 asks);
+        a failure raises the :mod:`cloudbridge.errors` exception for ``action``.
+        """
+        from awscrt.http import HttpHeaders, HttpRequest
+        from awscrt.s3 import S3RequestType
+
+        from cloudbridge_aws.s3_wire import query_string
+
+        host, target = self._target(bucket, key)
+        request = HttpRequest(
+            method, target + query_string(query), HttpHeaders([("Host", host), ("Content-Length", "0"), *headers])
+        )
+        chunks: list[bytes] = []
+
+        def on_body(chunk: Any, **_: Any) -> None:
+            chunks.append(bytes(chunk))
+
+        replied = self._wait(
+            lambda done: self.start(
+                S3RequestType.DEFAULT, request, bucket, key, action, done, operation_name=operation, on_body=on_body
+            )
+        )
+        return replied, b"".join(chunks)
 
     def put(self, bucket: str, key: str, headers: dict[str, str], *, body: bytes, size: int) -> dict[str, str]:
         """One PutObject of ``body`` (``size`` bytes); returns the reply's headers, lower-cased."""
@@ -171,7 +219,7 @@ class CrtS3:
 
             done(fail)
 
-        return self._crt().make_request(type=kind, request=request, on_headers=on_headers, on_done=on_done, **kwargs)
+        return self._crt(action).make_request(type=kind, request=request, on_headers=on_headers, on_done=on_done, **kwargs)
 
     def start_put(self, bucket: str, key: str, headers: dict[str, str], *, body: bytes, done: Any) -> Any:
         """:meth:`put`, without waiting: ``done(finish)`` as in :meth:`start`."""
@@ -221,7 +269,11 @@ def _translate(error: BaseException, info: dict[str, Any], action: str, resource
             "ResponseMetadata": {"HTTPStatusCode": status},
         }
         operation = info.get("error_operation_name") or "S3"
-        translated = translate(ClientError(reply, operation), action, resource=resource, bucket=bucket)
+        said = ClientError(reply, operation)  # the cause users see: S3's own error code and message
+        said.__cause__ = error
+        translated = translate(said, action, resource=resource, bucket=bucket)
+        translated.__cause__ = said
+        return translated
     elif "CHECKSUM_MISMATCH" in getattr(error, "name", ""):
         why = "the bytes received do not match S3's checksum"
         translated = StorageError(f"integrity check failed downloading {resource}: {why}", provider="aws")

@@ -153,7 +153,12 @@ class S3Storage(Storage):
         )
 
     def _head(self, bucket: str, key: str) -> dict[str, Any]:
+        crt = self.crt(bucket)
         with aws_errors("read object metadata", resource=self._uri(bucket, key), bucket=bucket):
+            if crt is not None:
+                from cloudbridge_aws.s3_wire import head_object
+
+                return head_object(crt, bucket, key)
             return self.client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
 
     # ---- primitives ------------------------------------------------------------------------------
@@ -178,29 +183,36 @@ class S3Storage(Storage):
             yield from sorted(self._list_pages(parsed.bucket, prefix, delimiter="/"), key=lambda i: i.key)
 
     def _list_pages(self, bucket: str, prefix: str, delimiter: str | None) -> Iterator[ObjectInfo]:
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-        if delimiter:
-            kwargs["Delimiter"] = delimiter
-        paginator = self.client.get_paginator("list_objects_v2")
+        crt = self.crt(bucket)
         large = self.settings.multipart_threshold
         with aws_errors("list objects", resource=self._uri(bucket, prefix), bucket=bucket):
-            for page in paginator.paginate(**kwargs):
-                for item in page.get("Contents", []):
-                    key = item["Key"]
-                    if key.endswith("/") and item.get("Size", 0) == 0:
-                        continue  # a "folder" marker made by a console, not an object
-                    if item.get("Size", 0) >= large:
-                        self._large.add((bucket, key))
-                    yield ObjectInfo(
-                        uri=self._uri(bucket, key),
-                        key=key[len(prefix) :],
-                        size=int(item.get("Size", 0)),
-                        mtime=item["LastModified"].timestamp() if item.get("LastModified") else None,
-                        etag=(item.get("ETag") or "").strip('"') or None,
-                    )
-                for common in page.get("CommonPrefixes", []):
-                    sub = common["Prefix"]
+            if crt is not None:
+                from cloudbridge_aws.s3_wire import list_objects
+
+                entries: Iterator[dict[str, Any]] = list_objects(crt, bucket, prefix, delimiter)
+            else:
+                kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+                if delimiter:
+                    kwargs["Delimiter"] = delimiter
+                pages = self.client.get_paginator("list_objects_v2").paginate(**kwargs)
+                entries = (e for page in pages for e in [*page.get("Contents", []), *page.get("CommonPrefixes", [])])
+            for item in entries:
+                if "Key" not in item:  # a sub-prefix of a listing with a delimiter
+                    sub = item["Prefix"]
                     yield ObjectInfo(uri=self._uri(bucket, sub), key=sub[len(prefix) :], size=0)
+                    continue
+                key, size = item["Key"], int(item.get("Size", 0))
+                if key.endswith("/") and size == 0:
+                    continue  # a "folder" marker made by a console, not an object
+                if size >= large:
+                    self._large.add((bucket, key))
+                yield ObjectInfo(
+                    uri=self._uri(bucket, key),
+                    key=key[len(prefix) :],
+                    size=size,
+                    mtime=item["LastModified"].timestamp() if item.get("LastModified") else None,
+                    etag=(item.get("ETag") or "").strip('"') or None,
+                )
 
     def open_read(self, uri: URILike) -> IO[bytes]:
         """A stream of the object's bytes; botocore verifies the stored full-object checksum."""
@@ -228,8 +240,12 @@ class S3Storage(Storage):
     def delete(self, uri: URILike) -> None:
         """Delete one object (a missing object is fine; a missing bucket is :class:`NotFound`)."""
         parsed = self._object(uri)
+        crt = self.crt(parsed.bucket)
         with aws_errors("delete object", resource=str(parsed), bucket=parsed.bucket):
-            self.client.delete_object(Bucket=parsed.bucket, Key=parsed.key)
+            if crt is not None:
+                crt.call("DELETE", parsed.bucket, parsed.key, {}, "DeleteObject", "delete object")
+            else:
+                self.client.delete_object(Bucket=parsed.bucket, Key=parsed.key)
 
     def abort_incomplete(self, uri: URILike, older_than_s: float = 3600.0) -> int:
         """Abort the multipart uploads under the prefix ``uri`` initiated over ``older_than_s`` s ago.
@@ -244,24 +260,33 @@ class S3Storage(Storage):
             raise InvalidURI(f"{parsed} is not an s3:// URI")
         prefix = parsed.key.rstrip("/") + "/" if parsed.key else ""
         cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_s)
-        paginator = self.client.get_paginator("list_multipart_uploads")
+        crt = self.crt(parsed.bucket)
         try:
             with aws_errors("list unfinished uploads", resource=self._uri(parsed.bucket, prefix), bucket=parsed.bucket):
-                stale = [
-                    (upload["Key"], upload["UploadId"])
-                    for page in paginator.paginate(Bucket=parsed.bucket, Prefix=prefix)
-                    for upload in page.get("Uploads", [])
-                    if upload["Initiated"] <= cutoff
-                ]
+                if crt is not None:
+                    from cloudbridge_aws.s3_wire import list_uploads
+
+                    found = list(list_uploads(crt, parsed.bucket, prefix))
+                else:
+                    pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                        Bucket=parsed.bucket, Prefix=prefix
+                    )
+                    found = [(u["Key"], u["UploadId"], u["Initiated"]) for p in pages for u in p.get("Uploads", [])]
         except NotFound as exc:
             if "NoSuchUpload" not in str(exc.__cause__):
                 raise
             return 0  # some S3-compatible servers (rclone serve s3) answer "no uploads" with NoSuchUpload
         aborted = 0
-        for key, upload_id in stale:
+        for key, upload_id, initiated in found:
+            if initiated is None or initiated > cutoff:
+                continue  # started recently (perhaps by a transfer running now), or of unknown age
             try:
                 with aws_errors("abort an unfinished upload", resource=self._uri(parsed.bucket, key)):
-                    self.client.abort_multipart_upload(Bucket=parsed.bucket, Key=key, UploadId=upload_id)
+                    if crt is not None:
+                        query = {"uploadId": upload_id}
+                        crt.call("DELETE", parsed.bucket, key, query, "AbortMultipartUpload", "abort an upload")
+                    else:
+                        self.client.abort_multipart_upload(Bucket=parsed.bucket, Key=key, UploadId=upload_id)
             except NotFound:
                 continue  # completed or aborted meanwhile
             aborted += 1
@@ -402,8 +427,12 @@ class S3Storage(Storage):
         """
         if parsed.bucket not in self._buckets_seen:
             try:
+                crt = self.crt(parsed.bucket)
                 with aws_errors("check the bucket", bucket=parsed.bucket):
-                    self.client.head_bucket(Bucket=parsed.bucket)
+                    if crt is not None:
+                        crt.call("HEAD", parsed.bucket, "", {}, "HeadBucket", "check the bucket")
+                    else:
+                        self.client.head_bucket(Bucket=parsed.bucket)
             except NotFound as missing:
                 raise BucketNotFound.of(
                     "s3", parsed.bucket, hint=f"create it: aws s3 mb s3://{parsed.bucket}"
