@@ -483,13 +483,6 @@ def test_sigint_while_the_engine_waits_cancels_everything(store, tmp_path) -> No
     assert _partials(landed) == [] and _tree(landed) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: src/cloudbridge/transfers/inflight.py run_inflight cleans up only the items still in "
-    "`inflight` on a BaseException; the item being settled (popped from `inflight` before settle(), whose "
-    "`except Exception` does not catch KeyboardInterrupt) or being started (its partial made by "
-    "DownloadItem._begin before storage.start_download raised) keeps its .cb-partial-* file",
-)
 @pytest.mark.parametrize("where", ["finish", "start_download"])
 def test_ctrl_c_inside_the_run_leaves_no_partial_file(store, tmp_path, where: str) -> None:
     src, dst, landed, files = _ends(store, tmp_path, "down", 30)
@@ -506,13 +499,6 @@ def test_ctrl_c_inside_the_run_leaves_no_partial_file(store, tmp_path, where: st
     assert _partials(landed) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: src/cloudbridge/transfers/sync.py _execute: a KeyboardInterrupt out of run_inflight() "
-    "(line 321) leaves the `with ThreadPoolExecutor` block (line 303) before _collect() (line 330), which "
-    "cancels queued futures on BaseException, is reached; the executor's __exit__ (shutdown(wait=True)) then "
-    "runs every queued thread-pool copy (declined or large objects) to completion before Ctrl-C takes effect",
-)
 def test_sigint_during_the_lane_also_stops_the_thread_pool_copies(store, tmp_path) -> None:
     src, dst, landed, files = _ends(store, tmp_path, "down", 40)
     order = [key.rsplit("/", 1)[-1] for key in sorted(files)]

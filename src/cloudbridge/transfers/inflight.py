@@ -100,7 +100,11 @@ class DownloadItem(InflightItem):
         os.makedirs(directory, exist_ok=True)
         fd, self.partial = tempfile.mkstemp(prefix=f".cb-partial-{os.getpid()}-", suffix=f"-{name[:80]}", dir=directory)
         os.close(fd)
-        handle = self.storage.start_download(self.info, self.partial, done)
+        try:
+            handle = self.storage.start_download(self.info, self.partial, done)
+        except BaseException:
+            self.cleanup()
+            raise
         if handle is None:
             self.cleanup()
         return handle
@@ -156,6 +160,9 @@ def run_inflight(
         except Exception as exc:  # noqa: BLE001 - like the thread pool: one object's failure, the rest go on
             item.cleanup()
             failed(item, exc)
+        except BaseException:  # Ctrl-C while checking it: nothing half-done stays behind
+            item.cleanup()
+            raise
         else:
             succeeded(item)
 

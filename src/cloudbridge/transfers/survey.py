@@ -29,11 +29,7 @@ def _is_object(storage: Storage, uri: StorageURI, policy: RetryPolicy) -> bool:
     """Whether a remote ``uri`` names an existing object (one ``HEAD``; a key ending in ``/`` never does)."""
     if not uri.key or uri.key.endswith("/"):
         return False
-    try:
-        retry_call(lambda: storage.stat(uri), policy)
-    except NotFound:
-        return False
-    return True
+    return retry_call(lambda: storage.exists(uri), policy)
 
 
 def check_source(storage: Storage, uri: StorageURI, policy: RetryPolicy) -> None:

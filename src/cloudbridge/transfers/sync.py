@@ -318,15 +318,20 @@ def _execute(
                 copies = {item.key: item for item in to_copy}
                 lane_storage = src_storage if dst_uri.is_local else dst_storage
                 limit = inflight or max(workers, getattr(lane_storage, "inflight_default", workers))
-                run_inflight(
-                    lane,
-                    limit=limit,
-                    policy=policy,
-                    succeeded=lane_done,
-                    failed=lambda item, exc: fail(item.key, "copy", exc),
-                    declined=lane_declined,
-                    on_retry=on_retry,
-                )
+                try:
+                    run_inflight(
+                        lane,
+                        limit=limit,
+                        policy=policy,
+                        succeeded=lane_done,
+                        failed=lambda item, exc: fail(item.key, "copy", exc),
+                        declined=lane_declined,
+                        on_retry=on_retry,
+                    )
+                except BaseException:  # Ctrl-C: the pool's queued copies must not run on
+                    for future in futures:
+                        future.cancel()
+                    raise
             _collect(futures, lambda i: i.key, "copy", fail)
             _run_all(pool, delete_one, to_delete, lambda i: i.key, "delete", fail)
     finally:

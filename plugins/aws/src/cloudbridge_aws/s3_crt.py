@@ -219,7 +219,8 @@ class CrtS3:
 
             done(fail)
 
-        return self._crt(action).make_request(type=kind, request=request, on_headers=on_headers, on_done=on_done, **kwargs)
+        client = self._crt(action)
+        return client.make_request(type=kind, request=request, on_headers=on_headers, on_done=on_done, **kwargs)
 
     def start_put(self, bucket: str, key: str, headers: dict[str, str], *, body: bytes, done: Any) -> Any:
         """:meth:`put`, without waiting: ``done(finish)`` as in :meth:`start`."""

@@ -37,6 +37,7 @@ from cloudbridge.records import ObjectInfo
 from cloudbridge.transfers.digests import StreamDigests, spooled
 from cloudbridge.uri import StorageURI
 from cloudbridge_aws.errors import aws_errors
+from cloudbridge_aws.s3_lane import CrtLane
 from cloudbridge_aws.session import AwsSession
 
 __all__ = ["Digests", "S3Storage"]
@@ -73,7 +74,7 @@ def _b64_to_hex(value: str | None) -> str | None:
     return base64.b64decode(value).hex() if value else None
 
 
-class S3Storage(Storage):
+class S3Storage(CrtLane, Storage):
     """:class:`~cloudbridge.interfaces.Storage` on Amazon S3 (``s3://bucket/key``)."""
 
     schemes = ("s3",)
@@ -253,44 +254,21 @@ class S3Storage(Storage):
         Their parts are invisible to :meth:`list` but stored and billed until aborted (a transfer
         killed mid-upload leaves one). Returns how many were aborted.
         """
-        from datetime import datetime, timedelta, timezone
+        from cloudbridge_aws.s3_stale import abort_stale_uploads
 
         parsed = as_uri(uri)
         if parsed.scheme != "s3":
             raise InvalidURI(f"{parsed} is not an s3:// URI")
-        prefix = parsed.key.rstrip("/") + "/" if parsed.key else ""
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_s)
-        crt = self.crt(parsed.bucket)
-        try:
-            with aws_errors("list unfinished uploads", resource=self._uri(parsed.bucket, prefix), bucket=parsed.bucket):
-                if crt is not None:
-                    from cloudbridge_aws.s3_wire import list_uploads
+        return abort_stale_uploads(self, parsed, older_than_s)
 
-                    found = list(list_uploads(crt, parsed.bucket, prefix))
-                else:
-                    pages = self.client.get_paginator("list_multipart_uploads").paginate(
-                        Bucket=parsed.bucket, Prefix=prefix
-                    )
-                    found = [(u["Key"], u["UploadId"], u["Initiated"]) for p in pages for u in p.get("Uploads", [])]
-        except NotFound as exc:
-            if "NoSuchUpload" not in str(exc.__cause__):
-                raise
-            return 0  # some S3-compatible servers (rclone serve s3) answer "no uploads" with NoSuchUpload
-        aborted = 0
-        for key, upload_id, initiated in found:
-            if initiated is None or initiated > cutoff:
-                continue  # started recently (perhaps by a transfer running now), or of unknown age
-            try:
-                with aws_errors("abort an unfinished upload", resource=self._uri(parsed.bucket, key)):
-                    if crt is not None:
-                        query = {"uploadId": upload_id}
-                        crt.call("DELETE", parsed.bucket, key, query, "AbortMultipartUpload", "abort an upload")
-                    else:
-                        self.client.abort_multipart_upload(Bucket=parsed.bucket, Key=key, UploadId=upload_id)
-            except NotFound:
-                continue  # completed or aborted meanwhile
-            aborted += 1
-        return aborted
+    def exists(self, uri: URILike) -> bool:
+        """True when an object exists at ``uri`` (one HEAD; a missing bucket is ``False`` too)."""
+        parsed = self._object(uri)
+        try:
+            self._head(parsed.bucket, parsed.key)
+        except NotFound:
+            return False
+        return True
 
     # ---- uploads ---------------------------------------------------------------------------------
     def _put_small(self, parsed: StorageURI, data: bytes, digests: Digests) -> ObjectInfo:
@@ -374,32 +352,6 @@ class S3Storage(Storage):
             with open(path, "rb") as handle:
                 return self._put_small(parsed, handle.read(), digests)
         return self._put_multipart(parsed, path, digests)
-
-    # ---- the sync engine's async lane (cloudbridge.transfers.inflight), through the CRT -----------
-    @property
-    def inflight_default(self) -> int:
-        """Requests in flight for many small objects (``max_inflight``; the CRT needs no thread each)."""
-        return self.settings.max_inflight
-
-    def start_upload(self, local_path: str, uri: StorageURI, done: Any) -> Any:
-        """Start a small file's verified PUT through the CRT; ``None`` (declined) without it or when large."""
-        crt = self.crt(uri.bucket)
-        if crt is None or os.path.getsize(local_path) >= self.settings.multipart_threshold:
-            return None
-        from cloudbridge_aws.s3_crt import crt_start_upload
-
-        return crt_start_upload(self, crt, self._object(uri), local_path, done)
-
-    def start_download(self, info: ObjectInfo, local_path: str, done: Any) -> Any:
-        """Start a small object's verified GET into ``local_path``; ``None`` (declined) without the CRT
-        or for an object a listing showed at ``multipart_threshold`` or more."""
-        parsed = self._object(info.uri)
-        crt = None if info.size >= self.settings.multipart_threshold else self.crt(parsed.bucket)
-        if crt is None:
-            return None
-        from cloudbridge_aws.s3_crt import crt_start_download
-
-        return crt_start_download(self, crt, parsed, local_path, done)
 
     def download(self, uri: URILike, local_path: str | os.PathLike[str]) -> None:
         """Download into a temp file, verify it against the stored digests, then rename into place.
