@@ -64,9 +64,15 @@ CHILD = textwrap.dedent(
     import sys, time
     from cloudbridge.transfers.sync import sync
 
-    def slow(event):
+    done = 0
+
+    def slow(event):  # after a third of the objects, tell the test and crawl until killed
+        global done
         if event["event"] == "done":
-            time.sleep(0.03)
+            done += 1
+            if done == 30:
+                open(sys.argv[3], "w").close()
+            time.sleep(0.03 if done < 30 else 0.5)
 
     sync(sys.argv[1], sys.argv[2], workers=2, progress=slow)
     """
@@ -83,13 +89,18 @@ def test_sigkill_then_resume_into_s3(aws_env, s3_bucket, tmp_path) -> None:  # n
     expected = _local_tree(src)
     client = aws_env.client("s3")
     dst = f"s3://{s3_bucket}/resume"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(src), dst], env=dict(os.environ))
+    marker = tmp_path / "a-third-done"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(src), dst, str(marker)],
+        env=dict(os.environ),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and child.poll() is None:
-        count = client.list_objects_v2(Bucket=s3_bucket, Prefix="resume/").get("KeyCount", 0)
-        if count >= n // 3:
-            break
+    while time.monotonic() < deadline and child.poll() is None and not marker.exists():
         time.sleep(0.05)
+    if child.poll() is not None:
+        pytest.fail(f"the sync ended (exit {child.returncode}) before it was killed: {child.stderr.read()[-2000:]}")
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
     if child.returncode != -signal.SIGKILL:

@@ -2,10 +2,11 @@
 S3 -> local (moto server), grows the peak RSS of the process running the sync far less than the file.
 
 Each direction runs in a fresh child process: it first syncs a small tree the same way, one file
-of it past the multipart threshold (imports, clients and thread pools are not what is measured), resets its peak RSS, syncs the big file and
-reports how far the peak (``VmHWM``) rose above the RSS before. (``getrusage``'s ``ru_maxrss``
-cannot be used: Linux carries it over ``exec`` from the forking parent -- here pytest plus the
-moto server holding the uploaded object, hundreds of MiB -- which hides the child's own peak.)
+of it past the multipart threshold (imports, clients and thread pools are not what is measured),
+resets its peak RSS, syncs the big file and reports how far the peak (``VmHWM``) rose above the RSS
+before. (``getrusage``'s ``ru_maxrss`` cannot be used: Linux carries it over ``exec`` from the
+forking parent -- here pytest plus the moto server holding the uploaded object, hundreds of MiB --
+which hides the child's own peak.)
 
 The bound is the transfer buffers, not the file: per object in flight (at most ``workers`` of
 them), the provider's multipart buffers -- for S3, ``max_concurrency`` part streams and, when

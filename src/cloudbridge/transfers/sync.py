@@ -4,8 +4,9 @@
    source exists and is a prefix (a directory), the destination is not inside the source (nor,
    with ``delete=True``, the source inside the destination), the destination is not a file, its
    bucket exists (else :class:`~cloudbridge.errors.NotFound` with the command that creates it).
-   Before the first copy to a remote destination, stale unfinished uploads under it are aborted
-   (:meth:`~cloudbridge.interfaces.Storage.abort_incomplete`); a no-op sync sends no such request.
+   Before the first copy that could start a multipart upload to a remote destination, stale
+   unfinished uploads under it are aborted (:meth:`~cloudbridge.interfaces.Storage.abort_incomplete`;
+   the async lane's single-request uploads run meanwhile); a no-op sync sends no such request.
 2. **Plan** (:mod:`cloudbridge.transfers.plan`): to copy / to delete / unchanged, by size and
    mtime/ETag, or by sha256 content checksum with ``checksum=True``.
 3. **Copy** in a thread pool, largest objects first, each through the fastest safe path
@@ -24,8 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Any
 
 from cloudbridge.errors import CloudbridgeError, UnsafeKey
@@ -33,9 +33,10 @@ from cloudbridge.interfaces import Storage, URILike
 from cloudbridge.records import ObjectInfo
 from cloudbridge.transfers.filters import KeyFilter
 from cloudbridge.transfers.inflight import InflightItem, async_lane, run_inflight
-from cloudbridge.transfers.plan import CopyItem, SyncPlan, build_plan
-from cloudbridge.transfers.progress import Reporter, human_bytes, make_progress
+from cloudbridge.transfers.plan import CopyItem, build_plan
+from cloudbridge.transfers.progress import Reporter, make_progress
 from cloudbridge.transfers.resolve import resolve
+from cloudbridge.transfers.result import SyncFailure, SyncResult
 from cloudbridge.transfers.retry import RetryPolicy, retry_call
 from cloudbridge.transfers.survey import abort_stale, survey
 from cloudbridge.transfers.transfer import copy_object
@@ -48,94 +49,22 @@ __all__ = ["ABORT_INCOMPLETE_AFTER", "DEFAULT_WORKERS", "SyncFailure", "SyncResu
 DEFAULT_WORKERS = 32
 #: Unfinished uploads under a remote destination older than this (seconds) are aborted first.
 ABORT_INCOMPLETE_AFTER = 3600.0
+#: With a limit at least this long (seconds), the search for stale uploads runs beside the copies.
+CONCURRENT_ABORT_AFTER = 60.0
 
 
-@dataclass(frozen=True)
-class SyncFailure:
-    """One object that could not be copied or deleted, with the reason."""
+def _background(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """Run ``fn(*args)`` on a daemon thread; its result (or error) in the returned future."""
+    future: Future[Any] = Future()
 
-    key: str
-    op: str
-    error: str
-    error_type: str
+    def run() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits
+            future.set_exception(exc)
 
-
-@dataclass
-class SyncResult:
-    """What a sync did (or, with ``dry_run``, would do)."""
-
-    source: str
-    destination: str
-    plan: SyncPlan
-    dry_run: bool = False
-    copied: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    bytes_copied: int = 0
-    retries: int = 0
-    failures: list[SyncFailure] = field(default_factory=list)
-    elapsed: float = 0.0
-    aborted_uploads: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing failed."""
-        return not self.failures
-
-    @property
-    def unchanged(self) -> int:
-        """Objects already up to date."""
-        return self.plan.unchanged
-
-    def raise_for_errors(self) -> None:
-        """Raise :class:`~cloudbridge.errors.StorageError` summarising the failures, if any."""
-        if self.failures:
-            from cloudbridge.errors import StorageError
-
-            first = self.failures[0]
-            raise StorageError(
-                f"{len(self.failures)} object(s) failed to {first.op}; first: {first.key}: {first.error}"
-            )
-
-    def summary(self) -> str:
-        """One human line: counts, bytes, time."""
-        verb = "would copy" if self.dry_run else "copied"
-        n_copy = len(self.plan.to_copy) if self.dry_run else len(self.copied)
-        n_del = len(self.plan.to_delete) if self.dry_run else len(self.deleted)
-        size = self.plan.copy_bytes if self.dry_run else self.bytes_copied
-        text = f"{verb} {n_copy} object(s) ({human_bytes(size)}), "
-        if n_del:  # a copy (storage cp -r), or a sync that removed nothing, does not talk about deleting
-            text += f"{'would delete' if self.dry_run else 'deleted'} {n_del}, "
-        text += f"unchanged {self.unchanged}"
-        if self.plan.excluded:
-            text += f", excluded {self.plan.excluded}"
-        if self.aborted_uploads:
-            text += f", aborted {self.aborted_uploads} stale upload(s)"
-        if self.failures:
-            text += f", FAILED {len(self.failures)}"
-        if not self.dry_run:
-            text += f" in {self.elapsed:.2f}s"
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary (``--json``); the full plan is included on a dry run."""
-        data: dict[str, Any] = {
-            "source": self.source,
-            "destination": self.destination,
-            "dry_run": self.dry_run,
-            "ok": self.ok,
-            "copied": len(self.copied),
-            "deleted": len(self.deleted),
-            "unchanged": self.unchanged,
-            "excluded": self.plan.excluded,
-            "bytes_copied": self.bytes_copied,
-            "retries": self.retries,
-            "aborted_uploads": self.aborted_uploads,
-            "elapsed_s": round(self.elapsed, 3),
-            "failures": [f.__dict__ for f in self.failures],
-        }
-        if self.dry_run:
-            data["plan"] = self.plan.to_dict()
-        return data
+    threading.Thread(target=run, name="cb-sync-stale", daemon=True).start()
+    return future
 
 
 # ---- the engine ---------------------------------------------------------------------------------
@@ -218,9 +147,14 @@ def transfer_tree(
     )
     result = SyncResult(src_shown, dst_shown, plan, dry_run=dry_run)
     if not dry_run:
+        stale: Future[int] | None = None
         if plan.to_copy and not dst_uri.is_local and abort_incomplete_after is not None:
-            # before the first copy, so an upload of this sync is never taken for a stale one
-            result.aborted_uploads = abort_stale(dst_storage, dst_uri, abort_incomplete_after, policy)
+            if abort_incomplete_after >= CONCURRENT_ABORT_AFTER:
+                # beside the async lane's single-request uploads; the thread pool's copies (which may be
+                # multipart uploads, the only kind it could abort) start once it is done
+                stale = _background(abort_stale, dst_storage, dst_uri, abort_incomplete_after, policy)
+            else:  # a short limit could match this sync's own uploads: abort first
+                result.aborted_uploads = abort_stale(dst_storage, dst_uri, abort_incomplete_after, policy)
         if dst_uri.is_local and hasattr(dst_storage, "cleanup_partials"):
             dst_storage.cleanup_partials(dst_uri)
         if dst_uri.is_local:
@@ -230,8 +164,20 @@ def transfer_tree(
                 except (OSError, UnsafeKey):
                     pass  # only an optimisation for the next size+mtime comparison
         _execute(
-            result, src_storage, dst_storage, dst_uri, plan.to_copy, plan.to_delete, workers, inflight, policy, progress
+            result,
+            src_storage,
+            dst_storage,
+            dst_uri,
+            plan.to_copy,
+            plan.to_delete,
+            workers,
+            inflight,
+            policy,
+            progress,
+            gate=stale,
         )
+        if stale is not None:
+            result.aborted_uploads = stale.result()
     result.elapsed = time.monotonic() - started
     return result
 
@@ -247,12 +193,14 @@ def _execute(
     inflight: int | None,
     policy: RetryPolicy,
     progress: Any,
+    gate: Future[Any] | None = None,
 ) -> None:
     """Run the copies, then the deletes, collecting outcomes into ``result``.
 
     Copies that a storage can run without a thread each go through the async lane
     (:mod:`cloudbridge.transfers.inflight`, up to ``inflight`` requests in flight, else the storage's
-    own default); the others through ``workers`` threads, largest first.
+    own default); the others through ``workers`` threads, largest first, each once ``gate`` (the
+    search for stale multipart uploads) is done.
     """
     reporter = make_progress(progress)
     lock = threading.Lock()
@@ -269,6 +217,8 @@ def _execute(
         reporter.error(key, message)
 
     def copy_one(item: CopyItem) -> None:
+        if gate is not None:
+            gate.exception()  # waits; its error, if any, is reported with the result
         target = dst_uri.child("/".join(check_key(item.key)))  # refuses keys that could escape or merge
 
         def attempt() -> int:

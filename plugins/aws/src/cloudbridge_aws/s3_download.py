@@ -11,6 +11,11 @@ small objects is made of nothing else. So:
   told the size and ETag of the first reply (so they send no ``HeadObject`` of their own, and every
   range is pinned to that ETag: a concurrent overwrite fails the download instead of mixing versions).
 
+With ``awscrt`` installed, the CRT does both in one call instead (:meth:`CrtS3.get`: a first
+ranged GET, then parallel parts pinned to its ETag, written straight to the file, all in C threads;
+measured against ``rclone serve s3`` behind a 30 ms round trip: 3 x 32 MiB in 0.66-0.74 s against
+1.0 s through s3transfer, which also needs botocore's client built first).
+
 Either way the file is checked against the stored digests (sha256 metadata, full-object SHA256 or
 CRC32, or the MD5 ETag of a single-part object) before it is renamed into place; a mismatch removes
 the temp file and raises :class:`~cloudbridge.errors.StorageError`.
@@ -36,7 +41,7 @@ def download_verified(storage: S3Storage, parsed: StorageURI, target: str) -> No
     """Download ``parsed`` to ``target`` (an absolute path) through a verified temp file."""
     from cloudbridge_aws.storage import Digests
 
-    crt = None if storage.listed_large(parsed) else storage.crt(parsed.bucket)
+    crt = storage.crt(parsed.bucket)
     with partial_file(target) as tmp:
         if crt is not None:
             _crt_download(storage, parsed, crt, tmp)

@@ -29,23 +29,27 @@ _loaders_lock = threading.Lock()
 
 
 def import_botocore() -> None:
-    """Import botocore as if ``awscrt`` were not installed, when nothing has imported either yet.
+    """Import botocore as if ``awscrt`` were not installed (once per process, unless something else
+    imported botocore first).
 
-    With ``awscrt`` importable, ``botocore.compat`` loads it (its native library: 30-80 ms of every
-    command's start-up, profiled with ``-X importtime``), switches botocore's S3 signer to the CRT's,
-    and lets boto3's ``upload_file`` hand itself to s3transfer's CRT manager on some EC2 instance
-    types. cloudbridge uses the CRT only through :mod:`cloudbridge_aws.s3_crt`, loaded at the first
-    transfer, so botocore is kept on the behaviour every test pins down. A process that imported
-    botocore or awscrt itself first is left as it is.
+    With ``awscrt`` importable, ``botocore.compat`` switches botocore's S3 signer to the CRT's, which
+    reads every request body through a Python stream to hash it (profiled: a third of a multipart
+    upload's CPU over plain HTTP), and lets boto3's ``upload_file`` hand itself to s3transfer's CRT
+    manager on some EC2 instance types. cloudbridge uses the CRT directly
+    (:mod:`cloudbridge_aws.s3_crt`), often before botocore is imported at all; botocore is kept on
+    the behaviour every test pins down. A process that imported botocore itself first is left as it is.
     """
-    if "botocore.compat" in sys.modules or "awscrt" in sys.modules:
+    if "botocore.compat" in sys.modules:
         return
+    loaded = [name for name in sys.modules if name == "awscrt" or name.startswith("awscrt.")]
+    hidden = {name: sys.modules.pop(name) for name in loaded}
     sys.modules["awscrt"] = None  # type: ignore[assignment]  # `import awscrt.auth` -> ImportError
     try:
         import botocore.compat  # noqa: F401
     finally:
-        if "awscrt" in sys.modules and sys.modules["awscrt"] is None:
+        if sys.modules.get("awscrt", 0) is None:
             del sys.modules["awscrt"]
+        sys.modules.update(hidden)
 
 
 def shared_loader() -> Any:
@@ -94,6 +98,7 @@ class AwsSession:
         self.settings = settings
         self._session: boto3.session.Session | None = None
         self._clients: dict[str, Any] = {}
+        self._prefetching: set[str] = set()
         self._lock = threading.Lock()
         self._account: str | None = None
 
@@ -156,6 +161,23 @@ class AwsSession:
                     service, region_name=self.region, endpoint_url=self.settings.endpoint_url, config=config
                 )
             return self._clients[service]
+
+    def prefetch_client(self, service: str) -> None:
+        """Start building :meth:`client` for ``service`` on a daemon thread, unless it exists or is
+        being built: importing botocore and loading the service model (~0.15 s of CPU) then overlaps
+        work that waits or runs outside the GIL. :meth:`client` still builds it once (its lock)."""
+        with self._lock:
+            if service in self._clients or service in self._prefetching:
+                return
+            self._prefetching.add(service)
+
+        def build() -> None:
+            try:
+                self.client(service)
+            except Exception:  # noqa: BLE001 - the caller's own client() call reports it
+                pass
+
+        threading.Thread(target=build, name=f"cb-{service}-client", daemon=True).start()
 
     def account_id(self) -> str:
         """The caller's account id (STS ``GetCallerIdentity``, cached)."""

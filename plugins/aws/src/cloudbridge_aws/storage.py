@@ -14,9 +14,10 @@ Integrity (measured against moto 5.2, which stores but does not verify checksums
 * Downloads are checked against the stored sha256 / CRC32 / MD5, whichever the object has, before
   the file is renamed into place; ``open_read`` asks S3 for the checksum so botocore verifies it.
 
-With ``awscrt`` installed (``cloudbridge-aws[crt]``), single-part uploads and all downloads go
-through the AWS Common Runtime's S3 client instead of botocore, with the same checks
-(:mod:`cloudbridge_aws.s3_crt`; ``CLOUDBRIDGE_AWS_CRT=0`` turns it off).
+With ``awscrt`` installed (``cloudbridge-aws[crt]``), single-part uploads, all downloads, listings,
+``HEAD`` s and deletes go through the AWS Common Runtime's S3 client instead of botocore, with the
+same checks (:mod:`cloudbridge_aws.s3_crt`, :mod:`cloudbridge_aws.s3_wire`; ``CLOUDBRIDGE_AWS_CRT=0``
+turns it off); multipart uploads stay on boto3's transfer manager.
 
 ``ObjectInfo.etag`` is the S3 ETag (without quotes); ``ObjectInfo.checksum`` is the hex sha256 when
 it is known (``stat`` of objects written by cloudbridge), else ``None``.
@@ -84,11 +85,6 @@ class S3Storage(CrtLane, Storage):
         self.settings = session.settings
         self._buckets_seen: set[str] = set()
         self._crt_client: Any = None
-        self._large: set[tuple[str, str]] = set()  # objects listed at multipart_threshold or more
-
-    def listed_large(self, parsed: StorageURI) -> bool:
-        """Whether a listing of this storage showed ``parsed`` at ``multipart_threshold`` bytes or more."""
-        return (parsed.bucket, parsed.key) in self._large
 
     def crt(self, bucket: str) -> Any:
         """The CRT transfer client (:mod:`cloudbridge_aws.s3_crt`) when installed, enabled and able
@@ -185,7 +181,6 @@ class S3Storage(CrtLane, Storage):
 
     def _list_pages(self, bucket: str, prefix: str, delimiter: str | None) -> Iterator[ObjectInfo]:
         crt = self.crt(bucket)
-        large = self.settings.multipart_threshold
         with aws_errors("list objects", resource=self._uri(bucket, prefix), bucket=bucket):
             if crt is not None:
                 from cloudbridge_aws.s3_wire import list_objects
@@ -205,8 +200,6 @@ class S3Storage(CrtLane, Storage):
                 key, size = item["Key"], int(item.get("Size", 0))
                 if key.endswith("/") and size == 0:
                     continue  # a "folder" marker made by a console, not an object
-                if size >= large:
-                    self._large.add((bucket, key))
                 yield ObjectInfo(
                     uri=self._uri(bucket, key),
                     key=key[len(prefix) :],
@@ -347,6 +340,8 @@ class S3Storage(CrtLane, Storage):
             done = crt_put_small(self, crt, parsed, path)
             if done is not None:
                 return done
+        if not small:
+            self.session.prefetch_client("s3")  # built while the file is hashed (hashlib frees the GIL)
         digests = Digests.of_file(path, md5=small)
         if digests.size < self.settings.multipart_threshold:
             with open(path, "rb") as handle:
