@@ -90,3 +90,73 @@ def test_missing_object_is_not_found(provider: Any, bucket: str, tmp_path: Path,
     with pytest.raises(NotFound, match="does not exist"):
         provider.storage.download(f"s3://{bucket}-missing/nope.bin", tmp_path / "nope.bin")
     assert list(tmp_path.iterdir()) == []
+
+
+IMPORT_CHECK = """
+import sys, threading
+import awscrt.http, awscrt.s3  # the CRT path loads these before botocore
+from cloudbridge_aws.session import import_botocore
+
+errors = []
+started, stop = threading.Event(), threading.Event()
+
+def crt_imports():  # what the async lane does meanwhile, on another thread
+    while not stop.is_set():
+        started.set()
+        try:
+            from awscrt.http import HttpRequest  # noqa: F401
+        except ImportError as exc:
+            errors.append(repr(exc))
+
+thread = threading.Thread(target=crt_imports)
+thread.start()
+started.wait()
+import_botocore()
+stop.set()
+thread.join()
+import botocore.auth, botocore.compat, os
+print(botocore.compat.HAS_CRT, "BOTO_DISABLE_CRT" in os.environ, errors[:1])
+"""
+
+
+@needs_crt
+def test_botocore_keeps_its_own_signer_while_the_crt_runs_beside_it() -> None:
+    """Importing botocore after awscrt: its pure-Python signer (HAS_CRT False), no environment variable
+    left behind, and the CRT modules stay importable on other threads throughout (a sync imports
+    botocore for a multipart upload while its async lane starts CRT requests)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", IMPORT_CHECK], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False", "[]"]
+
+
+@needs_crt
+def test_a_mixed_tree_syncs_both_ways_in_one_process(aws_env: Any, bucket: str, tmp_path: Path) -> None:
+    """Small files (the CRT's async lane) and one file past the multipart threshold (s3transfer, whose
+    client is built meanwhile) in one fresh process, up and back down: byte-identical."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    for i in range(60):
+        (src / f"d{i % 3}").mkdir(parents=True, exist_ok=True)
+        (src / f"d{i % 3}" / f"f{i}.bin").write_bytes(os.urandom(2048))
+    (src / "big.bin").write_bytes(os.urandom(9 * 1024 * 1024))
+    back = tmp_path / "back"
+    script = (
+        "import sys\nfrom cloudbridge.transfers.sync import sync\n"
+        "for a, b in ((sys.argv[1], sys.argv[2]), (sys.argv[2], sys.argv[3])):\n"
+        "    r = sync(a, b, progress=False)\n"
+        "    assert r.ok and len(r.copied) == 61, r.failures[:2]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(src), f"s3://{bucket}/mixed", str(back)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for path in src.rglob("*.bin"):
+        assert (back / path.relative_to(src)).read_bytes() == path.read_bytes()

@@ -26,30 +26,34 @@ __all__ = ["AwsSession", "fast_timestamp", "import_botocore", "shared_loader"]
 _USER_AGENT = "cloudbridge-aws/0.1.0"
 _loaders: dict[str, Any] = {}
 _loaders_lock = threading.Lock()
+_botocore_lock = threading.Lock()
 
 
 def import_botocore() -> None:
-    """Import botocore as if ``awscrt`` were not installed (once per process, unless something else
-    imported botocore first).
+    """Import botocore with its own pure-Python signer, even when ``awscrt`` is installed (and loaded).
 
     With ``awscrt`` importable, ``botocore.compat`` switches botocore's S3 signer to the CRT's, which
     reads every request body through a Python stream to hash it (profiled: a third of a multipart
     upload's CPU over plain HTTP), and lets boto3's ``upload_file`` hand itself to s3transfer's CRT
     manager on some EC2 instance types. cloudbridge uses the CRT directly
-    (:mod:`cloudbridge_aws.s3_crt`), often before botocore is imported at all; botocore is kept on
-    the behaviour every test pins down. A process that imported botocore itself first is left as it is.
+    (:mod:`cloudbridge_aws.s3_crt`), so botocore is kept on the behaviour every test pins down, through
+    botocore's own switch ``BOTO_DISABLE_CRT``, set only while ``botocore.compat`` is first imported.
+    A process that imported botocore itself first is left as it is.
     """
     if "botocore.compat" in sys.modules:
         return
-    loaded = [name for name in sys.modules if name == "awscrt" or name.startswith("awscrt.")]
-    hidden = {name: sys.modules.pop(name) for name in loaded}
-    sys.modules["awscrt"] = None  # type: ignore[assignment]  # `import awscrt.auth` -> ImportError
-    try:
-        import botocore.compat  # noqa: F401
-    finally:
-        if sys.modules.get("awscrt", 0) is None:
-            del sys.modules["awscrt"]
-        sys.modules.update(hidden)
+    with _botocore_lock:
+        if "botocore.compat" in sys.modules:
+            return
+        before = os.environ.get("BOTO_DISABLE_CRT")
+        os.environ["BOTO_DISABLE_CRT"] = "true"
+        try:
+            import botocore.compat  # noqa: F401
+        finally:
+            if before is None:
+                os.environ.pop("BOTO_DISABLE_CRT", None)
+            else:
+                os.environ["BOTO_DISABLE_CRT"] = before
 
 
 def shared_loader() -> Any:
