@@ -124,7 +124,7 @@ def sync_command(
     workers: int = typer.Option(
         0,
         "--workers",
-        help="Parallel transfers. 0 (default): 32 threads, or up to 128 requests in flight where the storage"
+        help="Parallel transfers. 0 (default): 32 threads, or up to 256 requests in flight where the storage"
         " needs no thread per transfer (S3 through the AWS CRT).",
         min=0,
         max=1024,

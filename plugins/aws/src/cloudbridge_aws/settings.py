@@ -97,7 +97,7 @@ class AwsSettings(ProviderSettings):
     multipart_chunksize: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Multipart part size.")
     max_concurrency: int = Field(10, ge=1, le=64, description="Parallel transfers per upload/download.")
     max_inflight: int = Field(
-        128, ge=1, le=1024, description="Requests in flight when syncing many small objects through the AWS CRT."
+        256, ge=1, le=1024, description="Requests in flight when syncing many small objects through the AWS CRT."
     )
     deploy_timeout: int = Field(1800, ge=1, description="Seconds to wait for an endpoint to be InService.")
     connect_timeout: float = Field(10.0, gt=0, le=600, description="Seconds to open a connection to AWS.")
