@@ -161,3 +161,33 @@ def test_sync_aborts_orphaned_multipart_uploads(aws_env, s3_bucket, tmp_path) ->
     assert result.to_dict()["aborted_uploads"] == 1 and "aborted 1 stale upload(s)" in result.summary()
     assert pending("dst/") == []
     assert pending("dst-sibling/") == ["dst-sibling/big.bin"], "never outside the destination prefix"
+
+
+def test_checksum_sync_reads_the_stored_sha256_instead_of_downloading(s3_bucket: str, tmp_path: Path) -> None:  # noqa: F811
+    """``checksum=True`` compares equal-size objects by content: for objects cloudbridge stored, the
+    sha256 comes from one HEAD each (its metadata or S3's full-object SHA256), so nothing is downloaded;
+    a same-size change is still found."""
+    from cloudbridge.transfers.resolve import resolve
+
+    src = tmp_path / "src"
+    put_tree(str(src), {"a.bin": b"a" * 3000, "d/b.bin": b"b" * 5000, "c.bin": b"c" * 7000})
+    dst = _prefix(s3_bucket, "sums")
+    assert sync(src, dst, progress=False).ok
+    storage, _ = resolve(dst)
+    opened: list[str] = []
+    real_open = storage.open_read
+
+    def counting_open(uri):  # type: ignore[no-untyped-def]
+        opened.append(str(uri))
+        return real_open(uri)
+
+    storage.open_read = counting_open  # type: ignore[method-assign]
+    try:
+        (src / "d" / "b.bin").write_bytes(b"B" * 5000)  # same size, other bytes
+        result = sync(src, dst, checksum=True, progress=False)
+        assert result.ok and result.copied == ["d/b.bin"]
+        assert sync(src, dst, checksum=True, progress=False).copied == []
+    finally:
+        del storage.open_read
+    assert opened == [], "objects were downloaded to compare checksums"
+    assert read_tree(dst) == read_tree(str(src))
