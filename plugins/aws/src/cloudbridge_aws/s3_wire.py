@@ -58,7 +58,7 @@ def endpoint_without_botocore(settings: AwsSettings) -> str | None:
     if settings.endpoint_url:
         return settings.endpoint_url
     region = settings.region
-    if not region or not _REGION.match(region):
+    if not region or not _REGION.match(region) or "-iso" in region:  # ISO partitions have their own domains
         return None
     if os.environ.get("AWS_ENDPOINT_URL_S3") or _true("AWS_USE_FIPS_ENDPOINT") or _true("AWS_USE_DUALSTACK_ENDPOINT"):
         return None
