@@ -74,6 +74,16 @@ def test_downloads_through_the_lane_are_identical_with_source_mtimes_and_many_in
     assert again.copied == [] and again.unchanged == n and store.started == [], "the mtimes make it a no-op"
 
 
+@pytest.mark.parametrize("direction", ["down", "up"])
+def test_cloudbridge_sync_async_0_turns_the_lane_off(store, tmp_path, monkeypatch, direction: str) -> None:  # noqa: F811
+    src, dst, landed, files = _ends(store, tmp_path, direction, 12)
+    monkeypatch.setenv("CLOUDBRIDGE_SYNC_ASYNC", "0")
+    result = sync(src, dst, progress=False, retry=FAST)
+    assert result.ok and result.copied == sorted(files)
+    assert store.started == [] and len(store.blocking) == 12, "every object through the thread pool"
+    assert _tree(landed) == files
+
+
 def test_uploads_through_the_lane_are_identical_and_many_in_flight(store, tmp_path) -> None:  # noqa: F811
     n = 150
     files = _write_tree(tmp_path / "up", n)
