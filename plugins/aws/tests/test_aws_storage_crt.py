@@ -160,3 +160,28 @@ def test_a_mixed_tree_syncs_both_ways_in_one_process(aws_env: Any, bucket: str, 
     assert done.returncode == 0, done.stderr[-2000:]
     for path in src.rglob("*.bin"):
         assert (back / path.relative_to(src)).read_bytes() == path.read_bytes()
+
+
+@needs_crt
+def test_crt_multipart_part_corrupted_in_flight_is_refused(
+    provider: Any, bucket: str, tmp_path: Path, monkeypatch
+) -> None:
+    """A multipart upload through the CRT whose part 2 changes after its CRC32 was computed (a flaky
+    disk or NIC): the upload is refused and no object is left under the key."""
+    from cloudbridge_aws import s3_multipart
+
+    real_read = s3_multipart.FileSlice.readinto
+
+    def flip(self: Any, buffer: Any) -> int:
+        n = real_read(self, buffer)
+        if self._start > 0 and n:
+            buffer[0] ^= 0xFF
+        return n
+
+    monkeypatch.setattr(s3_multipart.FileSlice, "readinto", flip)
+    (tmp_path / "big.bin").write_bytes(os.urandom(17 * 1024 * 1024))
+    with pytest.raises(StorageError):
+        provider.storage.upload(tmp_path / "big.bin", f"s3://{bucket}/big.bin")
+    assert not provider.storage.exists(f"s3://{bucket}/big.bin")
+    client = provider.session.client("s3")
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == [], "the upload was aborted"

@@ -47,26 +47,43 @@ def test_abort_incomplete_only_under_the_prefix(provider: Any, bucket: str) -> N
 
 KILLED_UPLOAD = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     from cloudbridge_aws.provider import AwsProvider
     from cloudbridge_aws.settings import AwsSettings
 
-    endpoint, bucket, source, marker = sys.argv[1:5]
-    provider = AwsProvider(AwsSettings(region="us-east-1", endpoint_url=endpoint, max_concurrency=1))
-    client = provider.session.client("s3")
+    endpoint, bucket, source, marker, crt = sys.argv[1:6]
+    os.environ["CLOUDBRIDGE_AWS_CRT"] = crt
+    provider = AwsProvider(
+        AwsSettings(region="us-east-1", endpoint_url=endpoint, max_concurrency=1, max_part_buffers=1)
+    )
+    if crt == "0":  # s3transfer: stall botocore's request for part 2
+        client = provider.session.client("s3")
 
-    def stall(request, **_):
-        if "partNumber=2" in request.url:
-            open(marker, "w").close()
-            time.sleep(120)
+        def stall(request, **_):
+            if "partNumber=2" in request.url:
+                open(marker, "w").close()
+                time.sleep(120)
 
-    client.meta.events.register("before-send.s3.UploadPart", stall)
+        client.meta.events.register("before-send.s3.UploadPart", stall)
+    else:  # the CRT's own requests: stall while the CRT reads part 2 from the file
+        from cloudbridge_aws import s3_multipart
+
+        real_read = s3_multipart.FileSlice.readinto
+
+        def stall_read(self, buffer):
+            if self._start > 0:
+                open(marker, "w").close()
+                time.sleep(120)
+            return real_read(self, buffer)
+
+        s3_multipart.FileSlice.readinto = stall_read
     provider.storage.upload(source, f"s3://{bucket}/dst/big.bin")
     """
 )
 
 
-def test_sync_aborts_the_upload_a_killed_transfer_left(aws_env: Any, bucket: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("crt", ["0", "1"], ids=["s3transfer", "crt"])
+def test_sync_aborts_the_upload_a_killed_transfer_left(aws_env: Any, bucket: str, tmp_path: Path, crt: str) -> None:
     """A transfer killed between two parts leaves an open multipart upload (invisible, billed); the
     next ``sync`` to that prefix aborts it, and uploads the file whole."""
     source = tmp_path / "src" / "big.bin"
@@ -74,7 +91,7 @@ def test_sync_aborts_the_upload_a_killed_transfer_left(aws_env: Any, bucket: str
     source.write_bytes(os.urandom(17 * 1024 * 1024))
     marker = tmp_path / "part-2-started"
     child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_UPLOAD, aws_env.endpoint, bucket, str(source), str(marker)],
+        [sys.executable, "-c", KILLED_UPLOAD, aws_env.endpoint, bucket, str(source), str(marker), crt],
         stderr=subprocess.PIPE,
     )
     try:

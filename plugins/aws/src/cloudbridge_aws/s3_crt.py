@@ -143,13 +143,36 @@ class CrtS3:
         action: str,
         *,
         headers: list[tuple[str, str]] | tuple[()] = (),
+        body: Any = None,
+        size: int = 0,
     ) -> tuple[dict[str, str], bytes]:
-        """One S3 REST call without a body (a listing, a HEAD, a DELETE): the reply's headers
-        (lower-cased) and body.
+        """One S3 REST call (a listing, a HEAD, a DELETE; with ``body``, a stream of ``size`` bytes,
+        an upload part or a completion): the reply's headers (lower-cased) and body.
 
         ``operation`` is the S3 API name (the CRT checks a 200 reply's body for an error, as S3 asks);
         a failure raises the :mod:`cloudbridge.errors` exception for ``action``.
         """
+        return self._wait(
+            lambda done: self.start_call(
+                method, bucket, key, query, operation, action, done, headers=headers, body=body, size=size
+            )
+        )
+
+    def start_call(
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        query: dict[str, str],
+        operation: str,
+        action: str,
+        done: Any,
+        *,
+        headers: list[tuple[str, str]] | tuple[()] = (),
+        body: Any = None,
+        size: int = 0,
+    ) -> Any:
+        """:meth:`call` without waiting: ``done(finish)``, and ``finish()`` returns ``(headers, body)``."""
         from awscrt.http import HttpHeaders, HttpRequest
         from awscrt.s3 import S3RequestType
 
@@ -157,19 +180,22 @@ class CrtS3:
 
         host, target = self._target(bucket, key)
         request = HttpRequest(
-            method, target + query_string(query), HttpHeaders([("Host", host), ("Content-Length", "0"), *headers])
+            method,
+            target + query_string(query),
+            HttpHeaders([("Host", host), ("Content-Length", str(size if body is not None else 0)), *headers]),
+            body_stream=body,
         )
         chunks: list[bytes] = []
 
         def on_body(chunk: Any, **_: Any) -> None:
             chunks.append(bytes(chunk))
 
-        replied = self._wait(
-            lambda done: self.start(
-                S3RequestType.DEFAULT, request, bucket, key, action, done, operation_name=operation, on_body=on_body
-            )
+        def ended(finish: Any) -> None:
+            done(lambda: (finish(), b"".join(chunks)))
+
+        return self.start(
+            S3RequestType.DEFAULT, request, bucket, key, action, ended, operation_name=operation, on_body=on_body
         )
-        return replied, b"".join(chunks)
 
     def put(self, bucket: str, key: str, headers: dict[str, str], *, body: bytes, size: int) -> dict[str, str]:
         """One PutObject of ``body`` (``size`` bytes); returns the reply's headers, lower-cased."""

@@ -96,6 +96,9 @@ class AwsSettings(ProviderSettings):
     multipart_threshold: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Bytes before multipart.")
     multipart_chunksize: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Multipart part size.")
     max_concurrency: int = Field(10, ge=1, le=64, description="Parallel transfers per upload/download.")
+    max_part_buffers: int = Field(
+        3, ge=1, le=64, description="Multipart parts the AWS CRT holds in memory at once, in the whole process."
+    )
     max_inflight: int = Field(
         256, ge=1, le=1024, description="Requests in flight when syncing many small objects through the AWS CRT."
     )

@@ -49,16 +49,28 @@ SHA256_META = "sha256"
 class Digests(StreamDigests):
     """sha256, MD5 (unless ``md5=False``: multipart ETags are not MD5s) and CRC32 of a byte stream."""
 
-    def __init__(self, *, md5: bool = True) -> None:
+    def __init__(self, *, md5: bool = True, part_size: int = 0) -> None:
         super().__init__()
         self.md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self.crc32 = 0
+        #: With ``part_size``: the CRC32 of each ``part_size`` slice, for a multipart upload's parts.
+        self.part_size = part_size
+        self.part_crc32s: list[int] = []
+        self._part_fill = 0
 
     def update_extra(self, chunk: bytes) -> None:
-        """Add ``chunk`` to the MD5 and the CRC32."""
+        """Add ``chunk`` to the MD5 and the CRC32 (and to the parts' CRC32s)."""
         if self.md5 is not None:
             self.md5.update(chunk)
         self.crc32 = zlib.crc32(chunk, self.crc32)
+        view = memoryview(chunk)
+        while self.part_size and len(view):
+            if self._part_fill == 0:
+                self.part_crc32s.append(0)
+            take = min(len(view), self.part_size - self._part_fill)
+            self.part_crc32s[-1] = zlib.crc32(view[:take], self.part_crc32s[-1])
+            self._part_fill = (self._part_fill + take) % self.part_size
+            view = view[take:]
 
     @property
     def crc32_b64(self) -> str:
@@ -337,8 +349,7 @@ class S3Storage(CrtLane, Storage):
         return self._info_from_head(parsed.bucket, parsed.key, head)
 
     def _discard(self, parsed: StorageURI, why: str) -> None:
-        with aws_errors("delete a corrupt upload", resource=str(parsed), bucket=parsed.bucket):
-            self.client.delete_object(Bucket=parsed.bucket, Key=parsed.key)
+        self.delete(parsed)
         raise StorageError(f"integrity check failed for {parsed}: {why}; the object was removed", provider="aws")
 
     # ---- fast paths ------------------------------------------------------------------------------
@@ -349,19 +360,26 @@ class S3Storage(CrtLane, Storage):
             raise NotFound(f"no such local file: {path}")
         parsed = self._object(uri)
         small = os.path.getsize(path) < self.settings.multipart_threshold
-        crt = self.crt(parsed.bucket) if small else None
-        if crt is not None:
+        crt = self.crt(parsed.bucket)
+        if crt is not None and small:
             from cloudbridge_aws.s3_crt import crt_put_small
 
             done = crt_put_small(self, crt, parsed, path)
             if done is not None:
                 return done
-        if not small:
+        if crt is None and not small:
             self.session.prefetch_client("s3")  # built while the file is hashed (hashlib frees the GIL)
-        digests = Digests.of_file(path, md5=small)
+        parts = self.settings.multipart_chunksize if crt is not None and not small else 0
+        digests = Digests.of_file(path, md5=small, part_size=parts)
         if digests.size < self.settings.multipart_threshold:
             with open(path, "rb") as handle:
                 return self._put_small(parsed, handle.read(), digests)
+        if crt is not None and digests.part_crc32s:
+            from cloudbridge_aws.s3_multipart import crt_multipart_upload
+
+            with aws_errors("upload object", resource=str(parsed), bucket=parsed.bucket):
+                crt_multipart_upload(self, crt, parsed, path, digests)
+            return self._verified_multipart(parsed, digests)
         return self._put_multipart(parsed, path, digests)
 
     def download(self, uri: URILike, local_path: str | os.PathLike[str]) -> None:
