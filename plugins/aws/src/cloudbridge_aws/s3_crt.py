@@ -362,7 +362,7 @@ def crt_start_download(storage: Any, crt: CrtS3, parsed: Any, path: str, done: A
     """One GetObject into the existing file ``path`` without waiting; ``finish()`` checks the file
     against the reply's digests (as :func:`cloudbridge_aws.s3_download.download_verified` does)."""
     from cloudbridge.errors import NotFound
-    from cloudbridge_aws.s3_download import check_digests
+    from cloudbridge_aws.s3_download import check_digests, needs_md5
     from cloudbridge_aws.storage import Digests
 
     def ended(finish: Any) -> None:
@@ -371,8 +371,7 @@ def crt_start_download(storage: Any, crt: CrtS3, parsed: Any, path: str, done: A
                 reply = reply_from_headers(finish())
             except NotFound as exc:
                 storage._raise_missing(parsed, exc)
-            etag = (reply.get("ETag") or "").strip('"')
-            check_digests(parsed, Digests.of_file(path, md5="-" not in etag), reply)
+            check_digests(parsed, Digests.of_file(path, md5=needs_md5(reply)), reply)
 
         done(verify)
 
