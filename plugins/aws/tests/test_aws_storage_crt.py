@@ -185,3 +185,32 @@ def test_crt_multipart_part_corrupted_in_flight_is_refused(
     assert not provider.storage.exists(f"s3://{bucket}/big.bin")
     client = provider.session.client("s3")
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == [], "the upload was aborted"
+
+
+@pytest.mark.parametrize("crt", BOTH)
+def test_a_foreign_object_is_checked_by_its_md5_etag(provider: Any, bucket: str, tmp_path: Path, monkeypatch, crt: str):
+    """An object another tool wrote (no sha256 metadata, no checksum): only its single-part MD5 ETag can
+    vouch for it, so that is what the download checks; bytes that no longer match it are refused."""
+    from cloudbridge_aws.s3_download import needs_md5
+
+    monkeypatch.setenv("CLOUDBRIDGE_AWS_CRT", crt)
+    client = provider.session.client("s3")
+    client.put_object(Bucket=bucket, Key="foreign.bin", Body=b"z" * 5000)
+    target = tmp_path / "ok" / "foreign.bin"
+    provider.storage.download(f"s3://{bucket}/foreign.bin", target)
+    assert target.read_bytes() == b"z" * 5000
+    head = client.head_object(Bucket=bucket, Key="foreign.bin")
+    assert needs_md5(head), "no sha256 nor checksum: the MD5 ETag is the check"
+    assert not needs_md5({**head, "Metadata": {"sha256": "0" * 64}}), "a stored sha256 needs no MD5"
+    assert not needs_md5({"ETag": '"abc-3"'}), "a multipart ETag is no MD5"
+
+    wrong = hashlib.md5(b"other", usedforsecurity=False).hexdigest()
+    from cloudbridge_aws.s3_download import check_digests
+    from cloudbridge_aws.storage import Digests
+
+    from cloudbridge.uri import parse_uri
+
+    digests = Digests(md5=True)
+    digests.update(b"z" * 5000)
+    with pytest.raises(StorageError, match="MD5"):
+        check_digests(parse_uri(f"s3://{bucket}/foreign.bin"), digests, {**head, "ETag": f'"{wrong}"'})
