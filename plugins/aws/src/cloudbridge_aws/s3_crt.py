@@ -16,11 +16,11 @@ full-object checksum S3 reports, and pins every ranged part to the first reply's
 retries a failed request or part itself; what still fails becomes a :mod:`cloudbridge.errors`
 exception through :func:`~cloudbridge_aws.errors.translate`, so the sync engine retries it as usual.
 
-Multipart uploads stay on s3transfer, whose checks and memory bound are known; they are few and
-bandwidth-bound (botocore's cost is per 8 MiB part), and the CRT's multipart code refuses
-S3-compatible servers whose CreateMultipartUpload reply is not rooted at
-``InitiateMultipartUploadResult`` (``rclone serve s3`` answers ``<InitiateMultipartUpload>``:
-AWS_ERROR_S3_MISSING_UPLOAD_ID). Large downloads go through the CRT's parallel ranged GETs.
+Multipart uploads go through plain CRT requests (:mod:`cloudbridge_aws.s3_multipart`), not the
+CRT's own multipart code, which refuses S3-compatible servers whose CreateMultipartUpload reply is
+not rooted at ``InitiateMultipartUploadResult`` (``rclone serve s3`` answers
+``<InitiateMultipartUpload>``: AWS_ERROR_S3_MISSING_UPLOAD_ID). Large downloads go through the CRT's
+parallel ranged GETs.
 Bucket names with dots, ARNs and S3 Express buckets also stay on
 botocore, whose addressing rules cover them.
 """

@@ -1,13 +1,14 @@
-"""``s3://`` storage: boto3's transfer manager, end-to-end integrity checks, paginated listing.
+"""``s3://`` storage: the AWS CRT (or boto3's transfer manager), end-to-end integrity checks, paginated listing.
 
 Integrity (measured against moto 5.2, which stores but does not verify checksums):
 
 * Objects below ``multipart_threshold`` go up in one ``PutObject`` carrying ``ChecksumSHA256`` (S3
   verifies it on receipt); the reply's checksum and ETag (the MD5 of a single-part object) are
   compared with the digests computed locally while reading the source.
-* Larger objects use the transfer manager (multipart, ``max_concurrency`` parts in flight) with a
-  ``FULL_OBJECT`` ``CRC32`` checksum; afterwards ``HeadObject`` must report the CRC32 of the whole
-  content computed locally. The content's sha256 travels as metadata ``x-amz-meta-sha256``.
+* Larger objects go up as a multipart upload (through the CRT, or the transfer manager with
+  ``max_concurrency`` parts in flight) with a ``FULL_OBJECT`` ``CRC32`` checksum; afterwards
+  ``HeadObject`` must report the CRC32 of the whole content computed locally. The content's sha256
+  travels as metadata ``x-amz-meta-sha256``.
 * A mismatch deletes the object and raises :class:`~cloudbridge.errors.StorageError`.
 * ``abort_incomplete`` aborts multipart uploads orphaned by a killed transfer (invisible, but
   billed); ``sync`` calls it on its destination prefix first.
@@ -17,7 +18,8 @@ Integrity (measured against moto 5.2, which stores but does not verify checksums
 With ``awscrt`` installed (``cloudbridge-aws[crt]``), single-part uploads, all downloads, listings,
 ``HEAD`` s and deletes go through the AWS Common Runtime's S3 client instead of botocore, with the
 same checks (:mod:`cloudbridge_aws.s3_crt`, :mod:`cloudbridge_aws.s3_wire`; ``CLOUDBRIDGE_AWS_CRT=0``
-turns it off); multipart uploads stay on boto3's transfer manager.
+turns it off), multipart uploads included (:mod:`cloudbridge_aws.s3_multipart`); without it, boto3's
+transfer manager does the multipart uploads and ranged downloads.
 
 ``ObjectInfo.etag`` is the S3 ETag (without quotes); ``ObjectInfo.checksum`` is the hex sha256 when
 it is known (``stat`` of objects written by cloudbridge), else ``None``.
