@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from cloudbridge_aws.s3_crt import CrtS3
     from cloudbridge_aws.storage import Digests, S3Storage
 
-__all__ = ["FileSlice", "crt_multipart_upload"]
+__all__ = ["FileSlice", "completed_checksum", "crt_multipart_upload"]
 
 _UPLOAD_ID = re.compile(rb"<UploadId>([^<]+)</UploadId>")
 _part_buffers: dict[int, threading.BoundedSemaphore] = {}
@@ -89,13 +89,25 @@ class FileSlice(io.RawIOBase):
         super().close()
 
 
+def completed_checksum(reply: bytes) -> tuple[str, str] | None:
+    """``(full-object CRC32, ETag)`` from a CompleteMultipartUpload reply that carries them (S3 does for a
+    ``FULL_OBJECT`` upload; moto and ``rclone serve s3`` do not: ``None``, and the caller sends a HEAD)."""
+    crc = re.search(rb"<ChecksumCRC32>([^<]+)</ChecksumCRC32>", reply)
+    kind = re.search(rb"<ChecksumType>([^<]+)</ChecksumType>", reply)
+    if crc is None or kind is None or kind.group(1) != b"FULL_OBJECT":
+        return None
+    etag = re.search(rb"<ETag>([^<]+)</ETag>", reply)
+    return crc.group(1).decode(), (etag.group(1).decode().replace("&quot;", "").strip('"') if etag else "")
+
+
 def _b64(crc: int) -> str:
     return base64.b64encode(crc.to_bytes(4, "big")).decode()
 
 
-def crt_multipart_upload(storage: S3Storage, crt: CrtS3, parsed: StorageURI, path: str, digests: Digests) -> None:
+def crt_multipart_upload(storage: S3Storage, crt: CrtS3, parsed: StorageURI, path: str, digests: Digests) -> bytes:
     """Upload the file ``path`` (whose ``digests`` hold its sha256, CRC32 and parts' CRC32s, made with
-    ``part_size=multipart_chunksize``) to ``parsed`` as one multipart upload through ``crt``."""
+    ``part_size=multipart_chunksize``) to ``parsed`` as one multipart upload through ``crt``; returns
+    the CompleteMultipartUpload reply (XML)."""
     bucket, key = parsed.bucket, parsed.key
     part_size = storage.settings.multipart_chunksize
     created = [
@@ -119,7 +131,7 @@ def crt_multipart_upload(storage: S3Storage, crt: CrtS3, parsed: StorageURI, pat
         )
         body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
         completed = [("x-amz-checksum-crc32", digests.crc32_b64), ("x-amz-checksum-type", "FULL_OBJECT")]
-        crt.call(
+        _, done = crt.call(
             "POST",
             bucket,
             key,
@@ -130,6 +142,7 @@ def crt_multipart_upload(storage: S3Storage, crt: CrtS3, parsed: StorageURI, pat
             body=io.BytesIO(body),
             size=len(body),
         )
+        return done
     except BaseException:
         try:
             crt.call("DELETE", bucket, key, {"uploadId": upload_id}, "AbortMultipartUpload", "abort an upload")

@@ -340,11 +340,21 @@ class S3Storage(CrtLane, Storage):
             with open(path, "rb") as handle:
                 return self._put_small(parsed, handle.read(), digests)
         if crt is not None and digests.part_crc32s:
-            from cloudbridge_aws.s3_multipart import crt_multipart_upload
+            from cloudbridge_aws.s3_multipart import completed_checksum, crt_multipart_upload
 
             with aws_errors("upload object", resource=str(parsed), bucket=parsed.bucket):
-                crt_multipart_upload(self, crt, parsed, path, digests)
-            return self._verified_multipart(parsed, digests)
+                stored = completed_checksum(crt_multipart_upload(self, crt, parsed, path, digests))
+            if stored is None:
+                return self._verified_multipart(parsed, digests)  # the reply does not say: one HEAD
+            if stored[0] != digests.crc32_b64:  # S3's CRC32 of what it stored, in the completion's reply
+                self._discard(parsed, f"CRC32 of the stored object {stored[0]} != {digests.crc32_b64} computed locally")
+            return ObjectInfo(
+                uri=str(parsed),
+                key=parsed.key.rsplit("/", 1)[-1],
+                size=digests.size,
+                etag=stored[1] or None,
+                checksum=digests.sha256.hexdigest(),
+            )
         return self._put_multipart(parsed, path, digests)
 
     def download(self, uri: URILike, local_path: str | os.PathLike[str]) -> None:
