@@ -51,12 +51,12 @@ def test_crt_upload_corrupted_in_flight_is_removed(provider: Any, bucket: str, t
     are caught by the reply's MD5 ETag, and the object is deleted."""
     from cloudbridge_aws.s3_crt import CrtS3
 
-    real_put = CrtS3.put
+    real_put = CrtS3.start_put
 
-    def corrupt(self: Any, bucket: str, key: str, headers: dict, *, body: bytes, size: int) -> dict:
-        return real_put(self, bucket, key, headers, body=b"X" + body[1:], size=size)
+    def corrupt(self: Any, bucket: str, key: str, headers: dict, *, body: bytes, done: Any) -> Any:
+        return real_put(self, bucket, key, headers, body=b"X" + body[1:], done=done)
 
-    monkeypatch.setattr(CrtS3, "put", corrupt)
+    monkeypatch.setattr(CrtS3, "start_put", corrupt)
     (tmp_path / "f.txt").write_bytes(b"hello integrity")
     with pytest.raises(StorageError, match="integrity check failed for s3://.*the object was removed"):
         provider.storage.upload(tmp_path / "f.txt", f"s3://{bucket}/f.txt")

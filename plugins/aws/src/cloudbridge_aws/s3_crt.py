@@ -152,7 +152,7 @@ class CrtS3:
         ``operation`` is the S3 API name (the CRT checks a 200 reply's body for an error, as S3 asks);
         a failure raises the :mod:`cloudbridge.errors` exception for ``action``.
         """
-        return self._wait(
+        return self.wait(
             lambda done: self.start_call(
                 method, bucket, key, query, operation, action, done, headers=headers, body=body, size=size
             )
@@ -197,31 +197,14 @@ class CrtS3:
             S3RequestType.DEFAULT, request, bucket, key, action, ended, operation_name=operation, on_body=on_body
         )
 
-    def put(self, bucket: str, key: str, headers: dict[str, str], *, body: bytes, size: int) -> dict[str, str]:
-        """One PutObject of ``body`` (``size`` bytes); returns the reply's headers, lower-cased."""
-        assert size == len(body)
-        return self._wait(lambda done: self.start_put(bucket, key, headers, body=body, done=done))
-
-    def get(self, bucket: str, key: str, path: str) -> dict[str, str]:
-        """GetObject into the file ``path`` (split into ranged parts, each pinned to the first reply's
-        ETag, when the object is large); the CRT checks any full-object checksum S3 reports.
-        Returns the first reply's headers, lower-cased."""
-        return self._wait(lambda done: self.start_get(bucket, key, path, done=done))
-
     @staticmethod
-    def _wait(begin: Any) -> dict[str, str]:
-        """Start a request with ``begin(done)`` and block until it ended; its headers or its error."""
-        done: Future[dict[str, str]] = Future()
-
-        def settle(finish: Any) -> None:
-            try:
-                done.set_result(finish())
-            except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
-                done.set_exception(exc)
-
-        handle = begin(settle)
+    def wait(begin: Any) -> Any:
+        """Start a request with ``begin(done)`` and block until it ended; then run its ``finish()`` on
+        this thread (the checks, and the translation of an error, never run on a CRT thread)."""
+        ended: Future[Any] = Future()
+        handle = begin(ended.set_result)
         try:
-            return done.result()
+            return ended.result()()
         finally:
             del handle
 
@@ -248,7 +231,7 @@ class CrtS3:
         return client.make_request(type=kind, request=request, on_headers=on_headers, on_done=on_done, **kwargs)
 
     def start_put(self, bucket: str, key: str, headers: dict[str, str], *, body: bytes, done: Any) -> Any:
-        """:meth:`put`, without waiting: ``done(finish)`` as in :meth:`start`."""
+        """One PutObject of ``body``: ``done(finish)`` as in :meth:`start`."""
         from awscrt.http import HttpHeaders, HttpRequest
         from awscrt.s3 import S3RequestType
 
@@ -262,7 +245,9 @@ class CrtS3:
         return self.start(S3RequestType.PUT_OBJECT, request, bucket, key, "upload object", done)
 
     def start_get(self, bucket: str, key: str, path: str, *, done: Any) -> Any:
-        """:meth:`get`, without waiting: ``done(finish)`` as in :meth:`start`."""
+        """GetObject into the file ``path`` (split into ranged parts, each pinned to the first reply's
+        ETag, when the object is large; the CRT checks any full-object checksum S3 reports):
+        ``done(finish)`` as in :meth:`start`."""
         from awscrt.http import HttpHeaders, HttpRequest
         from awscrt.s3 import S3ChecksumConfig, S3RequestType
 
@@ -334,9 +319,7 @@ def crt_put_small(storage: Any, crt: CrtS3, parsed: Any, path: str) -> Any:
     small = _small_put(storage, parsed, path)
     if small is None:
         return None
-    data, digests, headers = small
-    reply = crt.put(parsed.bucket, parsed.key, headers, body=data, size=len(data))
-    return storage._verified_small(parsed, digests, reply.get("etag"), reply.get("x-amz-checksum-sha256"))
+    return crt.wait(lambda done: _start_checked_put(storage, crt, parsed, small, done))
 
 
 def crt_start_upload(storage: Any, crt: CrtS3, parsed: Any, path: str, done: Any) -> Any:
@@ -346,6 +329,14 @@ def crt_start_upload(storage: Any, crt: CrtS3, parsed: Any, path: str, done: Any
     small = _small_put(storage, parsed, path)
     if small is None:
         return None
+    return _start_checked_put(storage, crt, parsed, small, done)
+
+
+def _start_checked_put(
+    storage: Any, crt: CrtS3, parsed: Any, small: tuple[bytes, Any, dict[str, str]], done: Any
+) -> Any:
+    """Start the PUT of ``small`` (from :func:`_small_put`); its ``finish()`` compares the reply's ETag
+    and checksum with the digests (a mismatch deletes the object) and returns the ``ObjectInfo``."""
     data, digests, headers = small
 
     def ended(finish: Any) -> None:

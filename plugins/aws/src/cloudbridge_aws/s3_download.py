@@ -11,7 +11,7 @@ small objects is made of nothing else. So:
   told the size and ETag of the first reply (so they send no ``HeadObject`` of their own, and every
   range is pinned to that ETag: a concurrent overwrite fails the download instead of mixing versions).
 
-With ``awscrt`` installed, the CRT does both in one call instead (:meth:`CrtS3.get`: a first
+With ``awscrt`` installed, the CRT does both in one call instead (:meth:`CrtS3.start_get`: a first
 ranged GET, then parallel parts pinned to its ETag, written straight to the file, all in C threads;
 measured against ``rclone serve s3`` behind a 30 ms round trip: 3 x 32 MiB in 0.66-0.74 s against
 1.0 s through s3transfer, which also needs botocore's client built first).
@@ -67,15 +67,11 @@ def download_verified(storage: S3Storage, parsed: StorageURI, target: str) -> No
 
 
 def _crt_download(storage: S3Storage, parsed: StorageURI, crt: Any, tmp: str) -> None:
-    """One CRT GetObject into ``tmp``, then the same checks as the botocore path."""
-    from cloudbridge_aws.s3_crt import reply_from_headers
-    from cloudbridge_aws.storage import Digests
+    """One CRT GetObject into ``tmp``, then the same checks as the botocore path (those of the async
+    lane's downloads: :func:`cloudbridge_aws.s3_crt.crt_start_download`)."""
+    from cloudbridge_aws.s3_crt import crt_start_download
 
-    try:
-        reply = reply_from_headers(crt.get(parsed.bucket, parsed.key, tmp))
-    except NotFound as exc:
-        storage._raise_missing(parsed, exc)
-    check_digests(parsed, Digests.of_file(tmp, md5=needs_md5(reply)), reply)
+    crt.wait(lambda done: crt_start_download(storage, crt, parsed, tmp, done))
 
 
 def _ranged_download(storage: S3Storage, parsed: StorageURI, path: str, size: int, etag: str) -> None:
