@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import IO, Any, TypeVar
 
-__all__ = ["CHUNK", "StreamDigests", "VerifyingReader", "partial_file", "spooled"]
+__all__ = ["CHUNK", "StreamDigests", "VerifyingReader", "partial_file", "spooled", "stream_sha256"]
 
 #: Bytes read per call while hashing or spooling.
 CHUNK = 1024 * 1024
@@ -59,6 +59,14 @@ class StreamDigests:
             for chunk in iter(lambda: handle.read(CHUNK), b""):
                 digests.update(chunk)
         return digests
+
+
+def stream_sha256(stream: IO[bytes]) -> str:
+    """The hex sha256 of what ``stream`` holds from where it stands, read ``CHUNK`` bytes at a time."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(CHUNK), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 @contextmanager

@@ -12,7 +12,6 @@ An object is **unchanged** when the destination has it with the same size and
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -68,11 +67,10 @@ def content_sha256(storage: Storage, info: ObjectInfo) -> str:
     own = getattr(storage, "checksum", None)
     if callable(own):
         return str(own(info.uri))
-    digest = hashlib.sha256()
+    from cloudbridge.transfers.digests import stream_sha256
+
     with storage.open_read(info.uri) as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return stream_sha256(stream)
 
 
 def _newer(src: ObjectInfo, dst: ObjectInfo, slack: float) -> bool:

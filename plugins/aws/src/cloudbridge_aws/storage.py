@@ -28,7 +28,6 @@ it is known (``stat`` of objects written by cloudbridge), else ``None``.
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 from collections.abc import Iterator
 from typing import IO, Any, NoReturn
@@ -36,7 +35,7 @@ from typing import IO, Any, NoReturn
 from cloudbridge.errors import BucketNotFound, InvalidURI, NotFound, StorageError
 from cloudbridge.interfaces import Storage, URILike, as_uri
 from cloudbridge.records import ObjectInfo
-from cloudbridge.transfers.digests import spooled
+from cloudbridge.transfers.digests import spooled, stream_sha256
 from cloudbridge.uri import StorageURI
 from cloudbridge_aws.errors import aws_errors
 from cloudbridge_aws.s3_digests import Digests
@@ -241,11 +240,8 @@ class S3Storage(CrtLane, Storage):
         known = self.stat(uri).checksum
         if known and len(known) == 64:
             return known
-        digest = hashlib.sha256()
         with self.open_read(uri) as stream:
-            for chunk in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+            return stream_sha256(stream)
 
     def exists(self, uri: URILike) -> bool:
         """True when an object exists at ``uri`` (one HEAD; a missing bucket is ``False`` too)."""
@@ -274,6 +270,11 @@ class S3Storage(CrtLane, Storage):
         md5 = digests.md5.hexdigest() if digests.md5 is not None else None
         if (stored and stored != digests.sha256_b64) or (md5 and etag and "-" not in etag and etag != md5):
             self._discard(parsed, f"S3 stored different bytes than were sent (ETag {etag})")
+        return self._info_of_sent(parsed, digests, etag)
+
+    @staticmethod
+    def _info_of_sent(parsed: StorageURI, digests: Digests, etag: str | None) -> ObjectInfo:
+        """The ``ObjectInfo`` of an upload whose reply vouched for the bytes sent (``digests``)."""
         return ObjectInfo(
             uri=str(parsed),
             key=parsed.key.rsplit("/", 1)[-1],
@@ -299,19 +300,26 @@ class S3Storage(CrtLane, Storage):
                 )
         return self._verified_multipart(parsed, digests)
 
-    def _verified_multipart(self, parsed: StorageURI, digests: Digests) -> ObjectInfo:
-        """``HeadObject`` after a multipart upload: the stored full-object CRC32 and size must be ours."""
+    def _verified_multipart(
+        self, parsed: StorageURI, digests: Digests, completed: tuple[str, str] | None = None
+    ) -> ObjectInfo:
+        """After a multipart upload, the stored full-object CRC32 must be ours: from ``completed``
+        (``(CRC32, ETag)`` of the CompleteMultipartUpload reply, when S3 put them there), else from a
+        ``HeadObject``, which must report our size too."""
+        if completed is not None:
+            self._check_crc32(parsed, digests, completed[0])
+            return self._info_of_sent(parsed, digests, completed[1])
         head = self._head(parsed.bucket, parsed.key)
-        stored = head.get("ChecksumCRC32")
-        if (
-            stored is not None
-            and stored.split("-")[0] != digests.crc32_b64
-            and head.get("ChecksumType") == "FULL_OBJECT"
-        ):
-            self._discard(parsed, f"CRC32 of the stored object {stored} != {digests.crc32_b64} computed locally")
+        full = head.get("ChecksumType") == "FULL_OBJECT"
+        self._check_crc32(parsed, digests, head.get("ChecksumCRC32") if full else None)
         if int(head.get("ContentLength", -1)) != digests.size:
             self._discard(parsed, f"stored size {head.get('ContentLength')} != {digests.size} bytes sent")
         return self._info_from_head(parsed.bucket, parsed.key, head)
+
+    def _check_crc32(self, parsed: StorageURI, digests: Digests, stored: str | None) -> None:
+        """Delete the object and raise when S3's full-object CRC32 (if it reported one) is not ours."""
+        if stored is not None and stored.split("-")[0] != digests.crc32_b64:
+            self._discard(parsed, f"CRC32 of the stored object {stored} != {digests.crc32_b64} computed locally")
 
     def _discard(self, parsed: StorageURI, why: str) -> None:
         self.delete(parsed)
@@ -343,18 +351,8 @@ class S3Storage(CrtLane, Storage):
             from cloudbridge_aws.s3_multipart import completed_checksum, crt_multipart_upload
 
             with aws_errors("upload object", resource=str(parsed), bucket=parsed.bucket):
-                stored = completed_checksum(crt_multipart_upload(self, crt, parsed, path, digests))
-            if stored is None:
-                return self._verified_multipart(parsed, digests)  # the reply does not say: one HEAD
-            if stored[0] != digests.crc32_b64:  # S3's CRC32 of what it stored, in the completion's reply
-                self._discard(parsed, f"CRC32 of the stored object {stored[0]} != {digests.crc32_b64} computed locally")
-            return ObjectInfo(
-                uri=str(parsed),
-                key=parsed.key.rsplit("/", 1)[-1],
-                size=digests.size,
-                etag=stored[1] or None,
-                checksum=digests.sha256.hexdigest(),
-            )
+                completed = completed_checksum(crt_multipart_upload(self, crt, parsed, path, digests))
+            return self._verified_multipart(parsed, digests, completed)
         return self._put_multipart(parsed, path, digests)
 
     def download(self, uri: URILike, local_path: str | os.PathLike[str]) -> None:
