@@ -161,6 +161,12 @@ def test_sync_aborts_orphaned_multipart_uploads(aws_env, s3_bucket, tmp_path) ->
     assert result.to_dict()["aborted_uploads"] == 1 and "aborted 1 stale upload(s)" in result.summary()
     assert pending("dst/") == []
     assert pending("dst-sibling/") == ["dst-sibling/big.bin"], "never outside the destination prefix"
+    # a limit under a minute could match this sync's own uploads: the search runs before any copy
+    client.create_multipart_upload(Bucket=s3_bucket, Key="dst/again.bin")
+    put_tree(str(tmp_path / "src"), {"c.txt": b"3"})
+    short = sync(tmp_path / "src", dst, abort_incomplete_after=0, progress=False)
+    assert short.ok and short.copied == ["c.txt"] and short.aborted_uploads == 1
+    assert pending("dst/") == []
 
 
 def test_checksum_sync_reads_the_stored_sha256_instead_of_downloading(s3_bucket: str, tmp_path: Path) -> None:  # noqa: F811

@@ -25,7 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from cloudbridge.errors import CloudbridgeError, UnsafeKey
@@ -51,20 +51,6 @@ DEFAULT_WORKERS = 32
 ABORT_INCOMPLETE_AFTER = 3600.0
 #: With a limit at least this long (seconds), the search for stale uploads runs beside the copies.
 CONCURRENT_ABORT_AFTER = 60.0
-
-
-def _background(fn: Callable[..., Any], *args: Any) -> Future[Any]:
-    """Run ``fn(*args)`` on a daemon thread; its result (or error) in the returned future."""
-    future: Future[Any] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="cb-sync-stale", daemon=True).start()
-    return future
 
 
 # ---- the engine ---------------------------------------------------------------------------------
@@ -147,14 +133,15 @@ def transfer_tree(
     )
     result = SyncResult(src_shown, dst_shown, plan, dry_run=dry_run)
     if not dry_run:
-        stale: Future[int] | None = None
+        stale: Callable[[], int] | None = None
         if plan.to_copy and not dst_uri.is_local and abort_incomplete_after is not None:
-            if abort_incomplete_after >= CONCURRENT_ABORT_AFTER:
-                # beside the async lane's single-request uploads; the thread pool's copies (which may be
-                # multipart uploads, the only kind it could abort) start once it is done
-                stale = _background(abort_stale, dst_storage, dst_uri, abort_incomplete_after, policy)
-            else:  # a short limit could match this sync's own uploads: abort first
-                result.aborted_uploads = abort_stale(dst_storage, dst_uri, abort_incomplete_after, policy)
+            limit = abort_incomplete_after
+
+            def stale() -> int:
+                return abort_stale(dst_storage, dst_uri, limit, policy)
+
+            if abort_incomplete_after < CONCURRENT_ABORT_AFTER:  # could match this sync's own uploads
+                result.aborted_uploads, stale = stale(), None
         if dst_uri.is_local and hasattr(dst_storage, "cleanup_partials"):
             dst_storage.cleanup_partials(dst_uri)
         if dst_uri.is_local:
@@ -174,10 +161,8 @@ def transfer_tree(
             inflight,
             policy,
             progress,
-            gate=stale,
+            stale=stale,
         )
-        if stale is not None:
-            result.aborted_uploads = stale.result()
     result.elapsed = time.monotonic() - started
     return result
 
@@ -193,14 +178,15 @@ def _execute(
     inflight: int | None,
     policy: RetryPolicy,
     progress: Any,
-    gate: Future[Any] | None = None,
+    stale: Callable[[], int] | None = None,
 ) -> None:
     """Run the copies, then the deletes, collecting outcomes into ``result``.
 
     Copies that a storage can run without a thread each go through the async lane
     (:mod:`cloudbridge.transfers.inflight`, up to ``inflight`` requests in flight, else the storage's
-    own default); the others through ``workers`` threads, largest first, each once ``gate`` (the
-    search for stale multipart uploads) is done.
+    own default); the others through ``workers`` threads, largest first. ``stale`` (the search for
+    stale multipart uploads) runs first on the pool, beside the async lane's single-request uploads;
+    the pool's copies (which may be multipart uploads, the only kind it could abort) wait for it.
     """
     reporter = make_progress(progress)
     lock = threading.Lock()
@@ -251,6 +237,7 @@ def _execute(
     lane, rest = async_lane(src_storage, dst_storage, dst_uri, to_copy)
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="cb-sync") as pool:
+            gate = pool.submit(stale) if stale is not None else None  # first in the queue: no copy waits behind it
             futures = {pool.submit(copy_one, item): item for item in sorted(rest, key=lambda i: -i.source.size)}
             if lane:
 
@@ -283,6 +270,8 @@ def _execute(
                         future.cancel()
                     raise
             _collect(futures, lambda i: i.key, "copy", fail)
+            if gate is not None:
+                result.aborted_uploads = gate.result()
             _run_all(pool, delete_one, to_delete, lambda i: i.key, "delete", fail)
     finally:
         reporter.close()
