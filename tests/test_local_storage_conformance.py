@@ -106,6 +106,18 @@ def test_partials_hidden_and_cleaned(tmp_path: Path) -> None:
     assert not dead.exists() and live.exists()
 
 
+def test_a_cloud_download_in_progress_survives_another_syncs_cleanup(tmp_path: Path) -> None:
+    """The verified temp file of a cloud download (``partial_file``, S3/GCS/Azure) carries this
+    process's pid, so a second sync into the same folder does not take it for a dead one's."""
+    from cloudbridge.transfers.digests import partial_file
+
+    with partial_file(tmp_path / "sub" / "model.bin") as tmp:
+        Path(tmp).write_bytes(b"half")
+        assert Path(tmp).name.startswith(f"{PARTIAL_PREFIX}{os.getpid()}-")
+        assert LocalStorage().cleanup_partials(tmp_path) == 0 and Path(tmp).exists()
+    assert (tmp_path / "sub" / "model.bin").read_bytes() == b"half"
+
+
 def test_short_stream_leaves_nothing(tmp_path: Path) -> None:
     import io
 

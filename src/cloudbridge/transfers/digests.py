@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import IO, Any, TypeVar
 
-__all__ = ["CHUNK", "StreamDigests", "VerifyingReader", "partial_file", "spooled", "stream_sha256"]
+__all__ = ["CHUNK", "StreamDigests", "VerifyingReader", "new_partial", "partial_file", "spooled", "stream_sha256"]
 
 #: Bytes read per call while hashing or spooling.
 CHUNK = 1024 * 1024
@@ -147,16 +147,27 @@ class VerifyingReader(io.RawIOBase):
             super().close()
 
 
+def new_partial(target: str | os.PathLike[str]) -> str:
+    """Create a private (0600, made with ``O_EXCL``) empty file beside ``target``, named
+    ``.cb-partial-<pid>-…-<name>``, and return its path. The pid in the name is what
+    ``LocalStorage.cleanup_partials`` reads: it spares the file while this process runs. Missing
+    parent folders are created."""
+    from cloudbridge.interfaces import PARTIAL_PREFIX
+
+    directory, name = os.path.split(os.path.abspath(os.fspath(target)))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f"{PARTIAL_PREFIX}{os.getpid()}-", suffix=f"-{name[:80]}", dir=directory)
+    os.close(fd)
+    return tmp
+
+
 @contextmanager
 def partial_file(target: str | os.PathLike[str]) -> Iterator[str]:
-    """A private temp file beside ``target`` (``.cb-partial-*``) that becomes ``target`` when the block
-    ends without error, and is deleted when it raises: a download is verified before it is visible,
-    and a failed or corrupt one leaves nothing behind. Missing parent folders are created."""
+    """A private temp file beside ``target`` (:func:`new_partial`) that becomes ``target`` when the
+    block ends without error, and is deleted when it raises: a download is verified before it is
+    visible, and a failed or corrupt one leaves nothing behind. Missing parent folders are created."""
     final = os.path.abspath(os.fspath(target))
-    directory = os.path.dirname(final)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".cb-partial-", dir=directory)
-    os.close(fd)
+    tmp = new_partial(final)
     try:
         yield tmp
         os.replace(tmp, final)

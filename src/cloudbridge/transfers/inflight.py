@@ -24,7 +24,6 @@ import heapq
 import itertools
 import os
 import queue
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from typing import Any, Protocol
 from cloudbridge.errors import TransientError, UnsafeKey
 from cloudbridge.interfaces import Storage, as_uri
 from cloudbridge.records import ObjectInfo
+from cloudbridge.transfers.digests import new_partial
 from cloudbridge.transfers.plan import CopyItem
 from cloudbridge.transfers.retry import RetryPolicy
 from cloudbridge.uri import StorageURI, check_key
@@ -96,10 +96,7 @@ class DownloadItem(InflightItem):
         self.partial: str | None = None
 
     def _begin(self, done: Done) -> Cancellable | None:
-        directory, name = os.path.split(self.target)
-        os.makedirs(directory, exist_ok=True)
-        fd, self.partial = tempfile.mkstemp(prefix=f".cb-partial-{os.getpid()}-", suffix=f"-{name[:80]}", dir=directory)
-        os.close(fd)
+        self.partial = new_partial(self.target)
         try:
             handle = self.storage.start_download(self.info, self.partial, done)
         except BaseException:
