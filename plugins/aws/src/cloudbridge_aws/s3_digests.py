@@ -9,7 +9,7 @@ import zlib
 
 from cloudbridge.transfers.digests import StreamDigests
 
-__all__ = ["Digests"]
+__all__ = ["Digests", "crc32_b64"]
 
 
 class Digests(StreamDigests):
@@ -41,9 +41,14 @@ class Digests(StreamDigests):
     @property
     def crc32_b64(self) -> str:
         """The CRC32 as S3 writes it: base64 of the 4 big-endian bytes."""
-        return base64.b64encode(self.crc32.to_bytes(4, "big")).decode()
+        return crc32_b64(self.crc32)
 
     @property
     def sha256_b64(self) -> str:
         """The sha256 as S3 writes it (base64)."""
         return base64.b64encode(self.sha256.digest()).decode()
+
+
+def crc32_b64(crc: int) -> str:
+    """A CRC32 as S3 writes it (``x-amz-checksum-crc32``): base64 of its 4 big-endian bytes."""
+    return base64.b64encode(crc.to_bytes(4, "big")).decode()

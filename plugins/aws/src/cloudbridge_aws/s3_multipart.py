@@ -19,13 +19,14 @@ A failure aborts the upload, so no parts are left billed.
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import re
 import threading
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
+
+from cloudbridge_aws.s3_digests import crc32_b64
 
 if TYPE_CHECKING:
     from cloudbridge.uri import StorageURI
@@ -100,10 +101,6 @@ def completed_checksum(reply: bytes) -> tuple[str, str] | None:
     return crc.group(1).decode(), (etag.group(1).decode().replace("&quot;", "").strip('"') if etag else "")
 
 
-def _b64(crc: int) -> str:
-    return base64.b64encode(crc.to_bytes(4, "big")).decode()
-
-
 def crt_multipart_upload(storage: S3Storage, crt: CrtS3, parsed: StorageURI, path: str, digests: Digests) -> bytes:
     """Upload the file ``path`` (whose ``digests`` hold its sha256, CRC32 and parts' CRC32s, made with
     ``part_size=multipart_chunksize``) to ``parsed`` as one multipart upload through ``crt``; returns
@@ -126,7 +123,7 @@ def crt_multipart_upload(storage: S3Storage, crt: CrtS3, parsed: StorageURI, pat
         etags = _send_parts(storage, crt, parsed, path, digests, upload_id, part_size)
         parts = "".join(
             f"<Part><PartNumber>{n}</PartNumber><ETag>{escape(etag)}</ETag>"
-            f"<ChecksumCRC32>{_b64(crc)}</ChecksumCRC32></Part>"
+            f"<ChecksumCRC32>{crc32_b64(crc)}</ChecksumCRC32></Part>"
             for n, (etag, crc) in enumerate(zip(etags, digests.part_crc32s, strict=True), start=1)
         )
         body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
@@ -145,7 +142,9 @@ def crt_multipart_upload(storage: S3Storage, crt: CrtS3, parsed: StorageURI, pat
         return done
     except BaseException:
         try:
-            crt.call("DELETE", bucket, key, {"uploadId": upload_id}, "AbortMultipartUpload", "abort an upload")
+            from cloudbridge_aws.s3_wire import abort_upload
+
+            abort_upload(crt, bucket, key, upload_id)
         except Exception:  # noqa: BLE001 - the upload's own error is the one to report
             pass
         raise
@@ -191,7 +190,7 @@ def _send_parts(
                 "UploadPart",
                 "upload object",
                 ended,
-                headers=[("x-amz-checksum-crc32", _b64(digests.part_crc32s[index]))],
+                headers=[("x-amz-checksum-crc32", crc32_b64(digests.part_crc32s[index]))],
                 body=body,
                 size=length,
             )

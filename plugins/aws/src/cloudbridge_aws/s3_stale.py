@@ -49,8 +49,9 @@ def abort_stale_uploads(storage: S3Storage, parsed: StorageURI, older_than_s: fl
         try:
             with aws_errors("abort an unfinished upload", resource=storage._uri(parsed.bucket, key)):
                 if crt is not None:
-                    query = {"uploadId": upload_id}
-                    crt.call("DELETE", parsed.bucket, key, query, "AbortMultipartUpload", "abort an upload")
+                    from cloudbridge_aws.s3_wire import abort_upload
+
+                    abort_upload(crt, parsed.bucket, key, upload_id)
                 else:
                     storage.client.abort_multipart_upload(Bucket=parsed.bucket, Key=key, UploadId=upload_id)
         except NotFound:

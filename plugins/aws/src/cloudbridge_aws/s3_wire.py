@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from cloudbridge_aws.settings import AwsSettings
 
 __all__ = [
+    "abort_upload",
     "endpoint_without_botocore",
     "head_object",
     "list_objects",
@@ -187,6 +188,11 @@ def list_uploads(crt: CrtS3, bucket: str, prefix: str) -> Iterator[tuple[str, st
         if (_text(root, "IsTruncated") or "").lower() != "true" or not (key_marker or id_marker):
             return
         markers = {"key-marker": key_marker or "", "upload-id-marker": id_marker or ""}
+
+
+def abort_upload(crt: CrtS3, bucket: str, key: str, upload_id: str) -> None:
+    """AbortMultipartUpload: the parts of ``upload_id`` are deleted (a missing upload is NotFound)."""
+    crt.call("DELETE", bucket, key, {"uploadId": upload_id}, "AbortMultipartUpload", "abort an upload")
 
 
 def query_string(query: dict[str, str]) -> str:
